@@ -1,0 +1,123 @@
+//! Wires the service together: database, writer thread, HTTP server, background tasks, and
+//! their orderly shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::api::auth::ApiTokens;
+use crate::config::Config;
+use crate::db::{self, ReadPool, Writer};
+use crate::error::ApiError;
+use crate::ingest::rules::Rules;
+use crate::vobiz::signature;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub writer: Writer,
+    pub readers: ReadPool,
+    pub rules: Rules,
+    /// Set when signatures are verified.
+    pub signature_keys: Option<signature::Keys>,
+}
+
+/// Registers every route; the server and the tests both use this.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .configure(crate::ingest::routes::routes)
+        .configure(crate::api::routes)
+        .default_service(web::to(not_found));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("route"))
+}
+
+/// Opens the database and applies pending migrations.
+pub fn open_database(config: &Config) -> anyhow::Result<rusqlite::Connection> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let path = config.database_path();
+    let mut conn = db::open(&path, config.database.synchronous)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let applied = db::migrate::run(&mut conn).context("applying migrations")?;
+    for name in applied {
+        tracing::info!(migration = name, "migration applied");
+    }
+    Ok(conn)
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let conn = open_database(&config)?;
+    let (writer, writer_thread) =
+        Writer::start(conn, config.database.max_batch).context("starting the database writer")?;
+    let signature_keys = config.vobiz.verifies_signatures().then(|| signature::Keys {
+        // Validation guarantees the token when verification is on.
+        account: config.vobiz.auth_token.clone().unwrap_or_default(),
+        parent: config.vobiz.parent_auth_token.clone(),
+    });
+    if signature_keys.is_none() {
+        tracing::warn!(
+            "Vobiz signature verification is off: anyone who can reach the callback URLs can write events"
+        );
+    }
+    let tokens = ApiTokens::new(&config.api.tokens);
+    if tokens.is_empty() {
+        tracing::warn!("no [api] tokens configured: the read API refuses every request");
+    }
+    let state = web::Data::new(AppState {
+        config: Arc::clone(&config),
+        writer: writer.clone(),
+        readers: ReadPool::new(config.database_path()),
+        rules: Rules {
+            end_quiet: chrono::Duration::from_std(config.vobiz.end_quiet())
+                .context("vobiz.end_quiet_seconds is too large")?,
+        },
+        signature_keys,
+    });
+    let tokens = web::Data::new(tokens);
+
+    let listener =
+        TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .app_data(tokens.clone())
+            .configure(routes)
+    })
+    .listen(listener)
+    .context("starting the HTTP server")?
+    .run();
+    println!("listening on http://{address}");
+    tracing::info!(%address, "listening");
+
+    let (stop_tasks, stopped) = watch::channel(false);
+    let sweeper = tokio::spawn(crate::ingest::end_sweeper::run(
+        writer.clone(),
+        config.vobiz.nonce_window(),
+        stopped,
+    ));
+
+    // actix-web stops accepting on SIGINT/SIGTERM and finishes the requests in flight.
+    let served = server.await.context("HTTP server failed");
+    let _ = stop_tasks.send(true);
+    let _ = sweeper.await;
+    drop(writer);
+    // The server's state held writer handles; with them gone the writer drains and stops.
+    tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .context("joining the database writer")?;
+    tracing::info!("stopped");
+    served
+}

@@ -1,0 +1,316 @@
+//! Conferences and their roster (one row per call leg): the state the rules in `ingest` keep.
+
+use rusqlite::{Connection, Row, named_params};
+use serde::Serialize;
+
+use super::{DbError, optional};
+use crate::time::{Instant, from_db};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Ended,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conference {
+    pub conference_uuid: String,
+    pub name: String,
+    pub status: Status,
+    pub started_at: Option<Instant>,
+    pub ended_at: Option<Instant>,
+    pub end_reason: Option<String>,
+    pub peak_size: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Participant {
+    pub call_uuid: String,
+    pub member_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub direction: Option<String>,
+    pub joined_at: Option<Instant>,
+    pub left_at: Option<Instant>,
+}
+
+/// Creates the conference if it is new; fills in its name if it had none.
+pub fn ensure(conn: &Connection, uuid: &str, name: Option<&str>, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO conferences (conference_uuid, name, status, created_at, updated_at)
+         VALUES (:uuid, COALESCE(:name, ''), 'active', :now, :now)
+         ON CONFLICT (conference_uuid) DO UPDATE SET
+             name = CASE WHEN name = '' THEN COALESCE(:name, '') ELSE name END",
+    )?
+    .execute(named_params! {":uuid": uuid, ":name": name, ":now": now})?;
+    Ok(())
+}
+
+/// Moves `started_at` earlier to `at` if it is earlier; records the room size if larger.
+pub fn note_activity(
+    conn: &Connection,
+    uuid: &str,
+    at: &str,
+    size: Option<u32>,
+    now: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE conferences SET
+             started_at = CASE WHEN started_at IS NULL OR :at < started_at
+                               THEN :at ELSE started_at END,
+             peak_size = CASE WHEN :size IS NOT NULL AND (peak_size IS NULL OR :size > peak_size)
+                              THEN :size ELSE peak_size END,
+             updated_at = :now
+         WHERE conference_uuid = :uuid",
+    )?
+    .execute(named_params! {":uuid": uuid, ":at": at, ":size": size, ":now": now})?;
+    Ok(())
+}
+
+/// Records a documented `end`. The first end wins; redeliveries change nothing.
+pub fn end_by_event(conn: &Connection, uuid: &str, at: &str, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE conferences SET
+             status = 'ended',
+             ended_at = COALESCE(ended_at, :at),
+             end_reason = COALESCE(end_reason, 'end_event'),
+             end_due_at = NULL,
+             updated_at = :now
+         WHERE conference_uuid = :uuid",
+    )?
+    .execute(named_params! {":uuid": uuid, ":at": at, ":now": now})?;
+    Ok(())
+}
+
+/// Live shape: notes that an exit said the room was empty at `at`.
+pub fn note_last_member_exit(
+    conn: &Connection,
+    uuid: &str,
+    at: &str,
+    now: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE conferences SET
+             last_member_exit_at = CASE WHEN last_member_exit_at IS NULL
+                                             OR :at > last_member_exit_at
+                                        THEN :at ELSE last_member_exit_at END,
+             updated_at = :now
+         WHERE conference_uuid = :uuid",
+    )?
+    .execute(named_params! {":uuid": uuid, ":at": at, ":now": now})?;
+    Ok(())
+}
+
+/// Live shape: once the last member has left and no leg is still open, the end is due at
+/// `due`; while a leg is open it is not due. Ended conferences are left alone.
+pub fn schedule_inferred_end(
+    conn: &Connection,
+    uuid: &str,
+    due: &str,
+    now: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE conferences SET
+             end_due_at = CASE
+                 WHEN EXISTS (SELECT 1 FROM participants p
+                              WHERE p.conference_uuid = :uuid AND p.left_at IS NULL)
+                 THEN NULL ELSE :due END,
+             updated_at = :now
+         WHERE conference_uuid = :uuid AND status = 'active'
+           AND last_member_exit_at IS NOT NULL",
+    )?
+    .execute(named_params! {":uuid": uuid, ":due": due, ":now": now})?;
+    Ok(())
+}
+
+/// Ends every conference whose inferred end has come due; returns their ids.
+pub fn confirm_due_ends(conn: &Connection, now: &str) -> Result<Vec<String>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE conferences SET
+             status = 'ended',
+             ended_at = last_member_exit_at,
+             end_reason = 'last_member_left',
+             end_due_at = NULL,
+             updated_at = :now
+         WHERE end_due_at IS NOT NULL AND end_due_at <= :now AND status = 'active'
+         RETURNING conference_uuid",
+    )?;
+    let ids = stmt
+        .query_map(named_params! {":now": now}, |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// The leg whose enter or exit this is.
+pub struct Leg<'a> {
+    pub conference_uuid: &'a str,
+    pub call_uuid: &'a str,
+    pub member_id: &'a str,
+}
+
+/// What an enter tells about the caller.
+pub struct Caller<'a> {
+    pub from: Option<&'a str>,
+    pub from_normalized: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub direction: Option<&'a str>,
+}
+
+/// Records a join at `at`. Returns whether the leg is still open (no exit seen yet).
+/// The earliest join wins; a join delivered after its exit never makes the leg end before it
+/// began.
+pub fn record_enter(
+    conn: &Connection,
+    leg: &Leg<'_>,
+    caller: &Caller<'_>,
+    at: &str,
+) -> Result<bool, DbError> {
+    let left_at: Option<String> = conn
+        .prepare_cached(
+            "INSERT INTO participants
+                 (conference_uuid, call_uuid, member_id, from_number, from_normalized,
+                  to_number, direction, joined_at)
+             VALUES (:conf, :call, :member, :from, :norm, :to, :direction, :at)
+             ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
+                 from_number = COALESCE(from_number, excluded.from_number),
+                 from_normalized = COALESCE(from_normalized, excluded.from_normalized),
+                 to_number = COALESCE(to_number, excluded.to_number),
+                 direction = COALESCE(direction, excluded.direction),
+                 joined_at = CASE WHEN joined_at IS NULL OR excluded.joined_at < joined_at
+                                  THEN excluded.joined_at ELSE joined_at END
+             RETURNING left_at",
+        )?
+        .query_row(
+            named_params! {
+                ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
+                ":from": caller.from, ":norm": caller.from_normalized, ":to": caller.to,
+                ":direction": caller.direction, ":at": at,
+            },
+            |r| r.get(0),
+        )?;
+    if left_at.is_some() {
+        clamp_join_to_leave(conn, leg)?;
+    }
+    Ok(left_at.is_none())
+}
+
+/// Records a leave at `at`; the latest leave wins.
+pub fn record_exit(conn: &Connection, leg: &Leg<'_>, at: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO participants (conference_uuid, call_uuid, member_id, left_at)
+         VALUES (:conf, :call, :member, :at)
+         ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
+             left_at = CASE WHEN left_at IS NULL OR excluded.left_at > left_at
+                            THEN excluded.left_at ELSE left_at END",
+    )?
+    .execute(named_params! {
+        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id, ":at": at,
+    })?;
+    clamp_join_to_leave(conn, leg)
+}
+
+/// With receive-time stamps, an enter delivered after its exit looks later than it; a leg
+/// cannot end before it began, so the join is pulled back to the leave.
+fn clamp_join_to_leave(conn: &Connection, leg: &Leg<'_>) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE participants SET joined_at = left_at
+         WHERE conference_uuid = :conf AND call_uuid = :call AND member_id = :member
+           AND joined_at IS NOT NULL AND left_at IS NOT NULL AND joined_at > left_at",
+    )?
+    .execute(named_params! {
+        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
+    })?;
+    Ok(())
+}
+
+/// The conference a call leg took part in, if known.
+pub fn conference_of_call(conn: &Connection, call_uuid: &str) -> Result<Option<String>, DbError> {
+    optional(
+        conn.prepare_cached(
+            "SELECT conference_uuid FROM participants WHERE call_uuid = :call
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row(named_params! {":call": call_uuid}, |r| r.get(0)),
+    )
+}
+
+pub fn get(conn: &Connection, uuid: &str) -> Result<Option<Conference>, DbError> {
+    let row = optional(
+        conn.prepare_cached(
+            "SELECT conference_uuid, name, status, started_at, ended_at, end_reason, peak_size
+             FROM conferences WHERE conference_uuid = :uuid",
+        )?
+        .query_row(named_params! {":uuid": uuid}, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+            ))
+        }),
+    )?;
+    row.map(
+        |(uuid, name, status, started, ended, end_reason, peak_size)| {
+            Ok(Conference {
+                conference_uuid: uuid,
+                name,
+                status: match status.as_str() {
+                    "ended" => Status::Ended,
+                    _ => Status::Active,
+                },
+                started_at: instant(started)?,
+                ended_at: instant(ended)?,
+                end_reason,
+                peak_size,
+            })
+        },
+    )
+    .transpose()
+}
+
+pub fn participants(conn: &Connection, uuid: &str) -> Result<Vec<Participant>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT call_uuid, member_id, from_number, to_number, direction, joined_at, left_at
+         FROM participants WHERE conference_uuid = :uuid
+         ORDER BY joined_at IS NULL, joined_at, id",
+    )?;
+    let rows = stmt.query_map(named_params! {":uuid": uuid}, participant_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (p, joined, left) = row?;
+        out.push(Participant {
+            joined_at: instant(joined)?,
+            left_at: instant(left)?,
+            ..p
+        });
+    }
+    Ok(out)
+}
+
+type ParticipantRow = (Participant, Option<String>, Option<String>);
+
+fn participant_row(r: &Row<'_>) -> rusqlite::Result<ParticipantRow> {
+    let member: String = r.get(1)?;
+    Ok((
+        Participant {
+            call_uuid: r.get(0)?,
+            member_id: (!member.is_empty()).then_some(member),
+            from: r.get(2)?,
+            to: r.get(3)?,
+            direction: r.get(4)?,
+            joined_at: None,
+            left_at: None,
+        },
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+pub(crate) fn instant(text: Option<String>) -> Result<Option<Instant>, DbError> {
+    text.map(|t| from_db(&t).map_err(|e| DbError::Corrupt(format!("timestamp {t:?}: {e}"))))
+        .transpose()
+}

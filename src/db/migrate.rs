@@ -1,0 +1,100 @@
+//! Applies `migrations/*.sql` in order, once each, and refuses a database whose applied
+//! migrations were edited or come from a newer build.
+
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+use super::DbError;
+
+/// The migrations compiled into this build, in order. Never edit one that has landed.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+/// Brings the schema up to date; returns the names applied now.
+pub fn run(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             name       TEXT PRIMARY KEY,
+             checksum   TEXT NOT NULL,
+             applied_at TEXT NOT NULL
+         )",
+    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT name, checksum FROM schema_migrations ORDER BY name")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    for (name, checksum) in &applied {
+        match MIGRATIONS.iter().find(|(n, _)| n == name) {
+            None => return Err(DbError::UnknownMigration { name: name.clone() }),
+            Some((_, sql)) if &checksum_of(sql) != checksum => {
+                return Err(DbError::MigrationChanged { name: name.clone() });
+            }
+            Some(_) => {}
+        }
+    }
+    let mut newly = Vec::new();
+    for (name, sql) in MIGRATIONS {
+        if applied.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (name, checksum, applied_at) VALUES (?1, ?2, ?3)",
+            params![
+                name,
+                checksum_of(sql),
+                crate::time::to_db(chrono::Utc::now())
+            ],
+        )?;
+        newly.push(*name);
+    }
+    tx.commit()?;
+    Ok(newly)
+}
+
+fn checksum_of(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_then_nothing_is_left_to_do() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(run(&mut conn).unwrap().len(), MIGRATIONS.len());
+        assert!(run(&mut conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_edited_migration_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        run(&mut conn).unwrap();
+        conn.execute("UPDATE schema_migrations SET checksum = 'x'", [])
+            .unwrap();
+        assert!(matches!(
+            run(&mut conn),
+            Err(DbError::MigrationChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        run(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES ('9999_future', 'x', 'now')",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run(&mut conn),
+            Err(DbError::UnknownMigration { .. })
+        ));
+    }
+}

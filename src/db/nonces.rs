@@ -1,0 +1,46 @@
+//! Signature nonces seen recently, to refuse a captured signature replayed with another body.
+
+use rusqlite::{Connection, named_params};
+
+use super::{DbError, optional};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// First time within the window.
+    New,
+    /// Seen before with the same body: a redelivery, harmless.
+    SameBody,
+    /// Seen before with another body: a replay.
+    OtherBody,
+}
+
+pub fn remember(
+    conn: &Connection,
+    nonce: &str,
+    body_hash: &[u8],
+    now: &str,
+) -> Result<Seen, DbError> {
+    let earlier: Option<Vec<u8>> = optional(
+        conn.prepare_cached("SELECT body_hash FROM seen_nonces WHERE nonce = :nonce")?
+            .query_row(named_params! {":nonce": nonce}, |r| r.get(0)),
+    )?;
+    match earlier {
+        Some(hash) if hash == body_hash => Ok(Seen::SameBody),
+        Some(_) => Ok(Seen::OtherBody),
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO seen_nonces (nonce, body_hash, seen_at)
+                 VALUES (:nonce, :body_hash, :now)",
+            )?
+            .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
+            Ok(Seen::New)
+        }
+    }
+}
+
+/// Forgets nonces seen before `cutoff`; returns how many.
+pub fn forget_before(conn: &Connection, cutoff: &str) -> Result<usize, DbError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM seen_nonces WHERE seen_at < :cutoff")?
+        .execute(named_params! {":cutoff": cutoff})?)
+}

@@ -1,0 +1,125 @@
+//! Recordings Vobiz made, where they came from, and how far their archiving has got.
+
+use rusqlite::{Connection, named_params};
+use serde::Serialize;
+
+use super::DbError;
+use super::conferences::instant;
+use crate::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `RecordingUrl` on a documented `end`.
+    ConferenceEnd,
+    /// An `Event=RecordStop` callback.
+    RecordStop,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::ConferenceEnd => "conference_end",
+            Source::RecordStop => "record_stop",
+        }
+    }
+}
+
+pub struct NewRecording<'a> {
+    pub recording_id: &'a str,
+    pub conference_uuid: Option<&'a str>,
+    pub call_uuid: Option<&'a str>,
+    pub source: Source,
+    pub source_url: &'a str,
+    pub duration_ms: Option<u64>,
+}
+
+/// A recording as the API shows it, with its archive job's progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recording {
+    pub recording_id: String,
+    pub source: String,
+    pub source_url: String,
+    pub call_uuid: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub status: String,
+    pub format: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub location: Option<String>,
+    pub archived_at: Option<Instant>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// Stores a recording once; `false` if its id was seen before.
+pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, DbError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO recordings
+                 (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
+                  created_at)
+             VALUES (:id, :conf, :call, :source, :url, :duration, :now)
+             ON CONFLICT (recording_id) DO NOTHING",
+        )?
+        .execute(named_params! {
+            ":id": r.recording_id, ":conf": r.conference_uuid, ":call": r.call_uuid,
+            ":source": r.source.as_str(), ":url": r.source_url, ":duration": r.duration_ms,
+            ":now": now,
+        })?;
+    Ok(inserted == 1)
+}
+
+/// Attaches recordings of `call_uuid` that were waiting for their conference to be known.
+pub fn link_waiting(
+    conn: &Connection,
+    call_uuid: &str,
+    conference_uuid: &str,
+) -> Result<usize, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE recordings SET conference_uuid = :conf
+             WHERE call_uuid = :call AND conference_uuid IS NULL",
+        )?
+        .execute(named_params! {":conf": conference_uuid, ":call": call_uuid})?)
+}
+
+pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.recording_id, r.source, r.source_url, r.call_uuid, r.duration_ms, r.status,
+                r.format, r.size_bytes, r.sha256, r.location, r.archived_at,
+                COALESCE(j.attempts, 0), j.last_error
+         FROM recordings r
+         LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id
+         WHERE r.conference_uuid = :uuid
+         ORDER BY r.created_at, r.recording_id",
+    )?;
+    let rows = stmt.query_map(named_params! {":uuid": uuid}, |r| {
+        Ok((
+            Recording {
+                recording_id: r.get(0)?,
+                source: r.get(1)?,
+                source_url: r.get(2)?,
+                call_uuid: r.get(3)?,
+                duration_ms: r.get(4)?,
+                status: r.get(5)?,
+                format: r.get(6)?,
+                size_bytes: r.get(7)?,
+                sha256: r.get(8)?,
+                location: r.get(9)?,
+                archived_at: None,
+                attempts: r.get(11)?,
+                last_error: r.get(12)?,
+            },
+            r.get::<_, Option<String>>(10)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (rec, archived_at) = row?;
+        out.push(Recording {
+            archived_at: instant(archived_at)?,
+            ..rec
+        });
+    }
+    Ok(out)
+}

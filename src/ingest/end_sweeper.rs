@@ -1,0 +1,38 @@
+//! The background task that confirms inferred conference ends once their quiet period has
+//! passed, and forgets signature nonces older than the replay window.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::db::{DbError, Writer, nonces};
+use crate::time::to_db;
+
+/// Longest sleep between checks, so a due end is confirmed promptly even if the clock jumps.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+pub async fn run(writer: Writer, nonce_window: Duration, mut shutdown: watch::Receiver<bool>) {
+    let window = chrono::Duration::from_std(nonce_window).unwrap_or(chrono::Duration::MAX);
+    loop {
+        let result = writer
+            .run(move |conn| {
+                let now = chrono::Utc::now();
+                let ended = super::rules::confirm_due_ends(conn, now)?;
+                nonces::forget_before(conn, &to_db(now - window))?;
+                Ok::<_, DbError>(ended)
+            })
+            .await;
+        match result {
+            Ok(ended) => {
+                for conference_uuid in ended {
+                    tracing::info!(%conference_uuid, "conference ended (last member left, quiet period over)");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not confirm due conference ends"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAX_SLEEP) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The rules that turn one accepted callback into conference state, inside one write
+//! transaction: the raw event, the roster change and any job it causes, or nothing at all.
+//! They are idempotent and order-tolerant: redelivery changes nothing, and any delivery order
+//! of the same callbacks ends in the same roster.
+
+use chrono::Duration;
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+use crate::db::conferences::{self, Caller, Leg};
+use crate::db::recordings::{self, NewRecording, Source};
+use crate::db::{DbError, events, jobs, nonces};
+use crate::time::{Instant, to_db};
+use crate::vobiz::callback::{Action, ConferenceCallback, ConferenceEvent, Fields, RecordStop};
+use crate::vobiz::phone;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Conference,
+    Recording,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Conference => "conference",
+            Endpoint::Recording => "recording",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Conference(ConferenceCallback),
+    RecordStop(RecordStop),
+}
+
+impl Parsed {
+    fn kind(&self) -> &'static str {
+        match self {
+            Parsed::Conference(ConferenceCallback::WaitSound { .. }) => "wait_sound",
+            Parsed::Conference(ConferenceCallback::Event(e)) => e.action.as_str(),
+            Parsed::RecordStop(_) => "record_stop",
+        }
+    }
+
+    fn conference_uuid(&self) -> Option<&str> {
+        match self {
+            Parsed::Conference(ConferenceCallback::WaitSound { conference_uuid }) => {
+                conference_uuid.as_ref().map(|id| id.as_str())
+            }
+            Parsed::Conference(ConferenceCallback::Event(e)) => Some(e.conference_uuid.as_str()),
+            Parsed::RecordStop(_) => None,
+        }
+    }
+
+    fn call_uuid(&self) -> Option<&str> {
+        match self {
+            Parsed::Conference(ConferenceCallback::WaitSound { .. }) => None,
+            Parsed::Conference(ConferenceCallback::Event(e)) => {
+                e.call_uuid.as_ref().map(|id| id.as_str())
+            }
+            Parsed::RecordStop(r) => Some(r.call_uuid.as_str()),
+        }
+    }
+}
+
+/// A callback that passed every check and is ready to be stored.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub endpoint: Endpoint,
+    pub method: String,
+    pub raw_body: String,
+    pub fields: Fields,
+    pub parsed: Parsed,
+    pub received_at: Instant,
+    /// The verified signature's nonce, when signatures are checked.
+    pub nonce: Option<String>,
+}
+
+impl Accepted {
+    /// Identifies the callback whatever the order of its fields.
+    fn dedupe_key(&self) -> [u8; 32] {
+        let mut pairs: Vec<_> = self.fields.0.iter().collect();
+        pairs.sort();
+        let mut hash = Sha256::new();
+        hash.update(self.endpoint.as_str());
+        for (k, v) in pairs {
+            hash.update([0]);
+            hash.update(k);
+            hash.update([b'=']);
+            hash.update(v);
+        }
+        hash.finalize().into()
+    }
+}
+
+/// What the rules need besides the callback.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Live shape: quiet time after the last member left before the end is confirmed.
+    pub end_quiet: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    /// The same callback was stored before; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("this signature nonce was already used with another body")]
+    Replay,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApplyError::Db(e.into())
+    }
+}
+
+/// Stores `a` and applies it. Runs inside the writer's transaction: on error nothing is kept.
+pub fn apply(conn: &Connection, a: &Accepted, rules: &Rules) -> Result<Outcome, ApplyError> {
+    let now = to_db(a.received_at);
+    if let Some(nonce) = &a.nonce {
+        let body_hash: [u8; 32] = Sha256::digest(a.raw_body.as_bytes()).into();
+        if nonces::remember(conn, nonce, &body_hash, &now)? == nonces::Seen::OtherBody {
+            return Err(ApplyError::Replay);
+        }
+    }
+    let fields_json = serde_json::to_string(&a.fields.0)
+        .map_err(|e| DbError::Corrupt(format!("fields not serialisable: {e}")))?;
+    let stored = events::insert(
+        conn,
+        &events::NewEvent {
+            endpoint: a.endpoint.as_str(),
+            dedupe_key: &a.dedupe_key(),
+            method: &a.method,
+            raw_body: &a.raw_body,
+            fields_json: &fields_json,
+            kind: a.parsed.kind(),
+            conference_uuid: a.parsed.conference_uuid(),
+            call_uuid: a.parsed.call_uuid(),
+            received_at: &now,
+        },
+    )?;
+    if !stored {
+        return Ok(Outcome::Duplicate);
+    }
+    match &a.parsed {
+        Parsed::Conference(ConferenceCallback::WaitSound { .. }) => {}
+        Parsed::Conference(ConferenceCallback::Event(e)) => {
+            apply_conference_event(conn, e, a.received_at, rules)?;
+        }
+        Parsed::RecordStop(r) => apply_record_stop(conn, r, &now)?,
+    }
+    Ok(Outcome::Stored)
+}
+
+fn apply_conference_event(
+    conn: &Connection,
+    e: &ConferenceEvent,
+    received_at: Instant,
+    rules: &Rules,
+) -> Result<(), DbError> {
+    let now = to_db(received_at);
+    let at = to_db(e.timestamp.unwrap_or(received_at));
+    let conf = e.conference_uuid.as_str();
+    conferences::ensure(conn, conf, e.conference_name.as_deref(), &now)?;
+    let member_id = e.member_id.map(|m| m.to_string()).unwrap_or_default();
+    let leg = e.call_uuid.as_ref().map(|call| Leg {
+        conference_uuid: conf,
+        call_uuid: call.as_str(),
+        member_id: &member_id,
+    });
+    match (e.action, &leg) {
+        (Action::Enter, Some(leg)) => {
+            let normalized = e.from.as_deref().map(phone::normalize);
+            let caller = Caller {
+                from: e.from.as_deref(),
+                from_normalized: normalized.as_deref(),
+                to: e.to.as_deref(),
+                direction: e.direction.as_deref(),
+            };
+            conferences::record_enter(conn, leg, &caller, &at)?;
+            conferences::note_activity(conn, conf, &at, e.current_size, &now)?;
+            recordings::link_waiting(conn, leg.call_uuid, conf)?;
+        }
+        (Action::Exit, Some(leg)) => {
+            conferences::record_exit(conn, leg, &at)?;
+            conferences::note_activity(conn, conf, &at, e.current_size, &now)?;
+            if e.last_member == Some(true) {
+                conferences::note_last_member_exit(conn, conf, &at, &now)?;
+            }
+        }
+        (Action::Start, _) => conferences::note_activity(conn, conf, &at, e.current_size, &now)?,
+        (Action::End, _) => {
+            conferences::end_by_event(conn, conf, &at, &now)?;
+            if let Some(url) = &e.recording_url {
+                let id = recording_id_for_end(conf, url.as_str());
+                let recording = NewRecording {
+                    recording_id: &id,
+                    conference_uuid: Some(conf),
+                    call_uuid: None,
+                    source: Source::ConferenceEnd,
+                    source_url: url.as_str(),
+                    duration_ms: None,
+                };
+                recordings::add(conn, &recording, &now)?;
+            }
+        }
+        // The parser guarantees a CallUUID on enter and exit.
+        (Action::Enter | Action::Exit, None) => {}
+    }
+    let due = to_db(received_at + rules.end_quiet);
+    conferences::schedule_inferred_end(conn, conf, &due, &now)?;
+    jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+    Ok(())
+}
+
+fn apply_record_stop(conn: &Connection, r: &RecordStop, now: &str) -> Result<(), DbError> {
+    let conference = conferences::conference_of_call(conn, r.call_uuid.as_str())?;
+    let recording = NewRecording {
+        recording_id: r.recording_id.as_str(),
+        conference_uuid: conference.as_deref(),
+        call_uuid: Some(r.call_uuid.as_str()),
+        source: Source::RecordStop,
+        source_url: r.url.as_str(),
+        duration_ms: r.duration_ms,
+    };
+    recordings::add(conn, &recording, now)?;
+    if let Some(conf) = conference {
+        jobs::enqueue_archives_if_ended(conn, &conf, now)?;
+    }
+    Ok(())
+}
+
+/// A documented `end` names its recording by URL only; the id is derived from both, so the
+/// same end always yields the same recording.
+fn recording_id_for_end(conference_uuid: &str, url: &str) -> String {
+    let digest = Sha256::digest(format!("{conference_uuid}\n{url}"));
+    format!("conf-{}", &hex::encode(digest)[..24])
+}
+
+/// Ends conferences whose inferred end has come due, queueing their archive jobs.
+pub fn confirm_due_ends(conn: &Connection, now: Instant) -> Result<Vec<String>, DbError> {
+    let now = to_db(now);
+    let ended = conferences::confirm_due_ends(conn, &now)?;
+    for conf in &ended {
+        jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+    }
+    Ok(ended)
+}

@@ -1,0 +1,11 @@
+//! confvault: a self-hosted archive for Vobiz conference calls.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod time;
+pub mod vobiz;
