@@ -2,21 +2,22 @@
 -- Timestamps are UTC text in one fixed-width format (YYYY-MM-DDTHH:MM:SS.ffffffZ), so that
 -- text order is time order and MIN/MAX work in SQL.
 
--- Every accepted callback, verbatim. dedupe_key is a hash of the endpoint and the sorted
--- fields, so a redelivered callback is recognised and changes nothing.
+-- Every accepted callback, verbatim (raw_body holds every field, unknown ones included;
+-- for GET callbacks it is the query string). dedupe_key is the conference (or, for a recording,
+-- call) id, a slash, then a hash of the endpoint and the sorted fields: a redelivered callback is
+-- recognised and changes nothing, and one conference's events sit together in the index (which
+-- also serves look-ups by conference).
 CREATE TABLE callback_events (
     id               INTEGER PRIMARY KEY,
     endpoint         TEXT NOT NULL CHECK (endpoint IN ('conference', 'recording')),
     dedupe_key       BLOB NOT NULL UNIQUE,
     method           TEXT NOT NULL,
     raw_body         TEXT NOT NULL,
-    fields_json      TEXT NOT NULL,
     kind             TEXT NOT NULL,
     conference_uuid  TEXT,
     call_uuid        TEXT,
     received_at      TEXT NOT NULL
 );
-CREATE INDEX callback_events_by_conference ON callback_events (conference_uuid);
 
 CREATE TABLE conferences (
     conference_uuid      TEXT PRIMARY KEY,

@@ -59,6 +59,10 @@ pub fn open_database(config: &Config) -> anyhow::Result<rusqlite::Connection> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let conn = open_database(&config)?;
+    db::checkpointer::hand_over(&conn).context("configuring checkpoints")?;
+    let checkpointer =
+        db::checkpointer::Checkpointer::start(config.database_path(), config.database.synchronous)
+            .context("starting the checkpoint thread")?;
     let (writer, writer_thread) =
         Writer::start(conn, config.database.max_batch).context("starting the database writer")?;
     let signature_keys = config.vobiz.verifies_signatures().then(|| signature::Keys {
@@ -118,6 +122,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .context("joining the database writer")?;
+    drop(checkpointer);
     tracing::info!("stopped");
     served
 }

@@ -35,37 +35,48 @@ pub struct Participant {
     pub left_at: Option<Instant>,
 }
 
-/// Creates the conference if it is new; fills in its name if it had none.
-pub fn ensure(conn: &Connection, uuid: &str, name: Option<&str>, now: &str) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO conferences (conference_uuid, name, status, created_at, updated_at)
-         VALUES (:uuid, COALESCE(:name, ''), 'active', :now, :now)
-         ON CONFLICT (conference_uuid) DO UPDATE SET
-             name = CASE WHEN name = '' THEN COALESCE(:name, '') ELSE name END",
-    )?
-    .execute(named_params! {":uuid": uuid, ":name": name, ":now": now})?;
-    Ok(())
+/// What a callback found when it touched its conference.
+#[derive(Debug, Clone, Copy)]
+pub struct Touched {
+    pub ended: bool,
+    /// Live shape: an exit said the room was empty, so the end may be inferred.
+    pub last_member_left: bool,
 }
 
-/// Moves `started_at` earlier to `at` if it is earlier; records the room size if larger.
-pub fn note_activity(
+/// Creates the conference if it is new and records activity at `at`: the name if it had none,
+/// `started_at` moved earlier, the largest room size seen.
+pub fn touch(
     conn: &Connection,
     uuid: &str,
+    name: Option<&str>,
     at: &str,
     size: Option<u32>,
     now: &str,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE conferences SET
-             started_at = CASE WHEN started_at IS NULL OR :at < started_at
-                               THEN :at ELSE started_at END,
-             peak_size = CASE WHEN :size IS NOT NULL AND (peak_size IS NULL OR :size > peak_size)
-                              THEN :size ELSE peak_size END,
-             updated_at = :now
-         WHERE conference_uuid = :uuid",
-    )?
-    .execute(named_params! {":uuid": uuid, ":at": at, ":size": size, ":now": now})?;
-    Ok(())
+) -> Result<Touched, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO conferences
+                 (conference_uuid, name, status, started_at, peak_size, created_at, updated_at)
+             VALUES (:uuid, COALESCE(:name, ''), 'active', :at, :size, :now, :now)
+             ON CONFLICT (conference_uuid) DO UPDATE SET
+                 name = CASE WHEN name = '' THEN COALESCE(:name, '') ELSE name END,
+                 started_at = CASE WHEN started_at IS NULL OR :at < started_at
+                                   THEN :at ELSE started_at END,
+                 peak_size = CASE WHEN :size IS NOT NULL
+                                       AND (peak_size IS NULL OR :size > peak_size)
+                                  THEN :size ELSE peak_size END,
+                 updated_at = :now
+             RETURNING status = 'ended', last_member_exit_at IS NOT NULL",
+        )?
+        .query_row(
+            named_params! {":uuid": uuid, ":name": name, ":at": at, ":size": size, ":now": now},
+            |r| {
+                Ok(Touched {
+                    ended: r.get(0)?,
+                    last_member_left: r.get(1)?,
+                })
+            },
+        )?)
 }
 
 /// Records a documented `end`. The first end wins; redeliveries change nothing.
@@ -157,69 +168,47 @@ pub struct Caller<'a> {
     pub direction: Option<&'a str>,
 }
 
-/// Records a join at `at`. Returns whether the leg is still open (no exit seen yet).
-/// The earliest join wins; a join delivered after its exit never makes the leg end before it
-/// began.
+/// Records a join at `at`; the earliest join wins. With receive-time stamps an enter
+/// delivered after its exit looks later than it, and a leg cannot end before it began, so the
+/// join is never later than a known leave.
 pub fn record_enter(
     conn: &Connection,
     leg: &Leg<'_>,
     caller: &Caller<'_>,
     at: &str,
-) -> Result<bool, DbError> {
-    let left_at: Option<String> = conn
-        .prepare_cached(
-            "INSERT INTO participants
-                 (conference_uuid, call_uuid, member_id, from_number, from_normalized,
-                  to_number, direction, joined_at)
-             VALUES (:conf, :call, :member, :from, :norm, :to, :direction, :at)
-             ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
-                 from_number = COALESCE(from_number, excluded.from_number),
-                 from_normalized = COALESCE(from_normalized, excluded.from_normalized),
-                 to_number = COALESCE(to_number, excluded.to_number),
-                 direction = COALESCE(direction, excluded.direction),
-                 joined_at = CASE WHEN joined_at IS NULL OR excluded.joined_at < joined_at
-                                  THEN excluded.joined_at ELSE joined_at END
-             RETURNING left_at",
-        )?
-        .query_row(
-            named_params! {
-                ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
-                ":from": caller.from, ":norm": caller.from_normalized, ":to": caller.to,
-                ":direction": caller.direction, ":at": at,
-            },
-            |r| r.get(0),
-        )?;
-    if left_at.is_some() {
-        clamp_join_to_leave(conn, leg)?;
-    }
-    Ok(left_at.is_none())
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO participants
+             (conference_uuid, call_uuid, member_id, from_number, from_normalized,
+              to_number, direction, joined_at)
+         VALUES (:conf, :call, :member, :from, :norm, :to, :direction, :at)
+         ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
+             from_number = COALESCE(from_number, excluded.from_number),
+             from_normalized = COALESCE(from_normalized, excluded.from_normalized),
+             to_number = COALESCE(to_number, excluded.to_number),
+             direction = COALESCE(direction, excluded.direction),
+             joined_at = MIN(COALESCE(joined_at, excluded.joined_at), excluded.joined_at,
+                             COALESCE(left_at, excluded.joined_at))",
+    )?
+    .execute(named_params! {
+        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
+        ":from": caller.from, ":norm": caller.from_normalized, ":to": caller.to,
+        ":direction": caller.direction, ":at": at,
+    })?;
+    Ok(())
 }
 
-/// Records a leave at `at`; the latest leave wins.
+/// Records a leave at `at`; the latest leave wins, and a join is never later than it.
 pub fn record_exit(conn: &Connection, leg: &Leg<'_>, at: &str) -> Result<(), DbError> {
     conn.prepare_cached(
         "INSERT INTO participants (conference_uuid, call_uuid, member_id, left_at)
          VALUES (:conf, :call, :member, :at)
          ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
-             left_at = CASE WHEN left_at IS NULL OR excluded.left_at > left_at
-                            THEN excluded.left_at ELSE left_at END",
+             left_at = MAX(COALESCE(left_at, excluded.left_at), excluded.left_at),
+             joined_at = MIN(joined_at, MAX(COALESCE(left_at, excluded.left_at), excluded.left_at))",
     )?
     .execute(named_params! {
         ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id, ":at": at,
-    })?;
-    clamp_join_to_leave(conn, leg)
-}
-
-/// With receive-time stamps, an enter delivered after its exit looks later than it; a leg
-/// cannot end before it began, so the join is pulled back to the leave.
-fn clamp_join_to_leave(conn: &Connection, leg: &Leg<'_>) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE participants SET joined_at = left_at
-         WHERE conference_uuid = :conf AND call_uuid = :call AND member_id = :member
-           AND joined_at IS NOT NULL AND left_at IS NOT NULL AND joined_at > left_at",
-    )?
-    .execute(named_params! {
-        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
     })?;
     Ok(())
 }

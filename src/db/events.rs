@@ -10,7 +10,6 @@ pub struct NewEvent<'a> {
     pub dedupe_key: &'a [u8],
     pub method: &'a str,
     pub raw_body: &'a str,
-    pub fields_json: &'a str,
     pub kind: &'a str,
     pub conference_uuid: Option<&'a str>,
     pub call_uuid: Option<&'a str>,
@@ -22,9 +21,9 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO callback_events
-                 (endpoint, dedupe_key, method, raw_body, fields_json, kind,
+                 (endpoint, dedupe_key, method, raw_body, kind,
                   conference_uuid, call_uuid, received_at)
-             VALUES (:endpoint, :dedupe_key, :method, :raw_body, :fields_json, :kind,
+             VALUES (:endpoint, :dedupe_key, :method, :raw_body, :kind,
                      :conference_uuid, :call_uuid, :received_at)
              ON CONFLICT (dedupe_key) DO NOTHING",
         )?
@@ -33,7 +32,6 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
             ":dedupe_key": e.dedupe_key,
             ":method": e.method,
             ":raw_body": e.raw_body,
-            ":fields_json": e.fields_json,
             ":kind": e.kind,
             ":conference_uuid": e.conference_uuid,
             ":call_uuid": e.call_uuid,

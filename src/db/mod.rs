@@ -1,6 +1,7 @@
 //! All SQL lives below this module: connection set-up, migrations, the single writer with group
 //! commit, the pool of readers, and one file per group of tables.
 
+pub mod checkpointer;
 pub mod conferences;
 pub mod events;
 pub mod jobs;
@@ -58,6 +59,11 @@ pub fn open(path: &Path, synchronous: Synchronous) -> Result<Connection, DbError
         },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals for savepoints would otherwise be temp files, created and unlinked
+    // on the writer's hot path.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Keeps a WAL that grew during a burst from staying large on disk after it is reset.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

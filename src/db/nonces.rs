@@ -20,22 +20,24 @@ pub fn remember(
     body_hash: &[u8],
     now: &str,
 ) -> Result<Seen, DbError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO seen_nonces (nonce, body_hash, seen_at) VALUES (:nonce, :body_hash, :now)
+             ON CONFLICT (nonce) DO NOTHING",
+        )?
+        .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
+    if inserted == 1 {
+        return Ok(Seen::New);
+    }
     let earlier: Option<Vec<u8>> = optional(
         conn.prepare_cached("SELECT body_hash FROM seen_nonces WHERE nonce = :nonce")?
             .query_row(named_params! {":nonce": nonce}, |r| r.get(0)),
     )?;
-    match earlier {
-        Some(hash) if hash == body_hash => Ok(Seen::SameBody),
-        Some(_) => Ok(Seen::OtherBody),
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO seen_nonces (nonce, body_hash, seen_at)
-                 VALUES (:nonce, :body_hash, :now)",
-            )?
-            .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
-            Ok(Seen::New)
-        }
-    }
+    Ok(if earlier.as_deref() == Some(body_hash) {
+        Seen::SameBody
+    } else {
+        Seen::OtherBody
+    })
 }
 
 /// Forgets nonces seen before `cutoff`; returns how many.

@@ -5,7 +5,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-use super::rules::{self, Accepted, ApplyError, Endpoint, Outcome, Parsed};
+use super::rules::{self, Accepted, Endpoint, Outcome, Parsed};
 use crate::app::AppState;
 use crate::error::{ApiError, internal};
 use crate::vobiz::callback::{self, CallbackError, ConferenceCallback, Fields};
@@ -117,7 +117,7 @@ async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {
             );
             Ok(())
         }
-        Err(ApplyError::Replay) => {
+        Ok(Outcome::ReplayRefused) => {
             tracing::warn!(
                 code = "replayed_nonce",
                 "callback refused: signature nonce reused"
@@ -128,7 +128,7 @@ async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {
                 "this signature nonce was already used with another body",
             ))
         }
-        Err(ApplyError::Db(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e)),
     }
 }
 

@@ -79,8 +79,9 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// Identifies the callback whatever the order of its fields.
-    fn dedupe_key(&self) -> [u8; 32] {
+    /// Identifies the callback whatever the order of its fields, prefixed by the conference or
+    /// call it concerns so that related events are stored together.
+    fn dedupe_key(&self) -> Vec<u8> {
         let mut pairs: Vec<_> = self.fields.0.iter().collect();
         pairs.sort();
         let mut hash = Sha256::new();
@@ -91,7 +92,16 @@ impl Accepted {
             hash.update([b'=']);
             hash.update(v);
         }
-        hash.finalize().into()
+        let prefix = self
+            .parsed
+            .conference_uuid()
+            .or(self.parsed.call_uuid())
+            .unwrap_or_default();
+        let mut key = Vec::with_capacity(prefix.len() + 17);
+        key.extend_from_slice(prefix.as_bytes());
+        key.push(b'/');
+        key.extend_from_slice(&hash.finalize()[..16]);
+        key
     }
 }
 
@@ -107,33 +117,20 @@ pub enum Outcome {
     Stored,
     /// The same callback was stored before; nothing changed.
     Duplicate,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error("this signature nonce was already used with another body")]
-    Replay,
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<rusqlite::Error> for ApplyError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApplyError::Db(e.into())
-    }
+    /// The signature's nonce was already used with another body: a replay. Nothing changed.
+    ReplayRefused,
 }
 
 /// Stores `a` and applies it. Runs inside the writer's transaction: on error nothing is kept.
-pub fn apply(conn: &Connection, a: &Accepted, rules: &Rules) -> Result<Outcome, ApplyError> {
+pub fn apply(conn: &Connection, a: &Accepted, rules: &Rules) -> Result<Outcome, DbError> {
     let now = to_db(a.received_at);
     if let Some(nonce) = &a.nonce {
         let body_hash: [u8; 32] = Sha256::digest(a.raw_body.as_bytes()).into();
+        // Refused before anything is written, so the refusal leaves no trace.
         if nonces::remember(conn, nonce, &body_hash, &now)? == nonces::Seen::OtherBody {
-            return Err(ApplyError::Replay);
+            return Ok(Outcome::ReplayRefused);
         }
     }
-    let fields_json = serde_json::to_string(&a.fields.0)
-        .map_err(|e| DbError::Corrupt(format!("fields not serialisable: {e}")))?;
     let stored = events::insert(
         conn,
         &events::NewEvent {
@@ -141,7 +138,6 @@ pub fn apply(conn: &Connection, a: &Accepted, rules: &Rules) -> Result<Outcome, 
             dedupe_key: &a.dedupe_key(),
             method: &a.method,
             raw_body: &a.raw_body,
-            fields_json: &fields_json,
             kind: a.parsed.kind(),
             conference_uuid: a.parsed.conference_uuid(),
             call_uuid: a.parsed.call_uuid(),
@@ -170,13 +166,21 @@ fn apply_conference_event(
     let now = to_db(received_at);
     let at = to_db(e.timestamp.unwrap_or(received_at));
     let conf = e.conference_uuid.as_str();
-    conferences::ensure(conn, conf, e.conference_name.as_deref(), &now)?;
+    let touched = conferences::touch(
+        conn,
+        conf,
+        e.conference_name.as_deref(),
+        &at,
+        e.current_size,
+        &now,
+    )?;
     let member_id = e.member_id.map(|m| m.to_string()).unwrap_or_default();
     let leg = e.call_uuid.as_ref().map(|call| Leg {
         conference_uuid: conf,
         call_uuid: call.as_str(),
         member_id: &member_id,
     });
+    let mut last_member_left = touched.last_member_left;
     match (e.action, &leg) {
         (Action::Enter, Some(leg)) => {
             let normalized = e.from.as_deref().map(phone::normalize);
@@ -187,17 +191,16 @@ fn apply_conference_event(
                 direction: e.direction.as_deref(),
             };
             conferences::record_enter(conn, leg, &caller, &at)?;
-            conferences::note_activity(conn, conf, &at, e.current_size, &now)?;
             recordings::link_waiting(conn, leg.call_uuid, conf)?;
         }
         (Action::Exit, Some(leg)) => {
             conferences::record_exit(conn, leg, &at)?;
-            conferences::note_activity(conn, conf, &at, e.current_size, &now)?;
             if e.last_member == Some(true) {
                 conferences::note_last_member_exit(conn, conf, &at, &now)?;
+                last_member_left = true;
             }
         }
-        (Action::Start, _) => conferences::note_activity(conn, conf, &at, e.current_size, &now)?,
+        (Action::Start, _) => {}
         (Action::End, _) => {
             conferences::end_by_event(conn, conf, &at, &now)?;
             if let Some(url) = &e.recording_url {
@@ -216,9 +219,14 @@ fn apply_conference_event(
         // The parser guarantees a CallUUID on enter and exit.
         (Action::Enter | Action::Exit, None) => {}
     }
-    let due = to_db(received_at + rules.end_quiet);
-    conferences::schedule_inferred_end(conn, conf, &due, &now)?;
-    jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+    let ended = touched.ended || e.action == Action::End;
+    if last_member_left && !ended {
+        let due = to_db(received_at + rules.end_quiet);
+        conferences::schedule_inferred_end(conn, conf, &due, &now)?;
+    }
+    if ended {
+        jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+    }
     Ok(())
 }
 
@@ -255,3 +263,7 @@ pub fn confirm_due_ends(conn: &Connection, now: Instant) -> Result<Vec<String>, 
     }
     Ok(ended)
 }
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

@@ -1,0 +1,274 @@
+//! Order-tolerance and idempotence of the ingest rules, against a real (in-memory) SQLite.
+
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use rusqlite::Connection;
+
+use super::*;
+use crate::db::conferences::Status;
+use crate::vobiz::callback;
+
+fn database() -> Connection {
+    let mut conn = Connection::open_in_memory().unwrap();
+    crate::db::migrate::run(&mut conn).unwrap();
+    conn
+}
+
+const RULES: Rules = Rules {
+    end_quiet: Duration::seconds(30),
+};
+
+fn t0() -> Instant {
+    Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
+}
+
+fn conference_callback(body: &str, received_at: Instant) -> Accepted {
+    let fields = Fields::parse(body.as_bytes()).unwrap();
+    let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
+    Accepted {
+        endpoint: Endpoint::Conference,
+        method: "POST".into(),
+        raw_body: body.into(),
+        fields,
+        parsed,
+        received_at,
+        nonce: None,
+    }
+}
+
+fn record_stop(body: &str, received_at: Instant) -> Accepted {
+    let fields = Fields::parse(body.as_bytes()).unwrap();
+    let parsed = Parsed::RecordStop(callback::parse_record_stop(&fields).unwrap());
+    Accepted {
+        endpoint: Endpoint::Recording,
+        method: "POST".into(),
+        raw_body: body.into(),
+        fields,
+        parsed,
+        received_at,
+        nonce: None,
+    }
+}
+
+/// Every ordering of `items` (Heap's algorithm).
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    fn heap<T: Clone>(k: usize, items: &mut Vec<T>, out: &mut Vec<Vec<T>>) {
+        if k <= 1 {
+            out.push(items.clone());
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, items, out);
+            let j = if k.is_multiple_of(2) { i } else { 0 };
+            items.swap(j, k - 1);
+        }
+    }
+    let mut out = Vec::new();
+    heap(items.len(), &mut items.to_vec(), &mut out);
+    out
+}
+
+fn roster(conn: &Connection, uuid: &str) -> Vec<String> {
+    conferences::participants(conn, uuid)
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{:?}",
+                (
+                    p.call_uuid,
+                    p.member_id,
+                    p.from,
+                    p.to,
+                    p.joined_at,
+                    p.left_at
+                )
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn job_count(conn: &Connection) -> i64 {
+    jobs::count_of_kind(conn, jobs::ARCHIVE_RECORDING).unwrap()
+}
+
+const DOCUMENTED: &[&str] = &[
+    "ConferenceAction=enter&ConferenceUUID=c1&ConferenceName=Standup&CallUUID=a&From=918071387423&To=919624705678&ConferenceCurrentSize=1&Timestamp=2026-05-19+10%3A00%3A00",
+    "ConferenceAction=enter&ConferenceUUID=c1&ConferenceName=Standup&CallUUID=b&From=%2B918071387424&To=919624705678&ConferenceCurrentSize=2&Timestamp=2026-05-19+10%3A01%3A00",
+    "ConferenceAction=exit&ConferenceUUID=c1&ConferenceName=Standup&CallUUID=b&From=%2B918071387424&To=919624705678&ConferenceCurrentSize=1&Timestamp=2026-05-19+10%3A05%3A00",
+    "ConferenceAction=exit&ConferenceUUID=c1&ConferenceName=Standup&CallUUID=a&From=918071387423&To=919624705678&ConferenceCurrentSize=0&Timestamp=2026-05-19+10%3A10%3A00",
+    "ConferenceAction=end&ConferenceUUID=c1&ConferenceName=Standup&CallUUID=a&ConferenceCurrentSize=0&RecordingUrl=https%3A%2F%2Frecordings.vobiz.ai%2Fc1.mp3&Timestamp=2026-05-19+10%3A10%3A01",
+];
+
+#[test]
+fn every_delivery_order_of_documented_callbacks_gives_the_same_conference() {
+    let mut expected = None;
+    for order in permutations(DOCUMENTED) {
+        let conn = database();
+        for (i, body) in order.iter().enumerate() {
+            let at = t0() + Duration::seconds(i as i64);
+            apply(&conn, &conference_callback(body, at), &RULES).unwrap();
+        }
+        let conference = conferences::get(&conn, "c1").unwrap().unwrap();
+        let snapshot = (
+            roster(&conn, "c1"),
+            conference.status,
+            conference.started_at,
+            conference.ended_at,
+            conference.peak_size,
+            job_count(&conn),
+        );
+        assert_eq!(snapshot.1, Status::Ended);
+        assert_eq!(snapshot.5, 1, "one archive job for the one recording");
+        match &expected {
+            None => expected = Some(snapshot),
+            Some(first) => assert_eq!(first, &snapshot, "order {order:?}"),
+        }
+    }
+}
+
+const LIVE: &[&str] = &[
+    "ConferenceAction=enter&Event=ConferenceEnter&ConferenceUUID=c2&ConferenceName=Sales&ConferenceMemberID=1&ConferenceFirstMember=true&CallUUID=a&From=918071387423&To=919624705678",
+    "ConferenceAction=enter&Event=ConferenceEnter&ConferenceUUID=c2&ConferenceName=Sales&ConferenceMemberID=2&ConferenceFirstMember=false&CallUUID=b&From=sip%3A918071387424%40sip.vobiz.ai&To=919624705678",
+    "ConferenceAction=exit&Event=ConferenceExit&ConferenceUUID=c2&ConferenceName=Sales&ConferenceMemberID=2&ConferenceLastMember=false&CallUUID=b",
+    "ConferenceAction=exit&Event=ConferenceExit&ConferenceUUID=c2&ConferenceName=Sales&ConferenceMemberID=1&ConferenceLastMember=true&CallUUID=a",
+];
+
+/// What is the same whatever the order of live callbacks, which carry no time of their own.
+fn live_shape(conn: &Connection) -> Vec<String> {
+    conferences::participants(conn, "c2")
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            assert!(p.joined_at <= p.left_at, "a leg never ends before it began");
+            format!(
+                "{:?}",
+                (p.call_uuid, p.member_id, p.from, p.to, p.left_at.is_some())
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn every_delivery_order_of_live_callbacks_ends_the_conference_with_the_same_roster() {
+    let mut expected = None;
+    for order in permutations(LIVE) {
+        let conn = database();
+        for (i, body) in order.iter().enumerate() {
+            let at = t0() + Duration::seconds(i as i64);
+            apply(&conn, &conference_callback(body, at), &RULES).unwrap();
+        }
+        assert!(
+            confirm_due_ends(&conn, t0() + Duration::seconds(5))
+                .unwrap()
+                .is_empty(),
+            "not before the quiet period is over"
+        );
+        assert_eq!(
+            confirm_due_ends(&conn, t0() + Duration::seconds(60)).unwrap(),
+            vec!["c2".to_owned()],
+            "order {order:?}"
+        );
+        let shape = live_shape(&conn);
+        match &expected {
+            None => expected = Some(shape),
+            Some(first) => assert_eq!(first, &shape, "order {order:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_redelivered_callback_changes_nothing() {
+    let conn = database();
+    let enter = conference_callback(DOCUMENTED[0], t0());
+    assert_eq!(apply(&conn, &enter, &RULES).unwrap(), Outcome::Stored);
+    let later = conference_callback(DOCUMENTED[0], t0() + Duration::seconds(9));
+    assert_eq!(apply(&conn, &later, &RULES).unwrap(), Outcome::Duplicate);
+    assert_eq!(events::count(&conn).unwrap(), 1);
+    assert_eq!(roster(&conn, "c1").len(), 1);
+}
+
+#[test]
+fn an_enter_during_the_quiet_period_keeps_the_conference_going() {
+    let conn = database();
+    for (i, body) in [LIVE[0], LIVE[3]].iter().enumerate() {
+        apply(
+            &conn,
+            &conference_callback(body, t0() + Duration::seconds(i as i64)),
+            &RULES,
+        )
+        .unwrap();
+    }
+    let rejoin = "ConferenceAction=enter&Event=ConferenceEnter&ConferenceUUID=c2&ConferenceName=Sales&ConferenceMemberID=3&CallUUID=a2&From=918071387423&To=919624705678";
+    apply(
+        &conn,
+        &conference_callback(rejoin, t0() + Duration::seconds(10)),
+        &RULES,
+    )
+    .unwrap();
+    assert!(
+        confirm_due_ends(&conn, t0() + Duration::hours(1))
+            .unwrap()
+            .is_empty()
+    );
+    let conference = conferences::get(&conn, "c2").unwrap().unwrap();
+    assert_eq!(conference.status, Status::Active);
+    let numbers: Vec<_> = conferences::participants(&conn, "c2")
+        .unwrap()
+        .into_iter()
+        .map(|p| p.from)
+        .collect();
+    assert_eq!(
+        numbers.len(),
+        2,
+        "the rejoin is a second leg of the same person"
+    );
+    assert_eq!(numbers[0], numbers[1]);
+}
+
+#[test]
+fn a_recording_that_arrives_before_its_conference_is_linked_and_archived_after_the_end() {
+    let conn = database();
+    let stop = "Event=RecordStop&RecordingID=r1&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr1.mp3&CallUUID=a&RecordingDurationMs=1000";
+    apply(&conn, &record_stop(stop, t0()), &RULES).unwrap();
+    assert!(recordings::for_conference(&conn, "c2").unwrap().is_empty());
+    apply(&conn, &conference_callback(LIVE[0], t0()), &RULES).unwrap();
+    assert_eq!(recordings::for_conference(&conn, "c2").unwrap().len(), 1);
+    assert_eq!(
+        job_count(&conn),
+        0,
+        "not archived while the conference runs"
+    );
+    apply(&conn, &conference_callback(LIVE[3], t0()), &RULES).unwrap();
+    confirm_due_ends(&conn, t0() + Duration::hours(1)).unwrap();
+    assert_eq!(job_count(&conn), 1);
+    let again = "Event=RecordStop&RecordingID=r1&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr1.mp3&CallUUID=a&RecordingDurationMs=1001";
+    apply(&conn, &record_stop(again, t0()), &RULES).unwrap();
+    assert_eq!(
+        recordings::for_conference(&conn, "c2").unwrap().len(),
+        1,
+        "deduped on RecordingID"
+    );
+}
+
+#[test]
+fn a_nonce_reused_with_another_body_is_refused_and_stores_nothing() {
+    let conn = database();
+    let mut first = conference_callback(DOCUMENTED[0], t0());
+    first.nonce = Some("v3:123".into());
+    apply(&conn, &first, &RULES).unwrap();
+    let mut same = first.clone();
+    same.received_at = t0() + Duration::seconds(1);
+    assert_eq!(apply(&conn, &same, &RULES).unwrap(), Outcome::Duplicate);
+    let mut replay = conference_callback(DOCUMENTED[1], t0());
+    replay.nonce = Some("v3:123".into());
+    assert_eq!(
+        apply(&conn, &replay, &RULES).unwrap(),
+        Outcome::ReplayRefused
+    );
+    assert_eq!(events::count(&conn).unwrap(), 1);
+}
