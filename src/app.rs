@@ -13,6 +13,10 @@ use crate::config::Config;
 use crate::db::{self, ReadPool, Writer};
 use crate::error::ApiError;
 use crate::ingest::rules::Rules;
+use crate::jobs::archive::Archiver;
+use crate::jobs::worker::Worker;
+use crate::storage::keys::KeyTemplate;
+use crate::vobiz::download::{AllowList, DownloadSettings, Downloader};
 use crate::vobiz::signature;
 
 /// What every handler can reach.
@@ -55,6 +59,36 @@ pub fn open_database(config: &Config) -> anyhow::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+/// The archive job's collaborators, from the settings.
+pub async fn archiver(config: &Config, readers: ReadPool) -> anyhow::Result<Archiver> {
+    let downloader = Downloader::new(DownloadSettings {
+        allow: AllowList::parse(&config.vobiz.recording_hosts)
+            .map_err(|e| anyhow::anyhow!("vobiz.recording_hosts: {e}"))?,
+        auth_id: config.vobiz.auth_id.clone(),
+        auth_token: config.vobiz.auth_token.clone(),
+        max_bytes: config.archive.max_bytes,
+        allow_private_addresses: config.vobiz.allow_private_addresses,
+        connect_timeout: std::time::Duration::from_secs(
+            config.vobiz.download_connect_timeout_seconds,
+        ),
+        read_timeout: std::time::Duration::from_secs(config.vobiz.download_read_timeout_seconds),
+    })
+    .context("building the download client")?;
+    Ok(Archiver {
+        downloader,
+        store: crate::storage::from_config(config)
+            .await
+            .context("opening the storage")?,
+        readers,
+        key_template: KeyTemplate::parse(&config.storage.key_template)
+            .map_err(|e| anyhow::anyhow!("storage.key_template: {e}"))?,
+        prefix: config.storage.prefix.clone(),
+        zone: config.timezone,
+        spool_dir: config.spool_dir(),
+        max_attempts: config.jobs.max_attempts,
+    })
+}
+
 /// Runs the service until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -79,10 +113,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if tokens.is_empty() {
         tracing::warn!("no [api] tokens configured: the read API refuses every request");
     }
+    let readers = ReadPool::new(config.database_path());
+    let worker = Arc::new(Worker {
+        writer: writer.clone(),
+        config: config.jobs.clone(),
+        archiver: Arc::new(archiver(&config, readers.clone()).await?),
+        owner: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+    });
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
         writer: writer.clone(),
-        readers: ReadPool::new(config.database_path()),
+        readers,
         rules: Rules {
             end_quiet: chrono::Duration::from_std(config.vobiz.end_quiet())
                 .context("vobiz.end_quiet_seconds is too large")?,
@@ -110,13 +151,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(crate::ingest::end_sweeper::run(
         writer.clone(),
         config.vobiz.nonce_window(),
-        stopped,
+        std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
+        stopped.clone(),
     ));
+    let grace = std::time::Duration::from_secs(config.jobs.shutdown_grace_seconds);
+    let jobs = tokio::spawn(worker.run(stopped, grace));
 
     // actix-web stops accepting on SIGINT/SIGTERM and finishes the requests in flight.
     let served = server.await.context("HTTP server failed");
     let _ = stop_tasks.send(true);
     let _ = sweeper.await;
+    let _ = jobs.await;
     drop(writer);
     // The server's state held writer handles; with them gone the writer drains and stops.
     tokio::task::spawn_blocking(move || writer_thread.join())

@@ -34,10 +34,40 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Receive callbacks and serve the API.
+    /// Receive callbacks, run jobs and serve the API.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write, read back and delete a probe object in the configured storage.
+    Check,
+    /// See and replay background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_parser = ["pending", "running", "done", "failed"])]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make failed jobs due again, with a fresh count of attempts.
+    Retry {
+        /// The job to retry.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<i64>,
+        /// Retry every failed job.
+        #[arg(long)]
+        all_failed: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +94,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.database_path().display()
             );
             Ok(())
+        }
+        Command::Check => runtime()?.block_on(crate::operator::check_storage(&config)),
+        Command::Jobs(JobsCommand::List { state, limit, json }) => {
+            crate::operator::list_jobs(&config, state.as_deref(), limit, json)
+        }
+        Command::Jobs(JobsCommand::Retry { id, all_failed }) => {
+            crate::operator::retry_jobs(&config, if all_failed { None } else { id })
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct Config {
     pub vobiz: VobizConfig,
     pub api: ApiConfig,
     pub database: DatabaseConfig,
+    pub jobs: JobsConfig,
+    pub archive: ArchiveConfig,
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,9 @@ impl Default for Config {
             vobiz: VobizConfig::default(),
             api: ApiConfig::default(),
             database: DatabaseConfig::default(),
+            jobs: JobsConfig::default(),
+            archive: ArchiveConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -80,6 +86,15 @@ pub struct VobizConfig {
     pub end_quiet_seconds: u64,
     /// Played to people waiting for a conference to start; silence when unset.
     pub wait_music_url: Option<Url>,
+    /// Origins recordings may be downloaded from, and the only ones sent credentials.
+    /// A leading `*.` matches subdomains; `http://` origins only when listed explicitly.
+    pub recording_hosts: Vec<String>,
+    /// Allow downloads from private, loopback and link-local addresses whatever the origin
+    /// (private networks, test rigs). Credentials still go only to listed origins.
+    pub allow_private_addresses: bool,
+    pub download_connect_timeout_seconds: u64,
+    /// Longest wait for the next bytes of a download.
+    pub download_read_timeout_seconds: u64,
 }
 
 impl Default for VobizConfig {
@@ -92,6 +107,10 @@ impl Default for VobizConfig {
             nonce_window_seconds: 900,
             end_quiet_seconds: 30,
             wait_music_url: None,
+            recording_hosts: vec!["https://*.vobiz.ai".to_owned()],
+            allow_private_addresses: false,
+            download_connect_timeout_seconds: 10,
+            download_read_timeout_seconds: 60,
         }
     }
 }
@@ -145,6 +164,133 @@ impl Default for DatabaseConfig {
             path: None,
             synchronous: Synchronous::Full,
             max_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs run at the same time.
+    pub concurrency: usize,
+    /// How long a claimed job is held; extended while it runs, taken again once it expires.
+    pub lease_seconds: u64,
+    /// First retry delay; doubles with each attempt (with jitter) up to `retry_max_seconds`.
+    pub retry_base_seconds: f64,
+    pub retry_max_seconds: f64,
+    /// Attempts before a retryable failure becomes permanent.
+    pub max_attempts: u32,
+    /// How often idle workers look for due jobs.
+    pub poll_interval_seconds: f64,
+    /// At shutdown, how long running jobs may go on before they are stopped (their leases
+    /// then lapse and they resume at the next start).
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        // 30 s doubling to 1 h, 60 attempts: even with the shortest jitter that is more than a
+        // day of trying, which outlasts a bucket outage or a recording that Vobiz serves late.
+        Self {
+            concurrency: 2,
+            lease_seconds: 120,
+            retry_base_seconds: 30.0,
+            retry_max_seconds: 3600.0,
+            max_attempts: 60,
+            poll_interval_seconds: 1.0,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl JobsConfig {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_interval_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// Largest recording accepted.
+    pub max_bytes: u64,
+    /// Where downloads are kept until stored; defaults to `<data_dir>/spool`.
+    pub spool_dir: Option<PathBuf>,
+    /// A recording whose conference never became known is archived on its own after this.
+    pub unlinked_grace_seconds: u64,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 2 * 1024 * 1024 * 1024,
+            spool_dir: None,
+            unlinked_grace_seconds: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// A local directory: the embedded default.
+    #[default]
+    Fs,
+    /// Any S3-compatible object store.
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub kind: StorageKind,
+    /// `fs`: the archive directory; defaults to `<data_dir>/archive`.
+    pub path: Option<PathBuf>,
+    /// Object key of a recording; its sidecar is the same key with `.json`.
+    pub key_template: String,
+    /// Prepended to every key (`{prefix}` in the template).
+    pub prefix: String,
+    pub bucket: Option<String>,
+    /// For S3-compatible stores (MinIO, R2, Garage, …); AWS when unset.
+    pub endpoint: Option<Url>,
+    pub region: String,
+    /// Path-style URLs (`endpoint/bucket/key`), which most S3-compatible stores need.
+    pub force_path_style: bool,
+    /// `AES256` or `aws:kms`.
+    pub server_side_encryption: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub storage_class: Option<String>,
+    /// Recordings at least this large are sent as a multipart upload.
+    pub multipart_threshold_bytes: u64,
+    pub part_size_bytes: u64,
+    /// Parts uploaded at once; memory stays near part size × this.
+    pub parts_in_flight: usize,
+}
+
+pub const DEFAULT_KEY_TEMPLATE: &str =
+    "{prefix}{yyyy}/{mm}/{dd}/{conference_name}/{conference_uuid}-{recording_id}.{ext}";
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::Fs,
+            path: None,
+            key_template: DEFAULT_KEY_TEMPLATE.to_owned(),
+            prefix: String::new(),
+            bucket: None,
+            endpoint: None,
+            region: "us-east-1".to_owned(),
+            force_path_style: false,
+            server_side_encryption: None,
+            kms_key_id: None,
+            storage_class: None,
+            multipart_threshold_bytes: 16 * 1024 * 1024,
+            part_size_bytes: 8 * 1024 * 1024,
+            parts_in_flight: 4,
         }
     }
 }
@@ -227,6 +373,7 @@ impl Config {
                 "must be at least 600 (Vobiz signatures can be replayed for minutes)",
             ));
         }
+        self.validate_jobs_and_storage()?;
         if self.database.max_batch == 0 {
             return Err(ConfigError::invalid(
                 "database.max_batch",
@@ -234,6 +381,110 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn validate_jobs_and_storage(&self) -> Result<(), ConfigError> {
+        let jobs = &self.jobs;
+        if jobs.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "jobs.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if jobs.lease_seconds < 5 {
+            return Err(ConfigError::invalid(
+                "jobs.lease_seconds",
+                "must be at least 5",
+            ));
+        }
+        for (key, value) in [
+            ("jobs.retry_base_seconds", jobs.retry_base_seconds),
+            ("jobs.retry_max_seconds", jobs.retry_max_seconds),
+            ("jobs.poll_interval_seconds", jobs.poll_interval_seconds),
+        ] {
+            if !(value.is_finite() && (0.0..=86_400.0 * 7.0).contains(&value)) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be between 0 and 604800 seconds",
+                ));
+            }
+        }
+        if jobs.retry_max_seconds < jobs.retry_base_seconds {
+            return Err(ConfigError::invalid(
+                "jobs.retry_max_seconds",
+                "must not be below jobs.retry_base_seconds",
+            ));
+        }
+        if jobs.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "jobs.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        for entry in &self.vobiz.recording_hosts {
+            crate::vobiz::download::OriginPattern::parse(entry).map_err(|e| {
+                ConfigError::invalid("vobiz.recording_hosts", format!("{entry:?}: {e}"))
+            })?;
+        }
+        crate::storage::keys::KeyTemplate::parse(&self.storage.key_template)
+            .map_err(|e| ConfigError::invalid("storage.key_template", e))?;
+        let storage = &self.storage;
+        if storage.kind == StorageKind::S3 && storage.bucket.as_deref().unwrap_or("").is_empty() {
+            return Err(ConfigError::invalid(
+                "storage.bucket",
+                "is required when storage.kind = \"s3\"",
+            ));
+        }
+        match storage.server_side_encryption.as_deref() {
+            None | Some("AES256") => {}
+            Some("aws:kms") if storage.kms_key_id.is_some() => {}
+            Some("aws:kms") => {
+                return Err(ConfigError::invalid(
+                    "storage.kms_key_id",
+                    "is required when storage.server_side_encryption = \"aws:kms\"",
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "storage.server_side_encryption",
+                    format!("{other:?} is not AES256 or aws:kms"),
+                ));
+            }
+        }
+        // S3 refuses parts under 5 MiB (but the last) and more than 10,000 parts.
+        if storage.part_size_bytes < 5 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                "storage.part_size_bytes",
+                "must be at least 5 MiB",
+            ));
+        }
+        if storage.part_size_bytes.saturating_mul(10_000) < self.archive.max_bytes {
+            return Err(ConfigError::invalid(
+                "storage.part_size_bytes",
+                "× 10,000 parts must cover archive.max_bytes",
+            ));
+        }
+        if storage.parts_in_flight == 0 {
+            return Err(ConfigError::invalid(
+                "storage.parts_in_flight",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.archive
+            .spool_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("spool"))
+    }
+
+    pub fn archive_dir(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("archive"))
     }
 
     pub fn database_path(&self) -> PathBuf {

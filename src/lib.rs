@@ -7,5 +7,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
+pub mod operator;
+pub mod storage;
 pub mod time;
 pub mod vobiz;

@@ -1,19 +1,19 @@
 //! Conferences and their roster (one row per call leg): the state the rules in `ingest` keep.
 
 use rusqlite::{Connection, Row, named_params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{DbError, optional};
 use crate::time::{Instant, from_db};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
     Ended,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conference {
     pub conference_uuid: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Conference {
     pub peak_size: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Participant {
     pub call_uuid: String,
     pub member_id: Option<String>,

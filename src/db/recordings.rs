@@ -123,3 +123,80 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
     }
     Ok(out)
 }
+
+/// Sets the status of the recording an archive job works on.
+pub fn set_status_for_job(conn: &Connection, job_id: i64, status: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE recordings SET status = :status
+         WHERE recording_id = (SELECT subject FROM jobs WHERE id = :job AND kind = :kind)",
+    )?
+    .execute(
+        named_params! {":status": status, ":job": job_id, ":kind": super::jobs::ARCHIVE_RECORDING},
+    )?;
+    Ok(())
+}
+
+pub fn set_status(conn: &Connection, recording_id: &str, status: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE recordings SET status = :status WHERE recording_id = :id")?
+        .execute(named_params! {":status": status, ":id": recording_id})?;
+    Ok(())
+}
+
+/// What archiving found and where it put the recording.
+pub struct Archived<'a> {
+    pub format: &'a str,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+    pub location: &'a str,
+    pub archived_at: &'a str,
+}
+
+pub fn mark_archived(
+    conn: &Connection,
+    recording_id: &str,
+    a: &Archived<'_>,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE recordings SET status = 'archived', format = :format, size_bytes = :size,
+                               sha256 = :sha256, location = :location, archived_at = :at
+         WHERE recording_id = :id",
+    )?
+    .execute(named_params! {
+        ":id": recording_id, ":format": a.format, ":size": a.size_bytes, ":sha256": a.sha256,
+        ":location": a.location, ":at": a.archived_at,
+    })?;
+    Ok(())
+}
+
+/// Everything the archive job needs to know about a recording.
+#[derive(Debug, Clone)]
+pub struct ToArchive {
+    pub recording_id: String,
+    pub conference_uuid: Option<String>,
+    pub source: String,
+    pub source_url: String,
+    pub call_uuid: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub created_at: String,
+}
+
+pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArchive>, DbError> {
+    super::optional(
+        conn.prepare_cached(
+            "SELECT recording_id, conference_uuid, source, source_url, call_uuid, duration_ms,
+                    created_at
+             FROM recordings WHERE recording_id = :id",
+        )?
+        .query_row(named_params! {":id": recording_id}, |r| {
+            Ok(ToArchive {
+                recording_id: r.get(0)?,
+                conference_uuid: r.get(1)?,
+                source: r.get(2)?,
+                source_url: r.get(3)?,
+                call_uuid: r.get(4)?,
+                duration_ms: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        }),
+    )
+}

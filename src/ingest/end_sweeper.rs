@@ -1,24 +1,32 @@
 //! The background task that confirms inferred conference ends once their quiet period has
-//! passed, and forgets signature nonces older than the replay window.
+//! passed, queues recordings whose conference never became known, and forgets signature nonces
+//! older than the replay window.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::db::{DbError, Writer, nonces};
+use crate::db::{DbError, Writer, jobs, nonces};
 use crate::time::to_db;
 
 /// Longest sleep between checks, so a due end is confirmed promptly even if the clock jumps.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
-pub async fn run(writer: Writer, nonce_window: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    writer: Writer,
+    nonce_window: Duration,
+    unlinked_grace: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let window = chrono::Duration::from_std(nonce_window).unwrap_or(chrono::Duration::MAX);
+    let grace = chrono::Duration::from_std(unlinked_grace).unwrap_or(chrono::Duration::MAX);
     loop {
         let result = writer
             .run(move |conn| {
                 let now = chrono::Utc::now();
                 let ended = super::rules::confirm_due_ends(conn, now)?;
                 nonces::forget_before(conn, &to_db(now - window))?;
+                jobs::enqueue_unlinked_archives(conn, &to_db(now - grace), &to_db(now))?;
                 Ok::<_, DbError>(ended)
             })
             .await;

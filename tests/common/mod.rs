@@ -2,6 +2,9 @@
 //! directory, and speaks HTTP to it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod media;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,17 +39,23 @@ pub struct Server {
     pub base: String,
     child: Child,
     extra_config: String,
+    env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
 impl Server {
     /// Starts with signatures on, an API token, and `extra` appended to the settings file.
     pub fn start(extra: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, extra)
+        Self::start_with_env(extra, Vec::new())
     }
 
-    fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+    /// Like [`Server::start`], with extra environment variables for the process.
+    pub fn start_with_env(extra: &str, env: Vec<(String, String)>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, extra, env)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &str, env: Vec<(String, String)>) -> Server {
         let config = format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n",
             data = dir.path().join("data").display(),
@@ -64,6 +73,7 @@ impl Server {
             .arg("serve")
             .env_remove("RUST_LOG")
             .env("RUST_LOG", "info,confvault=debug")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -92,6 +102,7 @@ impl Server {
             base,
             child,
             extra_config: extra.to_owned(),
+            env,
             client: reqwest::Client::new(),
         }
     }
@@ -101,13 +112,30 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let extra = std::mem::take(&mut self.extra_config);
+        let env = std::mem::take(&mut self.env);
         let dir = self.take_dir();
-        Self::start_in(dir, &extra)
+        Self::start_in(dir, &extra, env)
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
         let placeholder = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    /// Runs a `confvault` command on this server's settings and data; returns its exit status
+    /// and standard output.
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_confvault"))
+            .arg("--config")
+            .arg(self.dir.path().join("confvault.toml"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), format!("{stdout}{stderr}"))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -223,4 +251,108 @@ pub fn fresh_nonce() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The S3 server that scripts/test.sh starts (s3s-fs).
+pub struct S3 {
+    pub endpoint: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl S3 {
+    pub fn from_env() -> S3 {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run the tests with scripts/test.sh, which starts s3s-fs")
+            })
+        };
+        S3 {
+            endpoint: var("CV_TEST_S3_ENDPOINT"),
+            access_key: var("CV_TEST_S3_ACCESS_KEY"),
+            secret_key: var("CV_TEST_S3_SECRET_KEY"),
+        }
+    }
+
+    /// Credentials for a confvault process, through the standard AWS variables.
+    pub fn server_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ]
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "test",
+        );
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A new, empty bucket of the test's own.
+    pub async fn new_bucket(&self) -> String {
+        let name = format!("t{}-{}", std::process::id(), fresh_nonce()).to_ascii_lowercase();
+        self.client()
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .unwrap();
+        name
+    }
+
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let listed = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> (Vec<u8>, aws_sdk_s3::operation::get_object::GetObjectOutput) {
+        let mut object = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let body = std::mem::replace(
+            &mut object.body,
+            aws_sdk_s3::primitives::ByteStream::from_static(b""),
+        );
+        let bytes = body.collect().await.unwrap().into_bytes().to_vec();
+        (bytes, object)
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }

@@ -1,0 +1,331 @@
+//! The archive job: download a recording, check it is audio, store it with its checksum, and
+//! write a JSON sidecar beside it that makes the archive understandable (and the database
+//! rebuildable) from the bucket alone. Each step is idempotent and checkpointed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::JobError;
+use super::worker::JobContext;
+use crate::db::conferences::{self, Conference, Participant};
+use crate::db::recordings::{self, Archived, ToArchive};
+use crate::db::{DbError, ReadPool};
+use crate::storage::keys::{KeyTemplate, KeyValues, segment};
+use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
+use crate::time::{from_db, to_db};
+use crate::vobiz::download::{Downloaded, Downloader};
+use crate::vobiz::sniff::AudioFormat;
+
+/// Progress of one archive job, kept in the job row between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    downloaded: Option<DownloadedFile>,
+    upload: Option<UploadProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DownloadedFile {
+    format: AudioFormat,
+    size: u64,
+    sha256: String,
+}
+
+impl From<Downloaded> for DownloadedFile {
+    fn from(d: Downloaded) -> Self {
+        Self {
+            format: d.format,
+            size: d.size,
+            sha256: d.sha256,
+        }
+    }
+}
+
+/// The sidecar written beside each recording.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub schema: String,
+    pub recording: SidecarRecording,
+    pub conference: Option<Conference>,
+    pub participants: Vec<Participant>,
+    pub archived_by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SidecarRecording {
+    pub recording_id: String,
+    pub source: String,
+    pub source_url: String,
+    pub call_uuid: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub format: AudioFormat,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub object_key: String,
+    pub archived_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub const SIDECAR_SCHEMA: &str = "confvault.recording/1";
+
+pub struct Archiver {
+    pub downloader: Downloader,
+    pub store: Arc<dyn Store>,
+    pub readers: ReadPool,
+    pub key_template: KeyTemplate,
+    pub prefix: String,
+    pub zone: Tz,
+    pub spool_dir: PathBuf,
+    pub max_attempts: u32,
+}
+
+impl Archiver {
+    pub async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let recording_id = ctx.job.subject.clone();
+        let found = self
+            .readers
+            .run(move |conn| {
+                let Some(recording) = recordings::to_archive(conn, &recording_id)? else {
+                    return Ok(None);
+                };
+                let (conference, participants) = match &recording.conference_uuid {
+                    Some(uuid) => (
+                        conferences::get(conn, uuid)?,
+                        conferences::participants(conn, uuid)?,
+                    ),
+                    None => (None, Vec::new()),
+                };
+                Ok::<_, DbError>(Some((recording, conference, participants)))
+            })
+            .await?;
+        let Some((recording, conference, participants)) = found else {
+            return Err(JobError::Permanent("the recording no longer exists".into()));
+        };
+        let id = recording.recording_id.clone();
+        ctx.writer
+            .run(move |conn| recordings::set_status(conn, &id, "archiving"))
+            .await?;
+        let mut checkpoint: Checkpoint = ctx
+            .job
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let spool = self.spool_dir.join(format!(
+            "{}-{}.download",
+            ctx.job.id,
+            segment(&recording.recording_id, "recording")
+        ));
+        let result = self
+            .archive(
+                ctx,
+                &recording,
+                conference,
+                participants,
+                &mut checkpoint,
+                &spool,
+            )
+            .await;
+        let last_attempt = ctx.job.attempts >= i64::from(self.max_attempts);
+        match &result {
+            Ok(()) => remove_quietly(&spool).await,
+            Err(JobError::Permanent(_)) => self.give_up(&checkpoint, &spool).await,
+            Err(JobError::Retryable(_)) if last_attempt => self.give_up(&checkpoint, &spool).await,
+            Err(JobError::Retryable(_)) => {}
+        }
+        result
+    }
+
+    async fn archive(
+        &self,
+        ctx: &JobContext,
+        recording: &ToArchive,
+        conference: Option<Conference>,
+        participants: Vec<Participant>,
+        checkpoint: &mut Checkpoint,
+        spool: &PathBuf,
+    ) -> Result<(), JobError> {
+        let downloaded = self.downloaded(ctx, recording, checkpoint, spool).await?;
+        let date = conference
+            .as_ref()
+            .and_then(|c| c.started_at.or(c.ended_at))
+            .or_else(|| from_db(&recording.created_at).ok())
+            .unwrap_or_else(chrono::Utc::now);
+        let key = self.key_template.render(&KeyValues {
+            prefix: &self.prefix,
+            date,
+            zone: self.zone,
+            conference_name: conference
+                .as_ref()
+                .map(|c| c.name.as_str())
+                .unwrap_or("unlinked"),
+            conference_uuid: recording.conference_uuid.as_deref().unwrap_or("unlinked"),
+            recording_id: &recording.recording_id,
+            ext: downloaded.format.extension(),
+        });
+        let existing = self.store.head(&key).await?;
+        if existing.as_ref().and_then(|o| o.sha256.as_deref()) == Some(downloaded.sha256.as_str()) {
+            tracing::info!(%key, "already archived with the same SHA-256; not uploaded again");
+        } else {
+            if existing.is_some() {
+                tracing::warn!(%key, "an object with another checksum exists at this key; replacing it");
+            }
+            let sink = CheckpointSink {
+                ctx,
+                downloaded: downloaded.clone(),
+            };
+            let upload = FileUpload {
+                key: &key,
+                path: spool,
+                size: downloaded.size,
+                sha256: &downloaded.sha256,
+                content_type: downloaded.format.content_type(),
+            };
+            self.store
+                .put_file(&upload, checkpoint.upload.take(), &sink)
+                .await?;
+        }
+        let archived_at = chrono::Utc::now();
+        let sidecar = Sidecar {
+            schema: SIDECAR_SCHEMA.to_owned(),
+            recording: SidecarRecording {
+                recording_id: recording.recording_id.clone(),
+                source: recording.source.clone(),
+                source_url: recording.source_url.clone(),
+                call_uuid: recording.call_uuid.clone(),
+                duration_ms: recording.duration_ms,
+                format: downloaded.format,
+                content_type: downloaded.format.content_type().to_owned(),
+                size_bytes: downloaded.size,
+                sha256: downloaded.sha256.clone(),
+                object_key: key.clone(),
+                archived_at,
+            },
+            conference,
+            participants,
+            archived_by: concat!("confvault ", env!("CARGO_PKG_VERSION")).to_owned(),
+        };
+        let json = serde_json::to_vec_pretty(&sidecar)
+            .map_err(|e| JobError::Permanent(format!("sidecar: {e}")))?;
+        self.store
+            .put_bytes(&sidecar_key(&key), json, "application/json")
+            .await?;
+        let id = recording.recording_id.clone();
+        let location = self.store.location(&key);
+        ctx.writer
+            .run(move |conn| {
+                recordings::mark_archived(
+                    conn,
+                    &id,
+                    &Archived {
+                        format: downloaded.format.extension(),
+                        size_bytes: downloaded.size,
+                        sha256: &downloaded.sha256,
+                        location: &location,
+                        archived_at: &to_db(archived_at),
+                    },
+                )
+            })
+            .await?;
+        tracing::info!(%key, size = sidecar.recording.size_bytes, "recording archived");
+        Ok(())
+    }
+
+    /// The spooled download: reused when a previous run left it complete, fetched otherwise.
+    async fn downloaded(
+        &self,
+        ctx: &JobContext,
+        recording: &ToArchive,
+        checkpoint: &mut Checkpoint,
+        spool: &PathBuf,
+    ) -> Result<DownloadedFile, JobError> {
+        if let Some(done) = &checkpoint.downloaded {
+            let on_disk = tokio::fs::metadata(spool).await.map(|m| m.len()).ok();
+            if on_disk == Some(done.size) {
+                return Ok(done.clone());
+            }
+        }
+        let url = Url::parse(&recording.source_url)
+            .map_err(|e| JobError::Permanent(format!("bad recording URL: {e}")))?;
+        tokio::fs::create_dir_all(&self.spool_dir)
+            .await
+            .map_err(|e| JobError::Retryable(format!("creating the spool directory: {e}")))?;
+        let fresh = DownloadedFile::from(self.downloader.fetch(&url, spool).await?);
+        if let Some(stale) = &checkpoint.downloaded
+            && stale.sha256 != fresh.sha256
+            && let Some(upload) = checkpoint.upload.take()
+        {
+            // Different bytes this time: the parts already sent belong to the old file.
+            self.store.abort_upload(&upload).await?;
+        }
+        checkpoint.downloaded = Some(fresh.clone());
+        ctx.checkpoint(Some(json(checkpoint)?)).await?;
+        Ok(fresh)
+    }
+
+    async fn give_up(&self, checkpoint: &Checkpoint, spool: &PathBuf) {
+        if let Some(upload) = &checkpoint.upload
+            && let Err(e) = self.store.abort_upload(upload).await
+        {
+            tracing::warn!(error = %e, upload_id = %upload.upload_id, "could not abort an abandoned multipart upload");
+        }
+        remove_quietly(spool).await;
+    }
+}
+
+/// The sidecar's key: the recording's key with `.json` in place of its extension.
+pub fn sidecar_key(key: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((stem, ext)) if !ext.contains('/') => format!("{stem}.json"),
+        _ => format!("{key}.json"),
+    }
+}
+
+fn json(checkpoint: &Checkpoint) -> Result<String, JobError> {
+    serde_json::to_string(checkpoint).map_err(|e| JobError::Permanent(format!("checkpoint: {e}")))
+}
+
+async fn remove_quietly(path: &PathBuf) {
+    if let Err(e) = tokio::fs::remove_file(path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, path = %path.display(), "could not remove a spool file");
+    }
+}
+
+/// Saves multipart progress into the job's checkpoint.
+struct CheckpointSink<'a> {
+    ctx: &'a JobContext,
+    downloaded: DownloadedFile,
+}
+
+#[async_trait]
+impl ProgressSink for CheckpointSink<'_> {
+    async fn save(&self, progress: Option<&UploadProgress>) -> Result<(), StoreError> {
+        let checkpoint = Checkpoint {
+            downloaded: Some(self.downloaded.clone()),
+            upload: progress.cloned(),
+        };
+        let text = serde_json::to_string(&checkpoint)
+            .map_err(|e| StoreError::Permanent(format!("checkpoint: {e}")))?;
+        self.ctx
+            .checkpoint(Some(text))
+            .await
+            .map_err(|e| StoreError::Retryable(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sidecar_key;
+
+    #[test]
+    fn the_sidecar_sits_beside_its_recording() {
+        assert_eq!(sidecar_key("a/b/c-r.mp3"), "a/b/c-r.json");
+        assert_eq!(sidecar_key("a.b/c"), "a.b/c.json");
+    }
+}

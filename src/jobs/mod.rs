@@ -1,0 +1,42 @@
+//! Background work: the worker that claims jobs from SQLite, and the jobs themselves.
+
+pub mod archive;
+pub mod backoff;
+pub mod worker;
+
+/// How a job run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Try again later (network, 5xx, throttling, recording not ready).
+    #[error("{0}")]
+    Retryable(String),
+    /// Trying again gives the same answer; goes straight to `failed`.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<crate::vobiz::download::DownloadError> for JobError {
+    fn from(e: crate::vobiz::download::DownloadError) -> Self {
+        use crate::vobiz::download::DownloadError;
+        match e {
+            DownloadError::Retryable(m) => JobError::Retryable(format!("download: {m}")),
+            DownloadError::Permanent(m) => JobError::Permanent(format!("download: {m}")),
+        }
+    }
+}
+
+impl From<crate::storage::StoreError> for JobError {
+    fn from(e: crate::storage::StoreError) -> Self {
+        use crate::storage::StoreError;
+        match e {
+            StoreError::Retryable(m) => JobError::Retryable(format!("storage: {m}")),
+            StoreError::Permanent(m) => JobError::Permanent(format!("storage: {m}")),
+        }
+    }
+}
+
+impl From<crate::db::DbError> for JobError {
+    fn from(e: crate::db::DbError) -> Self {
+        JobError::Retryable(format!("database: {e}"))
+    }
+}

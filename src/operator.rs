@@ -1,0 +1,105 @@
+//! Operator commands that work on the database and storage directly, beside a running server:
+//! `check`, `jobs list`, `jobs retry`.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::db::jobs;
+use crate::time::to_db;
+
+/// Writes, reads back and deletes a probe object; fails with the reason if any step does.
+pub async fn check_storage(config: &Config) -> anyhow::Result<()> {
+    let store = crate::storage::from_config(config).await?;
+    let key = format!(
+        "{}confvault-check/{}-{}.txt",
+        crate::storage::keys::normalize_prefix(&config.storage.prefix),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        rand::random::<u32>()
+    );
+    let probe = format!("confvault storage check {key}").into_bytes();
+    println!("storage: {}", store.location(&key));
+    store
+        .put_bytes(&key, probe.clone(), "text/plain")
+        .await
+        .context("FAILED to write the probe object")?;
+    println!("  write   ok");
+    let read = store
+        .get_bytes(&key)
+        .await
+        .context("FAILED to read the probe object back")?;
+    anyhow::ensure!(
+        read == probe,
+        "FAILED: the probe object read back differs from what was written"
+    );
+    println!("  read    ok");
+    store
+        .delete(&key)
+        .await
+        .context("FAILED to delete the probe object")?;
+    println!("  delete  ok");
+    println!("storage is usable");
+    Ok(())
+}
+
+pub fn list_jobs(
+    config: &Config,
+    state: Option<&str>,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<()> {
+    let conn = crate::app::open_database(config)?;
+    let list = jobs::list(&conn, state, limit).context("listing jobs")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>6}  {:<8}  {:<18}  {:>8}  {:<27}  {:<40}  LAST ERROR",
+        "ID", "STATE", "KIND", "ATTEMPTS", "RUN AT", "SUBJECT"
+    )?;
+    for job in list {
+        writeln!(
+            out,
+            "{:>6}  {:<8}  {:<18}  {:>8}  {:<27}  {:<40}  {}",
+            job.id,
+            job.state,
+            job.kind,
+            job.attempts,
+            job.run_at,
+            job.subject,
+            job.last_error.unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// Retries one failed job, or every failed job when `id` is `None`.
+pub fn retry_jobs(config: &Config, id: Option<i64>) -> anyhow::Result<()> {
+    let conn = crate::app::open_database(config)?;
+    let now = to_db(chrono::Utc::now());
+    let ids = match id {
+        Some(id) => {
+            let job = jobs::get(&conn, id)?.with_context(|| format!("no job {id}"))?;
+            anyhow::ensure!(
+                job.state == "failed",
+                "job {id} is {}, not failed",
+                job.state
+            );
+            vec![id]
+        }
+        None => jobs::failed_ids(&conn)?,
+    };
+    let mut retried = 0;
+    for id in &ids {
+        if jobs::retry(&conn, *id, &now)? {
+            retried += 1;
+        }
+    }
+    println!("{retried} job(s) queued again");
+    Ok(())
+}

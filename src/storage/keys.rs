@@ -1,0 +1,215 @@
+//! Object keys from `storage.key_template`. Conference names come from callers, so every value
+//! is cleaned to one safe path segment: a key never climbs out of the prefix and never holds
+//! control characters, while names in any script stay readable.
+
+use chrono::{Datelike, TimeZone};
+use chrono_tz::Tz;
+
+use crate::time::Instant;
+
+const PLACEHOLDERS: &[&str] = &[
+    "prefix",
+    "yyyy",
+    "mm",
+    "dd",
+    "conference_name",
+    "conference_uuid",
+    "recording_id",
+    "ext",
+];
+const MAX_SEGMENT_CHARS: usize = 80;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Field(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTemplate {
+    pieces: Vec<Piece>,
+}
+
+/// What a recording's key is made of.
+pub struct KeyValues<'a> {
+    pub prefix: &'a str,
+    pub date: Instant,
+    pub zone: Tz,
+    pub conference_name: &'a str,
+    pub conference_uuid: &'a str,
+    pub recording_id: &'a str,
+    pub ext: &'a str,
+}
+
+impl KeyTemplate {
+    pub fn parse(template: &str) -> Result<Self, String> {
+        let mut pieces = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_owned()));
+            }
+            let close = rest[open..].find('}').ok_or("a { is not closed")? + open;
+            let name = &rest[open + 1..close];
+            let field = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder {{{name}}}; known: {}",
+                    PLACEHOLDERS.join(", ")
+                )
+            })?;
+            pieces.push(Piece::Field(field));
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_owned()));
+        }
+        if !pieces.contains(&Piece::Field("recording_id")) {
+            return Err(
+                "must contain {recording_id}, or recordings would overwrite each other".into(),
+            );
+        }
+        for (i, piece) in pieces.iter().enumerate() {
+            if let Piece::Text(text) = piece
+                && (text.contains("..")
+                    || (i == 0 && text.starts_with('/'))
+                    || text.chars().any(char::is_control))
+            {
+                return Err(format!(
+                    "literal text {text:?} must not contain .. or control characters, nor start the key with /"
+                ));
+            }
+        }
+        Ok(Self { pieces })
+    }
+
+    pub fn render(&self, v: &KeyValues<'_>) -> String {
+        let local = v.zone.from_utc_datetime(&v.date.naive_utc());
+        let mut key = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => key.push_str(text),
+                Piece::Field(field) => key.push_str(&match *field {
+                    "prefix" => normalize_prefix(v.prefix),
+                    "yyyy" => format!("{:04}", local.year()),
+                    "mm" => format!("{:02}", local.month()),
+                    "dd" => format!("{:02}", local.day()),
+                    "conference_name" => segment(v.conference_name, "unnamed"),
+                    "conference_uuid" => segment(v.conference_uuid, "unknown"),
+                    "recording_id" => segment(v.recording_id, "unknown"),
+                    _ => segment(v.ext, "bin"),
+                }),
+            }
+        }
+        // Collapse empty segments ("a//b") so a missing value never changes the depth.
+        key.split('/')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// `prefix` as a run of clean segments ending in `/`, or empty.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let segments: Vec<String> = prefix
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| segment(s, "_"))
+        .collect();
+    if segments.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", segments.join("/"))
+    }
+}
+
+/// One path segment: no separators, no control or shell-hostile characters, no leading dots,
+/// bounded length; letters of every script kept.
+pub fn segment(raw: &str, fallback: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' | '%' | '{' | '}' | '^'
+            | '~' | '[' | ']' | '`' => '_',
+            c if c.is_whitespace() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim_start_matches(['.', '_']).trim_end_matches('_');
+    let bounded: String = trimmed.chars().take(MAX_SEGMENT_CHARS).collect();
+    if bounded.is_empty() {
+        fallback.to_owned()
+    } else {
+        bounded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn render(name: &str, prefix: &str) -> String {
+        KeyTemplate::parse(crate::config::DEFAULT_KEY_TEMPLATE)
+            .unwrap()
+            .render(&KeyValues {
+                prefix,
+                date: Utc.with_ymd_and_hms(2026, 5, 19, 22, 30, 0).unwrap(),
+                zone: chrono_tz::Asia::Kolkata,
+                conference_name: name,
+                conference_uuid: "3f9a",
+                recording_id: "rec1",
+                ext: "mp3",
+            })
+    }
+
+    #[test]
+    fn the_default_template_dates_by_the_configured_zone() {
+        assert_eq!(
+            render("WeeklyStandup", "calls"),
+            "calls/2026/05/20/WeeklyStandup/3f9a-rec1.mp3"
+        );
+    }
+
+    #[test]
+    fn hostile_names_cannot_climb_out_of_the_prefix() {
+        for name in [
+            "../../etc",
+            "/abs",
+            "..",
+            "a/../../b",
+            "\u{0}\u{7}\n..\\..",
+            ".",
+        ] {
+            let key = render(name, "p/");
+            assert!(key.starts_with("p/2026/05/20/"), "{name:?} -> {key}");
+            assert!(
+                !key.split('/')
+                    .any(|s| s == ".." || s == "." || s.is_empty()),
+                "{key}"
+            );
+            assert!(!key.chars().any(char::is_control), "{key:?}");
+            assert_eq!(key.matches('/').count(), 5, "{name:?} -> {key}");
+        }
+    }
+
+    #[test]
+    fn names_in_any_script_stay_readable() {
+        assert_eq!(segment("Réunion d'équipe", "x"), "Réunion_d'équipe");
+        assert_eq!(segment("週次ミーティング", "x"), "週次ミーティング");
+        assert_eq!(
+            segment("<script>alert(1)</script>", "x"),
+            "script_alert(1)__script"
+        );
+        assert_eq!(segment("", "unnamed"), "unnamed");
+    }
+
+    #[test]
+    fn a_template_must_name_the_recording_and_only_known_fields() {
+        assert!(KeyTemplate::parse("{prefix}{yyyy}/{conference_uuid}.{ext}").is_err());
+        assert!(KeyTemplate::parse("{prefix}{hour}/{recording_id}").is_err());
+        assert!(KeyTemplate::parse("../{recording_id}").is_err());
+        assert!(KeyTemplate::parse("{recording_id").is_err());
+        assert!(KeyTemplate::parse("rec/{recording_id}.{ext}").is_ok());
+    }
+}

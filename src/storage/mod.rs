@@ -1,0 +1,102 @@
+//! Where recordings are archived: one interface, two backends (a local directory and any
+//! S3-compatible store), chosen by `storage.kind`.
+
+pub mod fs;
+pub mod keys;
+pub mod s3;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, StorageKind};
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Network trouble, throttling, a store that is down: try again later.
+    #[error("{0}")]
+    Retryable(String),
+    /// Bad configuration or a refused request: trying again gives the same answer.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What a store knows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// The SHA-256 recorded with the object, when there is one.
+    pub sha256: Option<String>,
+}
+
+/// A local file to store under `key`.
+pub struct FileUpload<'a> {
+    pub key: &'a str,
+    pub path: &'a Path,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub content_type: &'a str,
+}
+
+/// A multipart upload in progress, checkpointed so that it can resume after a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadProgress {
+    pub key: String,
+    pub upload_id: String,
+    pub part_size: u64,
+    pub parts: Vec<PartDone>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartDone {
+    pub number: i32,
+    pub etag: String,
+    pub crc32: Option<String>,
+}
+
+/// Receives upload progress to checkpoint it.
+#[async_trait]
+pub trait ProgressSink: Send + Sync {
+    async fn save(&self, progress: Option<&UploadProgress>) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// How the archive names the object: `s3://bucket/key` or a file path.
+    fn location(&self, key: &str) -> String;
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError>;
+    /// Stores a file, resuming `resume` when it is an upload of the same key.
+    async fn put_file(
+        &self,
+        upload: &FileUpload<'_>,
+        resume: Option<UploadProgress>,
+        progress: &dyn ProgressSink,
+    ) -> Result<(), StoreError>;
+    /// Stores a small object (a sidecar, a probe).
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StoreError>;
+    /// Reads a small object.
+    async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Gives up an unfinished multipart upload, freeing its parts.
+    async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError>;
+}
+
+/// The configured store.
+pub async fn from_config(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.storage.kind {
+        StorageKind::Fs => Arc::new(
+            fs::FsStore::new(config.archive_dir())
+                .with_context(|| format!("archive directory {}", config.archive_dir().display()))?,
+        ),
+        StorageKind::S3 => Arc::new(s3::S3Store::new(&config.storage).await?),
+    })
+}

@@ -1,0 +1,444 @@
+//! The S3-compatible store (AWS S3, MinIO, R2, Garage, …) with aws-sdk-s3. Large recordings go
+//! up as a multipart upload read part by part from the spooled file, so memory stays near
+//! part size × parts in flight; each finished part is checkpointed and a restarted upload
+//! resumes from what the store confirms it has (ListParts).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{FileUpload, ObjectInfo, PartDone, ProgressSink, Store, StoreError, UploadProgress};
+use crate::config::StorageConfig;
+
+/// Object metadata key holding the full-object SHA-256 (`x-amz-meta-sha256`).
+pub const SHA256_METADATA: &str = "sha256";
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    sse: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    storage_class: Option<StorageClass>,
+    multipart_threshold: u64,
+    part_size: u64,
+    parts_in_flight: usize,
+}
+
+impl S3Store {
+    pub async fn new(config: &StorageConfig) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()));
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+        }
+        let shared = loader.load().await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .build();
+        Ok(Self {
+            client: Client::from_conf(s3_config),
+            bucket: config
+                .bucket
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("storage.bucket is required for s3"))?,
+            sse: config
+                .server_side_encryption
+                .as_deref()
+                .map(ServerSideEncryption::from),
+            kms_key_id: config.kms_key_id.clone(),
+            storage_class: config.storage_class.as_deref().map(StorageClass::from),
+            multipart_threshold: config.multipart_threshold_bytes,
+            part_size: config.part_size_bytes,
+            parts_in_flight: config.parts_in_flight,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put_whole(&self, upload: &FileUpload<'_>) -> Result<(), StoreError> {
+        let bytes = tokio::fs::read(upload.path).await.map_err(|e| {
+            StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(upload.key)
+            .content_type(upload.content_type)
+            .metadata(SHA256_METADATA, upload.sha256)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_storage_class(self.storage_class.clone())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| classify("PutObject", e))?;
+        Ok(())
+    }
+
+    /// The checkpointed parts that the store confirms it holds, whole, or `None` if the upload
+    /// no longer exists. A part counts only when the store lists it with the expected size and
+    /// its ETag is known (from the listing, or else from the checkpoint: some stores list parts
+    /// without ETags); any other part is sent again.
+    async fn confirmed_parts(
+        &self,
+        progress: &UploadProgress,
+        total_size: u64,
+    ) -> Result<Option<Vec<PartDone>>, StoreError> {
+        let listed = match self.listed_parts(progress).await? {
+            Some(listed) => listed,
+            None => return Ok(None),
+        };
+        let expected_size = |number: i32| {
+            let offset = (number as u64 - 1) * progress.part_size;
+            progress.part_size.min(total_size.saturating_sub(offset))
+        };
+        let confirmed = listed
+            .into_iter()
+            .filter(|(number, size, _, _)| *number >= 1 && *size == expected_size(*number))
+            .filter_map(|(number, _, etag, crc32)| {
+                let ours = progress.parts.iter().find(|p| p.number == number);
+                let etag = etag.or_else(|| ours.map(|p| p.etag.clone()))?;
+                Some(PartDone {
+                    number,
+                    etag,
+                    crc32: crc32.or_else(|| ours.and_then(|p| p.crc32.clone())),
+                })
+            })
+            .collect();
+        Ok(Some(confirmed))
+    }
+
+    /// (number, size, ETag, CRC32) of every part the store lists for an upload.
+    #[allow(clippy::type_complexity)]
+    async fn listed_parts(
+        &self,
+        progress: &UploadProgress,
+    ) -> Result<Option<Vec<(i32, u64, Option<String>, Option<String>)>>, StoreError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(&progress.key)
+                .upload_id(&progress.upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if e.code() == Some("NoSuchUpload") => return Ok(None),
+                Err(e) => return Err(classify("ListParts", e)),
+            };
+            for part in page.parts() {
+                if let Some(number) = part.part_number() {
+                    parts.push((
+                        number,
+                        part.size().unwrap_or(-1).max(0) as u64,
+                        part.e_tag().map(str::to_owned),
+                        part.checksum_crc32().map(str::to_owned),
+                    ));
+                }
+            }
+            match (page.is_truncated(), page.next_part_number_marker()) {
+                (Some(true), Some(next)) => marker = Some(next.to_owned()),
+                _ => return Ok(Some(parts)),
+            }
+        }
+    }
+
+    async fn start_or_resume(
+        &self,
+        upload: &FileUpload<'_>,
+        resume: Option<UploadProgress>,
+        sink: &dyn ProgressSink,
+    ) -> Result<UploadProgress, StoreError> {
+        if let Some(previous) = resume {
+            if previous.key == upload.key && previous.part_size == self.part_size {
+                if let Some(parts) = self.confirmed_parts(&previous, upload.size).await? {
+                    tracing::info!(upload_id = %previous.upload_id, parts_done = parts.len(), "resuming multipart upload");
+                    return Ok(UploadProgress { parts, ..previous });
+                }
+            } else {
+                // The key or part size changed since: that upload can never complete.
+                self.abort_upload(&previous).await?;
+            }
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(upload.key)
+            .content_type(upload.content_type)
+            .metadata(SHA256_METADATA, upload.sha256)
+            // Declared up front so that stores which check it (Garage) accept the per-part
+            // CRC32 values listed at completion.
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_storage_class(self.storage_class.clone())
+            .send()
+            .await
+            .map_err(|e| classify("CreateMultipartUpload", e))?;
+        let upload_id = created.upload_id().ok_or_else(|| {
+            StoreError::Retryable("CreateMultipartUpload returned no UploadId".into())
+        })?;
+        let progress = UploadProgress {
+            key: upload.key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            part_size: self.part_size,
+            parts: Vec::new(),
+        };
+        sink.save(Some(&progress)).await?;
+        Ok(progress)
+    }
+
+    async fn upload_part(
+        &self,
+        upload: &FileUpload<'_>,
+        upload_id: &str,
+        number: i32,
+    ) -> Result<PartDone, StoreError> {
+        let offset = (number as u64 - 1) * self.part_size;
+        let len = self.part_size.min(upload.size - offset);
+        let body = read_range(upload.path, offset, len).await?;
+        let sent = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(upload.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| classify("UploadPart", e))?;
+        Ok(PartDone {
+            number,
+            etag: sent
+                .e_tag()
+                .ok_or_else(|| StoreError::Retryable("UploadPart returned no ETag".into()))?
+                .to_owned(),
+            crc32: sent.checksum_crc32().map(str::to_owned),
+        })
+    }
+
+    async fn put_multipart(
+        &self,
+        upload: &FileUpload<'_>,
+        resume: Option<UploadProgress>,
+        sink: &dyn ProgressSink,
+    ) -> Result<(), StoreError> {
+        let mut progress = self.start_or_resume(upload, resume, sink).await?;
+        let total = upload.size.div_ceil(self.part_size) as i32;
+        let missing: Vec<i32> = (1..=total)
+            .filter(|n| !progress.parts.iter().any(|p| p.number == *n))
+            .collect();
+        tracing::debug!(parts = total, to_send = missing.len(), "multipart upload");
+        let upload_id = progress.upload_id.clone();
+        let mut sent = futures_util::stream::iter(missing)
+            .map(|n| self.upload_part(upload, &upload_id, n))
+            .buffer_unordered(self.parts_in_flight);
+        while let Some(part) = sent.next().await {
+            progress.parts.push(part?);
+            sink.save(Some(&progress)).await?;
+        }
+        drop(sent);
+        progress.parts.sort_by_key(|p| p.number);
+        let completed: Vec<CompletedPart> = progress
+            .parts
+            .iter()
+            .filter(|p| p.number <= total)
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(p.number)
+                    .e_tag(&p.etag)
+                    .set_checksum_crc32(p.crc32.clone())
+                    .build()
+            })
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(upload.key)
+            .upload_id(&progress.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("CompleteMultipartUpload", e))?;
+        sink.save(None).await
+    }
+}
+
+async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+    let io = |e: std::io::Error| StoreError::Retryable(format!("reading {}: {e}", path.display()));
+    let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(io)?;
+    let mut buf = vec![0; len as usize];
+    file.read_exact(&mut buf).await.map_err(io)?;
+    Ok(buf)
+}
+
+/// Network trouble, throttling and server errors are worth retrying; other refusals (access
+/// denied, no such bucket, bad request) mean the configuration is wrong.
+fn classify<E>(
+    operation: &str,
+    error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&error).to_string();
+    match &error {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or("unknown");
+            let message = service.err().message().unwrap_or("");
+            let what = format!("{operation}: HTTP {status} {code} {message}");
+            if status >= 500 || status == 429 || status == 408 || code == "SlowDown" {
+                StoreError::Retryable(what)
+            } else {
+                StoreError::Permanent(what)
+            }
+        }
+        SdkError::ConstructionFailure(_) => StoreError::Permanent(format!("{operation}: {detail}")),
+        _ => StoreError::Retryable(format!("{operation}: {detail}")),
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    #[tracing::instrument(name = "s3.head", skip_all, fields(key))]
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(ObjectInfo {
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+                sha256: head
+                    .metadata()
+                    .and_then(|m| m.get(SHA256_METADATA))
+                    .cloned(),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(classify("HeadObject", e)),
+        }
+    }
+
+    #[tracing::instrument(name = "s3.put", skip_all, fields(key = upload.key, size = upload.size))]
+    async fn put_file(
+        &self,
+        upload: &FileUpload<'_>,
+        resume: Option<UploadProgress>,
+        progress: &dyn ProgressSink,
+    ) -> Result<(), StoreError> {
+        if upload.size < self.multipart_threshold {
+            if let Some(stale) = resume {
+                self.abort_upload(&stale).await?;
+                progress.save(None).await?;
+            }
+            self.put_whole(upload).await
+        } else {
+            self.put_multipart(upload, resume, progress).await
+        }
+    }
+
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .set_storage_class(self.storage_class.clone())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| classify("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("GetObject", e))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Retryable(format!("GetObject body: {e}")))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteObject", e))?;
+        Ok(())
+    }
+
+    async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&progress.key)
+            .upload_id(&progress.upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(classify("AbortMultipartUpload", e)),
+        }
+    }
+}
