@@ -267,7 +267,8 @@ pub struct StorageConfig {
     /// Recordings at least this large are sent as a multipart upload.
     pub multipart_threshold_bytes: u64,
     pub part_size_bytes: u64,
-    /// Parts uploaded at once; memory stays near part size × this.
+    /// Parts uploaded at once. Parts stream from the spooled file, so this costs a read buffer
+    /// each, not a whole part.
     pub parts_in_flight: usize,
 }
 
@@ -290,7 +291,7 @@ impl Default for StorageConfig {
             storage_class: None,
             multipart_threshold_bytes: 16 * 1024 * 1024,
             part_size_bytes: 8 * 1024 * 1024,
-            parts_in_flight: 4,
+            parts_in_flight: 8,
         }
     }
 }

@@ -244,8 +244,9 @@ impl Archiver {
         spool: &PathBuf,
     ) -> Result<DownloadedFile, JobError> {
         if let Some(done) = &checkpoint.downloaded {
-            let on_disk = tokio::fs::metadata(spool).await.map(|m| m.len()).ok();
-            if on_disk == Some(done.size) {
+            // The spool file is not fsynced, so after a crash its bytes are checked, not trusted.
+            if sha256_of_file(spool).await.as_deref() == Some(done.sha256.as_str()) {
+                tracing::info!("reusing the recording downloaded by an earlier run");
                 return Ok(done.clone());
             }
         }
@@ -254,7 +255,14 @@ impl Archiver {
         tokio::fs::create_dir_all(&self.spool_dir)
             .await
             .map_err(|e| JobError::Retryable(format!("creating the spool directory: {e}")))?;
+        let started = std::time::Instant::now();
         let fresh = DownloadedFile::from(self.downloader.fetch(&url, spool).await?);
+        tracing::info!(
+            size = fresh.size,
+            format = fresh.format.extension(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "recording downloaded"
+        );
         if let Some(stale) = &checkpoint.downloaded
             && stale.sha256 != fresh.sha256
             && let Some(upload) = checkpoint.upload.take()
@@ -287,6 +295,28 @@ pub fn sidecar_key(key: &str) -> String {
 
 fn json(checkpoint: &Checkpoint) -> Result<String, JobError> {
     serde_json::to_string(checkpoint).map_err(|e| JobError::Permanent(format!("checkpoint: {e}")))
+}
+
+/// The SHA-256 of a file, or `None` if it cannot be read.
+async fn sha256_of_file(path: &std::path::Path) -> Option<String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).ok()?;
+            if n == 0 {
+                return Some(hex::encode(hasher.finalize()));
+            }
+            hasher.update(&buf[..n]);
+        }
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 async fn remove_quietly(path: &PathBuf) {

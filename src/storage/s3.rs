@@ -218,7 +218,19 @@ impl S3Store {
     ) -> Result<PartDone, StoreError> {
         let offset = (number as u64 - 1) * self.part_size;
         let len = self.part_size.min(upload.size - offset);
-        let body = read_range(upload.path, offset, len).await?;
+        // The checksum is computed here so that the body can stream from the file: memory
+        // stays at a read buffer per part in flight rather than a whole part.
+        let crc32 = crc32_of_range(upload.path, offset, len).await?;
+        let body = ByteStream::read_from()
+            .path(upload.path)
+            .offset(offset)
+            .length(aws_sdk_s3::primitives::Length::Exact(len))
+            .buffer_size(256 * 1024)
+            .build()
+            .await
+            .map_err(|e| {
+                StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))
+            })?;
         let sent = self
             .client
             .upload_part()
@@ -226,8 +238,12 @@ impl S3Store {
             .key(upload.key)
             .upload_id(upload_id)
             .part_number(number)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .body(ByteStream::from(body))
+            .checksum_crc32(&crc32)
+            .body(body)
+            .customize()
+            // The part's CRC32 (checked by the store) guards its integrity; signing the payload
+            // too would hash every byte with SHA-256 once more on each side.
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| classify("UploadPart", e))?;
@@ -237,7 +253,7 @@ impl S3Store {
                 .e_tag()
                 .ok_or_else(|| StoreError::Retryable("UploadPart returned no ETag".into()))?
                 .to_owned(),
-            crc32: sent.checksum_crc32().map(str::to_owned),
+            crc32: Some(sent.checksum_crc32().map_or(crc32, str::to_owned)),
         })
     }
 
@@ -292,15 +308,30 @@ impl S3Store {
     }
 }
 
-async fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+/// The base64 CRC32 of `len` bytes of `path` from `offset`, as S3 expects it.
+async fn crc32_of_range(path: &Path, offset: u64, len: u64) -> Result<String, StoreError> {
+    use base64::Engine;
     let io = |e: std::io::Error| StoreError::Retryable(format!("reading {}: {e}", path.display()));
     let mut file = tokio::fs::File::open(path).await.map_err(io)?;
     file.seek(std::io::SeekFrom::Start(offset))
         .await
         .map_err(io)?;
-    let mut buf = vec![0; len as usize];
-    file.read_exact(&mut buf).await.map_err(io)?;
-    Ok(buf)
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = file.read(&mut buf[..want]).await.map_err(io)?;
+        if n == 0 {
+            return Err(StoreError::Retryable(format!(
+                "{} is shorter than expected",
+                path.display()
+            )));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize().to_be_bytes()))
 }
 
 /// Network trouble, throttling and server errors are worth retrying; other refusals (access

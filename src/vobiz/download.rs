@@ -297,8 +297,9 @@ impl Downloader {
                 "only {size} bytes: too small to be a recording"
             )));
         }
+        // Not fsynced: the spool file is an intermediate, and a run that reuses it after a crash
+        // checks its SHA-256 first. Forcing a large file to disk here would double the time.
         out.flush().await.map_err(io)?;
-        out.into_inner().sync_all().await.map_err(io)?;
         Ok(Downloaded {
             format,
             size,

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Archive benchmark: confvault fetching a recording from a local HTTP server and storing it in
+# s3s-fs, end to end (callback to "archived"), beside `curl` downloading the same file and
+# `aws s3 cp` uploading it, one after the other. Each size runs ROUNDS times; medians printed.
+#   scripts/bench-archive.sh [ROUNDS] [SIZE_MIB ...]      (default: 3 rounds of 10 100 1024)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+shift || true
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(10 100 1024)
+
+source scripts/test-services.sh
+install_test_services
+if [ ! -x .tools/venv/bin/aws ]; then
+    python3 -m venv .tools/venv
+    .tools/venv/bin/pip install -q awscli
+fi
+cargo build --release --quiet
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+s3_port="$(free_port)"
+mkdir -p "$work/s3/bench" "$work/media"
+"$TEST_TOOLS_DIR/bin/s3s-fs" --host 127.0.0.1 --port "$s3_port" --access-key bench \
+    --secret-key bench-secret "$work/s3" > "$work/s3s-fs.log" 2>&1 &
+pids+=($!)
+media_port="$(free_port)"
+python3 -m http.server "$media_port" --bind 127.0.0.1 --directory "$work/media" \
+    > "$work/media.log" 2>&1 &
+pids+=($!)
+TEST_SERVICES_DIR="$work" wait_for_http "http://127.0.0.1:$s3_port/" s3s-fs
+TEST_SERVICES_DIR="$work" wait_for_http "http://127.0.0.1:$media_port/" media
+endpoint="http://127.0.0.1:$s3_port"
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+
+archive_once() { # size_mib round -> prints "seconds peak_rss_kib"
+    local size="$1" round="$2" dir="$work/cv-$1-$2"
+    mkdir -p "$dir"
+    cat > "$dir/confvault.toml" <<TOML
+listen = "127.0.0.1:0"
+data_dir = "$dir/data"
+[vobiz]
+verify_signatures = false
+recording_hosts = ["http://127.0.0.1:$media_port"]
+[api]
+tokens = ["bench"]
+[jobs]
+poll_interval_seconds = 0.02
+[storage]
+kind = "s3"
+bucket = "bench"
+endpoint = "$endpoint"
+force_path_style = true
+prefix = "confvault-$round"
+TOML
+    RUST_LOG=warn ./target/release/confvault --config "$dir/confvault.toml" serve \
+        > "$dir/stdout" 2> "$dir/stderr" &
+    local pid=$!
+    for _ in $(seq 100); do grep -q "listening on" "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
+    local url
+    url="$(grep -o 'http://[0-9.:]*' "$dir/stdout" | head -1)"
+    local start end
+    sync  # start from the same page-cache state as the baseline
+    start="$(now)"
+    curl -s -o /dev/null -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+        --data "ConferenceAction=end&ConferenceUUID=bench-$size-$round&ConferenceName=Bench&RecordingUrl=http%3A%2F%2F127.0.0.1%3A$media_port%2Frec-$size.mp3&Timestamp=2026-05-19+10%3A00%3A00" \
+        "$url/vobiz/conference"
+    while ! curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences/bench-$size-$round" \
+            | grep -q '"status":"archived"'; do
+        if curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences/bench-$size-$round" | grep -q '"status":"failed"'; then
+            echo "archiving failed" >&2; cat "$dir/stderr" >&2; exit 1
+        fi
+        sleep 0.02
+    done
+    end="$(now)"
+    local rss
+    rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    rm -rf "$dir/data/spool"
+    echo "$(elapsed "$start" "$end") $rss"
+}
+
+results="$work/results.txt"
+for size in "${sizes[@]}"; do
+    { printf 'ID3\x04\x00\x00\x00\x00\x00\x00'; head -c "$(( size * 1024 * 1024 ))" /dev/urandom; } \
+        > "$work/media/rec-$size.mp3"
+    for round in $(seq "$rounds"); do
+        sync  # the previous round's writes must not slow this one
+        start="$(now)"
+        curl -s -o "$work/download.bin" "http://127.0.0.1:$media_port/rec-$size.mp3"
+        curl_end="$(now)"
+        sync
+        mid="$(now)"
+        .tools/venv/bin/aws --endpoint-url "$endpoint" s3 cp --quiet "$work/download.bin" \
+            "s3://bench/baseline-$round/rec-$size.mp3"
+        end="$(now)"
+        read -r cv_seconds cv_rss < <(archive_once "$size" "$round")
+        echo "$size $cv_seconds $cv_rss $(elapsed "$start" "$curl_end") $(elapsed "$mid" "$end")" | tee -a "$results"
+        rm -f "$work/download.bin"
+        rm -rf "$work/s3/bench/"*
+    done
+    rm -f "$work/media/rec-$size.mp3"
+done
+
+echo "== medians over $rounds rounds (seconds; confvault is callback to archived)"
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+print(f"{'size':>8} {'confvault':>10} {'MiB/s':>7} {'peak RSS':>9} {'curl':>7} {'aws cp':>7} {'curl+aws':>9}")
+for size in sorted({int(r[0]) for r in rows}):
+    mine = [r for r in rows if int(r[0]) == size]
+    med = lambda i: statistics.median(float(r[i]) for r in mine)
+    cv, rss, curl, aws = med(1), med(2), med(3), med(4)
+    print(f"{size:>5} MiB {cv:>9.2f}s {size / cv:>7.0f} {rss / 1024:>6.0f} MiB {curl:>6.2f}s {aws:>6.2f}s {curl + aws:>8.2f}s")
+PY
