@@ -2,7 +2,7 @@
 //! write a JSON sidecar beside it that makes the archive understandable (and the database
 //! rebuildable) from the bucket alone. Each step is idempotent and checkpointed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -147,7 +147,7 @@ impl Archiver {
         conference: Option<Conference>,
         participants: Vec<Participant>,
         checkpoint: &mut Checkpoint,
-        spool: &PathBuf,
+        spool: &Path,
     ) -> Result<(), JobError> {
         let downloaded = self.downloaded(ctx, recording, checkpoint, spool).await?;
         let date = conference
@@ -241,7 +241,7 @@ impl Archiver {
         ctx: &JobContext,
         recording: &ToArchive,
         checkpoint: &mut Checkpoint,
-        spool: &PathBuf,
+        spool: &Path,
     ) -> Result<DownloadedFile, JobError> {
         if let Some(done) = &checkpoint.downloaded {
             // The spool file is not fsynced, so after a crash its bytes are checked, not trusted.
@@ -275,7 +275,7 @@ impl Archiver {
         Ok(fresh)
     }
 
-    async fn give_up(&self, checkpoint: &Checkpoint, spool: &PathBuf) {
+    async fn give_up(&self, checkpoint: &Checkpoint, spool: &Path) {
         if let Some(upload) = &checkpoint.upload
             && let Err(e) = self.store.abort_upload(upload).await
         {
@@ -319,7 +319,7 @@ async fn sha256_of_file(path: &std::path::Path) -> Option<String> {
     .flatten()
 }
 
-async fn remove_quietly(path: &PathBuf) {
+async fn remove_quietly(path: &Path) {
     if let Err(e) = tokio::fs::remove_file(path).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
