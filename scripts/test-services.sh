@@ -4,6 +4,8 @@
 #   source scripts/test-services.sh && start_test_services   (… stop_test_services)
 #
 # S3: s3s-fs (an S3-protocol server in Rust storing objects as files), built once into .tools/.
+# SMTP: aiosmtpd (PyPI) in a venv in .tools/venv, run by scripts/smtp_test_server.py: a plain
+# listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
 
 TEST_TOOLS_DIR="${TEST_TOOLS_DIR:-$PWD/.tools}"
 TEST_SERVICES_DIR="${TEST_SERVICES_DIR:-$PWD/.test-services}"
@@ -30,7 +32,24 @@ install_test_services() {
         cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked \
             --root "$TEST_TOOLS_DIR" --quiet
     fi
+    if [ ! -x "$TEST_TOOLS_DIR/venv/bin/python" ] || ! "$TEST_TOOLS_DIR/venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+        echo "== installing aiosmtpd into $TEST_TOOLS_DIR/venv"
+        python3 -m venv "$TEST_TOOLS_DIR/venv"
+        "$TEST_TOOLS_DIR/venv/bin/pip" install -q aiosmtpd==1.4.6
+    fi
     command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+    command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+}
+
+wait_for_port() {
+    local port="$1" name="$2"
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "$name did not start; its log:" >&2
+    cat "$TEST_SERVICES_DIR/$name.log" >&2 || true
+    return 1
 }
 
 start_test_services() {
@@ -50,8 +69,29 @@ start_test_services() {
     export CV_TEST_S3_ROOT="$TEST_SERVICES_DIR/s3"
     wait_for_http "$CV_TEST_S3_ENDPOINT/" s3s-fs
     echo "== s3s-fs listening on $CV_TEST_S3_ENDPOINT"
+
+    mkdir -p "$TEST_SERVICES_DIR/smtp"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
+        -keyout "$TEST_SERVICES_DIR/smtp/key.pem" -out "$TEST_SERVICES_DIR/smtp/cert.pem" 2>/dev/null
+    export CV_TEST_SMTP_PLAIN_PORT="$(free_port)"
+    export CV_TEST_SMTP_TLS_PORT="$(free_port)"
+    export CV_TEST_SMTP_MAILDIR="$TEST_SERVICES_DIR/smtp/maildir"
+    export CV_TEST_SMTP_CA="$TEST_SERVICES_DIR/smtp/cert.pem"
+    export CV_TEST_SMTP_USER="confvault"
+    export CV_TEST_SMTP_PASSWORD="smtp-test-password-$$"
+    "$TEST_TOOLS_DIR/venv/bin/python" scripts/smtp_test_server.py "$CV_TEST_SMTP_MAILDIR" \
+        "$CV_TEST_SMTP_PLAIN_PORT" "$CV_TEST_SMTP_TLS_PORT" "$CV_TEST_SMTP_CA" \
+        "$TEST_SERVICES_DIR/smtp/key.pem" "$CV_TEST_SMTP_USER" "$CV_TEST_SMTP_PASSWORD" \
+        > "$TEST_SERVICES_DIR/aiosmtpd.log" 2>&1 &
+    TEST_SMTP_PID=$!
+    wait_for_port "$CV_TEST_SMTP_PLAIN_PORT" aiosmtpd
+    wait_for_port "$CV_TEST_SMTP_TLS_PORT" aiosmtpd
+    echo "== aiosmtpd listening on 127.0.0.1:$CV_TEST_SMTP_PLAIN_PORT (plain) and :$CV_TEST_SMTP_TLS_PORT (STARTTLS + AUTH)"
 }
 
 stop_test_services() {
     [ -n "${TEST_S3_PID:-}" ] && kill "$TEST_S3_PID" 2>/dev/null || true
+    [ -n "${TEST_SMTP_PID:-}" ] && kill "$TEST_SMTP_PID" 2>/dev/null || true
 }

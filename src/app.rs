@@ -14,7 +14,11 @@ use crate::db::{self, ReadPool, Writer};
 use crate::error::ApiError;
 use crate::ingest::rules::Rules;
 use crate::jobs::archive::Archiver;
+use crate::jobs::notify::Notifier;
 use crate::jobs::worker::Worker;
+use crate::mail::recipients::RecipientRules;
+use crate::mail::templates::Templates;
+use crate::storage::Store;
 use crate::storage::keys::KeyTemplate;
 use crate::vobiz::download::{AllowList, DownloadSettings, Downloader};
 use crate::vobiz::signature;
@@ -24,6 +28,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub writer: Writer,
     pub readers: ReadPool,
+    pub store: Arc<dyn Store>,
     pub rules: Rules,
     /// Set when signatures are verified.
     pub signature_keys: Option<signature::Keys>,
@@ -32,6 +37,7 @@ pub struct AppState {
 /// Registers every route; the server and the tests both use this.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/r/{token}", web::get().to(crate::links::play))
         .configure(crate::ingest::routes::routes)
         .configure(crate::api::routes)
         .default_service(web::to(not_found));
@@ -89,6 +95,52 @@ pub async fn archiver(config: &Config, readers: ReadPool) -> anyhow::Result<Arch
     })
 }
 
+/// The ingest rules, from the settings.
+fn rules(config: &Config) -> anyhow::Result<Rules> {
+    let seconds = |s: u64, key: &str| {
+        chrono::Duration::from_std(std::time::Duration::from_secs(s))
+            .with_context(|| format!("{key} is too large"))
+    };
+    Ok(Rules {
+        end_quiet: seconds(config.vobiz.end_quiet_seconds, "vobiz.end_quiet_seconds")?,
+        no_recording_summary_after: if config.mail.notify_without_recording {
+            Some(seconds(
+                config.mail.no_recording_grace_seconds,
+                "mail.no_recording_grace_seconds",
+            )?)
+        } else {
+            None
+        },
+    })
+}
+
+/// The notify jobs' collaborators, from the settings.
+pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow::Result<Notifier> {
+    let mailbox = |key: &str, value: &str| {
+        value
+            .parse::<lettre::message::Mailbox>()
+            .with_context(|| format!("{key} {value:?}"))
+    };
+    Ok(Notifier {
+        mailer: crate::mail::transport::from_config(config).context("setting up mail")?,
+        templates: Templates::load(config.mail.templates_dir.as_deref())
+            .context("loading email templates")?,
+        rules: RecipientRules::from_config(&config.mail)?,
+        from: mailbox("mail.from", &config.mail.from)?,
+        reply_to: config
+            .mail
+            .reply_to
+            .as_deref()
+            .map(|r| mailbox("mail.reply_to", r))
+            .transpose()?,
+        alerts_to: config.mail.alerts_to.clone(),
+        readers,
+        zone: config.timezone,
+        link_base,
+        link_lifetime: config.mail.link_lifetime_days.duration(),
+    })
+}
+
 /// Runs the service until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -113,28 +165,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if tokens.is_empty() {
         tracing::warn!("no [api] tokens configured: the read API refuses every request");
     }
+    let listener =
+        TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let link_base = match &config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => {
+            tracing::warn!("public_url is not set: links in emails point at http://{address}");
+            format!("http://{address}")
+        }
+    };
+
     let readers = ReadPool::new(config.database_path());
+    let archiver = archiver(&config, readers.clone()).await?;
+    let store = Arc::clone(&archiver.store);
+    let notifier = notifier(&config, readers.clone(), link_base)?;
     let worker = Arc::new(Worker {
         writer: writer.clone(),
         config: config.jobs.clone(),
-        archiver: Arc::new(archiver(&config, readers.clone()).await?),
+        archiver: Arc::new(archiver),
+        notifier: Arc::new(notifier),
         owner: format!("{}-{}", std::process::id(), rand::random::<u32>()),
     });
+    let rules = rules(&config)?;
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
         writer: writer.clone(),
         readers,
-        rules: Rules {
-            end_quiet: chrono::Duration::from_std(config.vobiz.end_quiet())
-                .context("vobiz.end_quiet_seconds is too large")?,
-        },
+        store,
+        rules,
         signature_keys,
     });
     let tokens = web::Data::new(tokens);
-
-    let listener =
-        TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
-    let address = listener.local_addr().context("reading the bound address")?;
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
@@ -150,6 +212,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tasks, stopped) = watch::channel(false);
     let sweeper = tokio::spawn(crate::ingest::end_sweeper::run(
         writer.clone(),
+        rules,
         config.vobiz.nonce_window(),
         std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
         stopped.clone(),

@@ -43,6 +43,18 @@ enum Command {
     /// See and replay background jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Mail commands.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Send a test message through the configured transport and print the server's answer.
+    Test {
+        /// Where to send it.
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +84,8 @@ enum JobsCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS provider for every client (S3, SMTP, downloads), chosen before any is built.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,6 +115,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(JobsCommand::Retry { id, all_failed }) => {
             crate::operator::retry_jobs(&config, if all_failed { None } else { id })
+        }
+        Command::Mail(MailCommand::Test { address }) => {
+            runtime()?.block_on(crate::operator::send_test_mail(&config, &address))
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub archive: ArchiveConfig,
     pub storage: StorageConfig,
+    pub mail: MailConfig,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             archive: ArchiveConfig::default(),
             storage: StorageConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -296,6 +298,132 @@ impl Default for StorageConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// `.eml` files in `mail.outbox_dir`: the embedded default.
+    #[default]
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Upgrade with STARTTLS, and refuse a server that does not offer it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+    /// Plain text: only for a relay on the same host or a trusted network.
+    None,
+}
+
+/// A days count, or `"never"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Lifetime {
+    Days(u32),
+    Never(Never),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Never {
+    Never,
+}
+
+impl Lifetime {
+    pub fn duration(self) -> Option<chrono::Duration> {
+        match self {
+            Lifetime::Days(days) => Some(chrono::Duration::days(i64::from(days))),
+            Lifetime::Never(_) => None,
+        }
+    }
+}
+
+/// Conferences whose name matches `conferences` (a glob) are also mailed to `to`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailRoute {
+    pub conferences: String,
+    pub to: Vec<String>,
+}
+
+/// A known person: names a number in summaries, and may receive them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryEntry {
+    pub number: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// Defaults to `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    /// `smtp://user:password@host:port`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub smtp_url: Option<SecretString>,
+    pub tls: SmtpTls,
+    /// A PEM certificate to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Longest one message may take to send.
+    pub timeout_seconds: u64,
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// Who gets every summary.
+    pub to: Vec<String>,
+    pub routes: Vec<MailRoute>,
+    pub directory: Vec<DirectoryEntry>,
+    /// A CSV file with columns `number,name,email` (header row first), added to `directory`.
+    pub directory_csv: Option<PathBuf>,
+    /// Also mail attendees whose number has an address in the directory.
+    pub notify_attendees: bool,
+    /// Addresses that never receive summaries.
+    pub opt_out: Vec<String>,
+    /// Who is told when a job fails for good.
+    pub alerts_to: Vec<String>,
+    /// Overrides the built-in templates (same file names as templates/email/).
+    pub templates_dir: Option<PathBuf>,
+    /// Also summarise conferences that had no recording.
+    pub notify_without_recording: bool,
+    /// How long to wait for a late recording before summarising a conference without one.
+    pub no_recording_grace_seconds: u64,
+    /// How long the recording links in summaries work: days, or "never".
+    pub link_lifetime_days: Lifetime,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Outbox,
+            outbox_dir: None,
+            smtp_url: None,
+            tls: SmtpTls::Starttls,
+            ca_file: None,
+            timeout_seconds: 60,
+            from: "confvault <confvault@localhost>".to_owned(),
+            reply_to: None,
+            to: Vec::new(),
+            routes: Vec::new(),
+            directory: Vec::new(),
+            directory_csv: None,
+            notify_attendees: false,
+            opt_out: Vec::new(),
+            alerts_to: Vec::new(),
+            templates_dir: None,
+            notify_without_recording: true,
+            no_recording_grace_seconds: 120,
+            link_lifetime_days: Lifetime::Days(90),
+        }
+    }
+}
+
 fn serialize_secret<S: serde::Serializer>(
     secret: &Option<SecretString>,
     s: S,
@@ -375,6 +503,7 @@ impl Config {
             ));
         }
         self.validate_jobs_and_storage()?;
+        self.validate_mail()?;
         if self.database.max_batch == 0 {
             return Err(ConfigError::invalid(
                 "database.max_batch",
@@ -472,6 +601,60 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        let mail = &self.mail;
+        if mail.transport == MailTransport::Smtp && mail.smtp_url.is_none() {
+            return Err(ConfigError::invalid(
+                "mail.smtp_url",
+                "is required when mail.transport = \"smtp\"",
+            ));
+        }
+        if let Some(url) = &mail.smtp_url {
+            use secrecy::ExposeSecret;
+            crate::mail::transport::SmtpEndpoint::parse(url.expose_secret())
+                .map_err(|e| ConfigError::invalid("mail.smtp_url", e))?;
+        }
+        let address = |key: &'static str, value: &str| {
+            value
+                .parse::<lettre::message::Mailbox>()
+                .map(|_| ())
+                .map_err(|e| {
+                    ConfigError::invalid(key, format!("{value:?} is not an email address: {e}"))
+                })
+        };
+        address("mail.from", &mail.from)?;
+        if let Some(reply_to) = &mail.reply_to {
+            address("mail.reply_to", reply_to)?;
+        }
+        for a in &mail.to {
+            address("mail.to", a)?;
+        }
+        for a in &mail.alerts_to {
+            address("mail.alerts_to", a)?;
+        }
+        for route in &mail.routes {
+            globset::Glob::new(&route.conferences).map_err(|e| {
+                ConfigError::invalid("mail.routes", format!("{:?}: {e}", route.conferences))
+            })?;
+            for a in &route.to {
+                address("mail.routes", a)?;
+            }
+        }
+        for entry in &mail.directory {
+            if let Some(email) = &entry.email {
+                address("mail.directory", email)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.mail
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
     pub fn spool_dir(&self) -> PathBuf {

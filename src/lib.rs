@@ -8,6 +8,8 @@ pub mod db;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod links;
+pub mod mail;
 pub mod operator;
 pub mod storage;
 pub mod time;

@@ -7,6 +7,56 @@ use serde::Serialize;
 use super::{DbError, optional};
 
 pub const ARCHIVE_RECORDING: &str = "archive_recording";
+pub const NOTIFY_CONFERENCE: &str = "notify_conference";
+pub const ALERT_JOB_FAILED: &str = "alert_job_failed";
+
+/// Queues the summary of an ended conference once nothing about it is still being archived: at
+/// once when its recordings are all archived or failed, at `no_recording_run_at` when it has
+/// none (None: conferences without recordings get no summary). Unique per conference.
+pub fn enqueue_notify_when_settled(
+    conn: &Connection,
+    conference_uuid: &str,
+    now: &str,
+    no_recording_run_at: Option<&str>,
+) -> Result<(), DbError> {
+    let (ended, recordings, unsettled): (bool, i64, i64) = conn
+        .prepare_cached(
+            "SELECT c.status = 'ended',
+                    (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid),
+                    (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid
+                                                        AND r.status IN ('pending', 'archiving'))
+             FROM conferences c WHERE c.conference_uuid = :conf",
+        )?
+        .query_row(named_params! {":conf": conference_uuid}, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let run_at = match (ended, recordings, unsettled) {
+        (false, _, _) => return Ok(()),
+        (true, 0, _) => match no_recording_run_at {
+            Some(at) => at,
+            None => return Ok(()),
+        },
+        (true, _, 0) => now,
+        _ => return Ok(()),
+    };
+    enqueue(conn, NOTIFY_CONFERENCE, conference_uuid, run_at, now)
+}
+
+fn enqueue(
+    conn: &Connection,
+    kind: &str,
+    subject: &str,
+    run_at: &str,
+    now: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+         VALUES (:kind, :subject, 'pending', :run_at, :now, :now)
+         ON CONFLICT (kind, subject) DO NOTHING",
+    )?
+    .execute(named_params! {":kind": kind, ":subject": subject, ":run_at": run_at, ":now": now})?;
+    Ok(())
+}
 
 /// Queues an archive job for every recording of `conference_uuid` once it has ended. Jobs are
 /// unique per recording, so calling this again queues nothing twice.
@@ -137,8 +187,18 @@ pub fn save_checkpoint(
 /// How a run of a job ended.
 pub enum Finish<'a> {
     Done,
-    RetryAt { run_at: &'a str, error: &'a str },
-    Failed { error: &'a str },
+    /// Not an attempt: the job waits for something else and runs again at `run_at`.
+    Defer {
+        run_at: &'a str,
+        reason: &'a str,
+    },
+    RetryAt {
+        run_at: &'a str,
+        error: &'a str,
+    },
+    Failed {
+        error: &'a str,
+    },
 }
 
 /// Records the end of a run; false if `owner` no longer held the job (its result is dropped).
@@ -151,6 +211,11 @@ pub fn finish(
 ) -> Result<bool, DbError> {
     let (state, run_at, error, keep_checkpoint) = match how {
         Finish::Done => ("done", None, None, false),
+        Finish::Defer { run_at, reason } => {
+            conn.prepare_cached("UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = :id AND lease_owner = :owner")?
+                .execute(named_params! {":id": id, ":owner": owner})?;
+            ("pending", Some(run_at), Some(reason), true)
+        }
         Finish::RetryAt { run_at, error } => ("pending", Some(run_at), Some(error), true),
         Finish::Failed { error } => ("failed", None, Some(error), false),
     };
@@ -168,6 +233,26 @@ pub fn finish(
         })?;
     if changed == 1 && state == "failed" {
         super::recordings::set_status_for_job(conn, id, "failed")?;
+        let kind: String = conn
+            .prepare_cached("SELECT kind FROM jobs WHERE id = :id")?
+            .query_row(named_params! {":id": id}, |r| r.get(0))?;
+        // Alerts about failed alerts would loop.
+        if kind != ALERT_JOB_FAILED {
+            enqueue(conn, ALERT_JOB_FAILED, &id.to_string(), now, now)?;
+        }
+    }
+    if changed == 1 && state != "pending" {
+        // A settled archive job may complete its conference: queue the summary.
+        let conference: Option<String> = optional(
+            conn.prepare_cached(
+                "SELECT r.conference_uuid FROM jobs j JOIN recordings r ON r.recording_id = j.subject
+                 WHERE j.id = :id AND j.kind = :kind AND r.conference_uuid IS NOT NULL",
+            )?
+            .query_row(named_params! {":id": id, ":kind": ARCHIVE_RECORDING}, |r| r.get(0)),
+        )?;
+        if let Some(conference) = conference {
+            enqueue_notify_when_settled(conn, &conference, now, None)?;
+        }
     }
     Ok(changed == 1)
 }
@@ -293,7 +378,14 @@ mod tests {
             T0,
         )
         .unwrap();
-        assert!(claim(&conn, "a", T2, T2).unwrap().is_none());
+        let alert = claim(&conn, "a", T2, T2).unwrap().unwrap();
+        assert_eq!(alert.kind, ALERT_JOB_FAILED, "a failure queues an alert");
+        assert_eq!(alert.subject, job.id.to_string());
+        finish(&conn, alert.id, "a", Finish::Done, T2).unwrap();
+        assert!(
+            claim(&conn, "a", T2, T2).unwrap().is_none(),
+            "the failed job is not taken again"
+        );
         assert_eq!(failed_ids(&conn).unwrap(), vec![job.id]);
         assert!(retry(&conn, job.id, T1).unwrap());
         assert!(

@@ -7,10 +7,16 @@ use sha2::{Digest, Sha256};
 use super::DbError;
 
 /// The migrations compiled into this build, in order. Never edit one that has landed.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        "0002_mail_and_links",
+        include_str!("../../migrations/0002_mail_and_links.sql"),
+    ),
+];
 
 /// Brings the schema up to date; returns the names applied now.
 pub fn run(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {

@@ -5,6 +5,7 @@ pub mod checkpointer;
 pub mod conferences;
 pub mod events;
 pub mod jobs;
+pub mod mail;
 pub mod migrate;
 pub mod nonces;
 pub mod read_pool;

@@ -144,6 +144,7 @@ pub fn set_status(conn: &Connection, recording_id: &str, status: &str) -> Result
 
 /// What archiving found and where it put the recording.
 pub struct Archived<'a> {
+    pub object_key: &'a str,
     pub format: &'a str,
     pub size_bytes: u64,
     pub sha256: &'a str,
@@ -158,11 +159,12 @@ pub fn mark_archived(
 ) -> Result<(), DbError> {
     conn.prepare_cached(
         "UPDATE recordings SET status = 'archived', format = :format, size_bytes = :size,
-                               sha256 = :sha256, location = :location, archived_at = :at
+                               sha256 = :sha256, location = :location, archived_at = :at,
+                               object_key = :key
          WHERE recording_id = :id",
     )?
     .execute(named_params! {
-        ":id": recording_id, ":format": a.format, ":size": a.size_bytes, ":sha256": a.sha256,
+        ":id": recording_id, ":format": a.format, ":key": a.object_key, ":size": a.size_bytes, ":sha256": a.sha256,
         ":location": a.location, ":at": a.archived_at,
     })?;
     Ok(())

@@ -14,6 +14,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 pub async fn run(
     writer: Writer,
+    rules: super::rules::Rules,
     nonce_window: Duration,
     unlinked_grace: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -24,7 +25,7 @@ pub async fn run(
         let result = writer
             .run(move |conn| {
                 let now = chrono::Utc::now();
-                let ended = super::rules::confirm_due_ends(conn, now)?;
+                let ended = super::rules::confirm_due_ends(conn, now, &rules)?;
                 nonces::forget_before(conn, &to_db(now - window))?;
                 jobs::enqueue_unlinked_archives(conn, &to_db(now - grace), &to_db(now))?;
                 Ok::<_, DbError>(ended)

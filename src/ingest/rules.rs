@@ -110,6 +110,9 @@ impl Accepted {
 pub struct Rules {
     /// Live shape: quiet time after the last member left before the end is confirmed.
     pub end_quiet: Duration,
+    /// How long a conference without a recording waits for a late one before its summary is
+    /// sent; `None`: such conferences get no summary.
+    pub no_recording_summary_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,9 +228,23 @@ fn apply_conference_event(
         conferences::schedule_inferred_end(conn, conf, &due, &now)?;
     }
     if ended {
-        jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+        queue_end_work(conn, conf, received_at, rules)?;
     }
     Ok(())
+}
+
+/// The work an ended conference causes: archive its recordings, and summarise it once they
+/// are settled (or after a grace period when it has none). Safe to repeat.
+fn queue_end_work(
+    conn: &Connection,
+    conf: &str,
+    now: Instant,
+    rules: &Rules,
+) -> Result<(), DbError> {
+    let now_text = to_db(now);
+    jobs::enqueue_archives_if_ended(conn, conf, &now_text)?;
+    let no_recording_at = rules.no_recording_summary_after.map(|d| to_db(now + d));
+    jobs::enqueue_notify_when_settled(conn, conf, &now_text, no_recording_at.as_deref())
 }
 
 fn apply_record_stop(conn: &Connection, r: &RecordStop, now: &str) -> Result<(), DbError> {
@@ -254,12 +271,15 @@ fn recording_id_for_end(conference_uuid: &str, url: &str) -> String {
     format!("conf-{}", &hex::encode(digest)[..24])
 }
 
-/// Ends conferences whose inferred end has come due, queueing their archive jobs.
-pub fn confirm_due_ends(conn: &Connection, now: Instant) -> Result<Vec<String>, DbError> {
-    let now = to_db(now);
-    let ended = conferences::confirm_due_ends(conn, &now)?;
+/// Ends conferences whose inferred end has come due, queueing their archive and notify jobs.
+pub fn confirm_due_ends(
+    conn: &Connection,
+    now: Instant,
+    rules: &Rules,
+) -> Result<Vec<String>, DbError> {
+    let ended = conferences::confirm_due_ends(conn, &to_db(now))?;
     for conf in &ended {
-        jobs::enqueue_archives_if_ended(conn, conf, &now)?;
+        queue_end_work(conn, conf, now, rules)?;
     }
     Ok(ended)
 }

@@ -16,6 +16,7 @@ fn database() -> Connection {
 
 const RULES: Rules = Rules {
     end_quiet: Duration::seconds(30),
+    no_recording_summary_after: Some(Duration::seconds(120)),
 };
 
 fn t0() -> Instant {
@@ -163,13 +164,13 @@ fn every_delivery_order_of_live_callbacks_ends_the_conference_with_the_same_rost
             apply(&conn, &conference_callback(body, at), &RULES).unwrap();
         }
         assert!(
-            confirm_due_ends(&conn, t0() + Duration::seconds(5))
+            confirm_due_ends(&conn, t0() + Duration::seconds(5), &RULES)
                 .unwrap()
                 .is_empty(),
             "not before the quiet period is over"
         );
         assert_eq!(
-            confirm_due_ends(&conn, t0() + Duration::seconds(60)).unwrap(),
+            confirm_due_ends(&conn, t0() + Duration::seconds(60), &RULES).unwrap(),
             vec!["c2".to_owned()],
             "order {order:?}"
         );
@@ -211,7 +212,7 @@ fn an_enter_during_the_quiet_period_keeps_the_conference_going() {
     )
     .unwrap();
     assert!(
-        confirm_due_ends(&conn, t0() + Duration::hours(1))
+        confirm_due_ends(&conn, t0() + Duration::hours(1), &RULES)
             .unwrap()
             .is_empty()
     );
@@ -244,7 +245,7 @@ fn a_recording_that_arrives_before_its_conference_is_linked_and_archived_after_t
         "not archived while the conference runs"
     );
     apply(&conn, &conference_callback(LIVE[3], t0()), &RULES).unwrap();
-    confirm_due_ends(&conn, t0() + Duration::hours(1)).unwrap();
+    confirm_due_ends(&conn, t0() + Duration::hours(1), &RULES).unwrap();
     assert_eq!(job_count(&conn), 1);
     let again = "Event=RecordStop&RecordingID=r1&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr1.mp3&CallUUID=a&RecordingDurationMs=1001";
     apply(&conn, &record_stop(again, t0()), &RULES).unwrap();

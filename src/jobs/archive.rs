@@ -135,7 +135,7 @@ impl Archiver {
             Ok(()) => remove_quietly(&spool).await,
             Err(JobError::Permanent(_)) => self.give_up(&checkpoint, &spool).await,
             Err(JobError::Retryable(_)) if last_attempt => self.give_up(&checkpoint, &spool).await,
-            Err(JobError::Retryable(_)) => {}
+            Err(JobError::Retryable(_) | JobError::Wait(_)) => {}
         }
         result
     }
@@ -216,12 +216,14 @@ impl Archiver {
             .await?;
         let id = recording.recording_id.clone();
         let location = self.store.location(&key);
+        let object_key = key.clone();
         ctx.writer
             .run(move |conn| {
                 recordings::mark_archived(
                     conn,
                     &id,
                     &Archived {
+                        object_key: &object_key,
                         format: downloaded.format.extension(),
                         size_bytes: downloaded.size,
                         sha256: &downloaded.sha256,

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod backoff;
+pub mod notify;
 pub mod worker;
 
 /// How a job run failed.
@@ -13,6 +14,10 @@ pub enum JobError {
     /// Trying again gives the same answer; goes straight to `failed`.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: the job waits for other work and runs again later, without using up an
+    /// attempt.
+    #[error("{0}")]
+    Wait(String),
 }
 
 impl From<crate::vobiz::download::DownloadError> for JobError {

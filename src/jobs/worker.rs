@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use super::JobError;
 use super::archive::Archiver;
+use super::notify::Notifier;
 use crate::config::JobsConfig;
 use crate::db::jobs::{self, Finish, Job};
 use crate::db::{DbError, Writer};
@@ -49,6 +50,7 @@ pub struct Worker {
     pub writer: Writer,
     pub config: JobsConfig,
     pub archiver: Arc<Archiver>,
+    pub notifier: Arc<Notifier>,
     /// Identifies this process's claims.
     pub owner: String,
 }
@@ -115,11 +117,14 @@ impl Worker {
             writer: self.writer.clone(),
         };
         let archiver = Arc::clone(&self.archiver);
+        let notifier = Arc::clone(&self.notifier);
         let started = std::time::Instant::now();
         // Its own task, so that a panic is caught at the join and fails only this job.
         let mut task = tokio::spawn(async move {
             match kind.as_str() {
                 jobs::ARCHIVE_RECORDING => archiver.run(&context).await,
+                jobs::NOTIFY_CONFERENCE => notifier.summary(&context).await,
+                jobs::ALERT_JOB_FAILED => notifier.alert(&context).await,
                 other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
             }
         });
@@ -151,6 +156,14 @@ impl Worker {
                 tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "job done");
                 (FinishKind::Done, None)
             }
+            Err(JobError::Wait(why)) => {
+                let wait = std::time::Duration::from_secs_f64(
+                    self.config.retry_base_seconds.clamp(0.05, 60.0),
+                );
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                tracing::debug!(reason = %why, "job deferred");
+                (FinishKind::Defer(why.clone()), Some(to_db(at)))
+            }
             Err(JobError::Retryable(e)) if attempts < i64::from(self.config.max_attempts) => {
                 let wait = super::backoff::delay(
                     attempts as u32,
@@ -179,6 +192,10 @@ impl Worker {
             .run(move |conn| {
                 let how = match &finish {
                     FinishKind::Done => Finish::Done,
+                    FinishKind::Defer(reason) => Finish::Defer {
+                        run_at: run_at.as_deref().unwrap_or_default(),
+                        reason,
+                    },
                     FinishKind::Retry(error) => Finish::RetryAt {
                         run_at: run_at.as_deref().unwrap_or_default(),
                         error,
@@ -217,6 +234,7 @@ impl Worker {
 
 enum FinishKind {
     Done,
+    Defer(String),
     Retry(String),
     Failed(String),
 }

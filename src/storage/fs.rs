@@ -158,6 +158,10 @@ impl Store for FsStore {
     async fn abort_upload(&self, _progress: &UploadProgress) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn playback(&self, key: &str) -> Result<super::Playback, StoreError> {
+        Ok(super::Playback::File(self.path_of(key)?))
+    }
 }
 
 #[cfg(test)]

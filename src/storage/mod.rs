@@ -58,6 +58,19 @@ pub struct PartDone {
     pub crc32: Option<String>,
 }
 
+/// How a stored recording is played back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playback {
+    /// A short-lived URL the client may fetch directly (a presigned S3 URL).
+    Redirect(String),
+    /// A local file the server streams.
+    File(std::path::PathBuf),
+}
+
+/// How long a presigned playback URL works; the links in emails are confvault's own and mint
+/// a fresh one on every click.
+pub const PLAYBACK_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Receives upload progress to checkpoint it.
 #[async_trait]
 pub trait ProgressSink: Send + Sync {
@@ -88,6 +101,8 @@ pub trait Store: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Gives up an unfinished multipart upload, freeing its parts.
     async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError>;
+    /// Where a client can get the object now.
+    async fn playback(&self, key: &str) -> Result<Playback, StoreError>;
 }
 
 /// The configured store.

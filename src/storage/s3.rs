@@ -457,6 +457,21 @@ impl Store for S3Store {
         Ok(())
     }
 
+    async fn playback(&self, key: &str) -> Result<super::Playback, StoreError> {
+        let config =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(super::PLAYBACK_URL_LIFETIME)
+                .map_err(|e| StoreError::Permanent(format!("presigning: {e}")))?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| classify("GetObject (presign)", e))?;
+        Ok(super::Playback::Redirect(presigned.uri().to_owned()))
+    }
+
     async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError> {
         match self
             .client

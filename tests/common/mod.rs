@@ -356,3 +356,88 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// The SMTP server that scripts/test.sh starts (aiosmtpd), and what it received.
+pub struct Smtp {
+    pub plain_port: String,
+    pub tls_port: String,
+    pub maildir: PathBuf,
+    pub ca_file: String,
+    pub user: String,
+    pub password: String,
+}
+
+/// One received message, decoded.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+impl Smtp {
+    pub fn from_env() -> Smtp {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!(
+                    "{name} is not set: run the tests with scripts/test.sh, which starts aiosmtpd"
+                )
+            })
+        };
+        Smtp {
+            plain_port: var("CV_TEST_SMTP_PLAIN_PORT"),
+            tls_port: var("CV_TEST_SMTP_TLS_PORT"),
+            maildir: PathBuf::from(var("CV_TEST_SMTP_MAILDIR")),
+            ca_file: var("CV_TEST_SMTP_CA"),
+            user: var("CV_TEST_SMTP_USER"),
+            password: var("CV_TEST_SMTP_PASSWORD"),
+        }
+    }
+
+    /// Every message delivered so far to `address`.
+    pub fn messages_to(&self, address: &str) -> Vec<Received> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let Some(parsed) = mail_parser::MessageParser::default().parse(&bytes) else {
+                continue;
+            };
+            let to: Vec<String> = parsed
+                .to()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.address().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if to.iter().any(|t| t.eq_ignore_ascii_case(address)) {
+                found.push(Received {
+                    to,
+                    subject: parsed.subject().unwrap_or_default().to_owned(),
+                    text: parsed
+                        .body_text(0)
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default(),
+                    html: parsed
+                        .body_html(0)
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default(),
+                    raw: String::from_utf8_lossy(&bytes).into_owned(),
+                });
+            }
+        }
+        found
+    }
+}
+
+/// An address no other test uses.
+pub fn unique_address(local: &str) -> String {
+    format!("{local}-{}@example.test", fresh_nonce())
+}

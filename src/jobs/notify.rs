@@ -1,0 +1,266 @@
+//! The notify jobs: a meeting summary per conference to each of its recipients, and an alert to
+//! operators when a job fails for good. Every message sent is recorded, so a retry or a
+//! replayed end never sends one twice.
+//!
+//! One crash window remains: if the process dies after the server accepted a message and
+//! before its row is committed, the next run sends that message again. Closing it would need
+//! the mail server to deduplicate on Message-ID, which SMTP does not promise.
+
+use base64::Engine;
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use sha2::{Digest, Sha256};
+
+use super::JobError;
+use super::worker::JobContext;
+use crate::db::conferences;
+use crate::db::recordings::{self, Recording};
+use crate::db::{DbError, ReadPool, jobs, mail};
+use crate::mail::recipients::RecipientRules;
+use crate::mail::summary::{self, RecordingFacts};
+use crate::mail::templates::{self, Rendered, Templates};
+use crate::mail::transport::{Mailer, SendError};
+use crate::time::to_db;
+
+pub struct Notifier {
+    pub mailer: Box<dyn Mailer>,
+    pub templates: Templates,
+    pub rules: RecipientRules,
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub alerts_to: Vec<String>,
+    pub readers: ReadPool,
+    pub zone: Tz,
+    /// Where recording links point: `public_url`, or the listening address.
+    pub link_base: String,
+    pub link_lifetime: Option<chrono::Duration>,
+}
+
+impl Notifier {
+    pub async fn summary(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let uuid = ctx.job.subject.clone();
+        let found = self
+            .readers
+            .run(move |conn| {
+                let Some(conference) = conferences::get(conn, &uuid)? else {
+                    return Ok(None);
+                };
+                Ok::<_, DbError>(Some((
+                    conferences::participants(conn, &uuid)?,
+                    recordings::for_conference(conn, &uuid)?,
+                    mail::handled_recipients(conn, "summary", &uuid)?,
+                    conference,
+                )))
+            })
+            .await?;
+        let Some((legs, recordings, handled, conference)) = found else {
+            return Err(JobError::Permanent(
+                "the conference no longer exists".into(),
+            ));
+        };
+        if recordings
+            .iter()
+            .any(|r| matches!(r.status.as_str(), "pending" | "archiving"))
+        {
+            return Err(JobError::Wait("a recording is still being archived".into()));
+        }
+        let recipients: Vec<String> = self
+            .rules
+            .for_conference(
+                &conference.name,
+                legs.iter().filter_map(|l| l.from.as_deref()),
+            )
+            .into_iter()
+            .filter(|r| !handled.iter().any(|h| h.eq_ignore_ascii_case(r)))
+            .collect();
+        if recipients.is_empty() {
+            tracing::info!("no one (left) to send the summary to");
+            return Ok(());
+        }
+        let mut facts = Vec::with_capacity(recordings.len());
+        for recording in &recordings {
+            facts.push(self.facts(ctx, recording).await?);
+        }
+        let view = summary::build(&conference, &legs, facts, &self.rules.directory, self.zone);
+        let rendered = self
+            .templates
+            .render("summary", &view)
+            .map_err(|e| JobError::Permanent(format!("{e:#}")))?;
+        self.send_all(ctx, "summary", &ctx.job.subject, &rendered, recipients)
+            .await
+    }
+
+    pub async fn alert(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let id: i64 =
+            ctx.job.subject.parse().map_err(|_| {
+                JobError::Permanent("alert for a job id that is not a number".into())
+            })?;
+        let subject = ctx.job.subject.clone();
+        let (failed, handled) = self
+            .readers
+            .run(move |conn| {
+                Ok((
+                    jobs::get(conn, id)?,
+                    mail::handled_recipients(conn, "alert", &subject)?,
+                ))
+            })
+            .await?;
+        let Some(failed) = failed else {
+            return Ok(());
+        };
+        let recipients: Vec<String> = self
+            .alerts_to
+            .iter()
+            .filter(|r| !handled.iter().any(|h| h.eq_ignore_ascii_case(r)))
+            .cloned()
+            .collect();
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let rendered = self
+            .templates
+            .render(
+                "alert",
+                &serde_json::json!({
+                    "job_id": failed.id,
+                    "kind": failed.kind,
+                    "subject": failed.subject,
+                    "attempts": failed.attempts,
+                    "error": failed.last_error.unwrap_or_default(),
+                }),
+            )
+            .map_err(|e| JobError::Permanent(format!("{e:#}")))?;
+        self.send_all(ctx, "alert", &ctx.job.subject, &rendered, recipients)
+            .await
+    }
+
+    /// What the summary says of one recording, with a fresh link if it was archived.
+    async fn facts(&self, ctx: &JobContext, r: &Recording) -> Result<RecordingFacts, JobError> {
+        let archived = r.status == "archived";
+        let link = if archived {
+            let token = new_token();
+            let hash = token_hash(&token);
+            let id = r.recording_id.clone();
+            let now = chrono::Utc::now();
+            let expires = self.link_lifetime.map(|l| to_db(now + l));
+            ctx.writer
+                .run(move |conn| mail::add_link(conn, &hash, &id, &to_db(now), expires.as_deref()))
+                .await?;
+            Some(format!(
+                "{}/r/{token}",
+                self.link_base.trim_end_matches('/')
+            ))
+        } else {
+            None
+        };
+        Ok(RecordingFacts {
+            format: r.format.clone(),
+            size_bytes: r.size_bytes,
+            duration_ms: r.duration_ms,
+            link,
+            archived,
+            error: r.last_error.clone(),
+        })
+    }
+
+    /// Sends one message per recipient, recording each outcome as it happens. A 5xx fails
+    /// that recipient only; a 4xx or a connection failure stops here, to be retried.
+    async fn send_all(
+        &self,
+        ctx: &JobContext,
+        kind: &'static str,
+        subject: &str,
+        rendered: &Rendered,
+        recipients: Vec<String>,
+    ) -> Result<(), JobError> {
+        for recipient in recipients {
+            let to: Mailbox = match recipient.parse() {
+                Ok(to) => to,
+                Err(e) => {
+                    self.record(
+                        ctx,
+                        kind,
+                        subject,
+                        &recipient,
+                        false,
+                        "",
+                        &format!("bad address: {e}"),
+                    )
+                    .await?;
+                    continue;
+                }
+            };
+            let message_id = format!("<{:032x}.{}@confvault>", rand::random::<u128>(), ctx.job.id);
+            let message = templates::message(
+                rendered,
+                &self.from,
+                self.reply_to.as_ref(),
+                to,
+                &message_id,
+            )
+            .map_err(|e| JobError::Permanent(format!("building the message: {e:#}")))?;
+            match self.mailer.send(message).await {
+                Ok(answer) => {
+                    tracing::info!(%recipient, %answer, "{kind} sent");
+                    self.record(ctx, kind, subject, &recipient, true, &message_id, &answer)
+                        .await?;
+                }
+                Err(SendError::Permanent(e)) => {
+                    tracing::warn!(%recipient, error = %e, "{kind} refused for this recipient");
+                    self.record(ctx, kind, subject, &recipient, false, &message_id, &e)
+                        .await?;
+                }
+                Err(SendError::Transient(e)) => {
+                    return Err(JobError::Retryable(format!("mail to {recipient}: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        ctx: &JobContext,
+        kind: &'static str,
+        subject: &str,
+        recipient: &str,
+        ok: bool,
+        message_id: &str,
+        detail: &str,
+    ) -> Result<(), JobError> {
+        let (subject, recipient, message_id, detail) = (
+            subject.to_owned(),
+            recipient.to_ascii_lowercase(),
+            message_id.to_owned(),
+            detail.to_owned(),
+        );
+        ctx.writer
+            .run(move |conn| {
+                mail::record(
+                    conn,
+                    &mail::Sent {
+                        kind,
+                        subject: &subject,
+                        recipient: &recipient,
+                        ok,
+                        message_id: &message_id,
+                        detail: &detail,
+                        at: &to_db(chrono::Utc::now()),
+                    },
+                )
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// An unguessable link token: 256 random bits, URL-safe.
+fn new_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Only this is stored, so a copy of the database does not hold working links.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

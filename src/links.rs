@@ -1,0 +1,71 @@
+//! `GET /r/{token}`: the recording links in emails. The token is the credential; it resolves to
+//! a fresh presigned URL (S3) or the file itself, streamed with Range support (local store).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::AppState;
+use crate::db::mail;
+use crate::error::{ApiError, internal};
+use crate::jobs::notify::token_hash;
+use crate::storage::Playback;
+use crate::time::from_db;
+
+#[tracing::instrument(name = "link.play", skip_all)]
+pub async fn play(
+    req: HttpRequest,
+    token: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = token_hash(&token.into_inner());
+    let found = state
+        .readers
+        .run(move |conn| mail::resolve_link(conn, &hash))
+        .await
+        .map_err(internal)?;
+    let Some(target) = found else {
+        return Err(ApiError::not_found("link"));
+    };
+    let expired = target
+        .expires_at
+        .as_deref()
+        .and_then(|t| from_db(t).ok())
+        .is_some_and(|t| t < chrono::Utc::now());
+    if expired {
+        return Err(ApiError::client(
+            StatusCode::GONE,
+            "link_expired",
+            "this link has expired",
+        ));
+    }
+    let key = target
+        .object_key
+        .ok_or_else(|| ApiError::not_found("archived recording"))?;
+    stream_or_redirect(&req, &state, &key, target.format.as_deref()).await
+}
+
+/// Answers with the archived object: a redirect to a presigned URL, or the file itself.
+pub async fn stream_or_redirect(
+    req: &HttpRequest,
+    state: &AppState,
+    key: &str,
+    format: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    match state.store.playback(key).await.map_err(internal)? {
+        Playback::Redirect(url) => Ok(HttpResponse::Found()
+            .insert_header(("Location", url))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish()),
+        Playback::File(path) => {
+            let content_type = format
+                .and_then(crate::vobiz::sniff::AudioFormat::parse)
+                .map_or("application/octet-stream", |f| f.content_type());
+            let file = actix_files::NamedFile::open_async(&path)
+                .await
+                .map_err(|_| ApiError::not_found("archived recording"))?
+                .set_content_type(content_type.parse().map_err(internal)?)
+                .use_etag(true);
+            Ok(file.into_response(req))
+        }
+    }
+}
