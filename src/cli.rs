@@ -46,6 +46,55 @@ enum Command {
     /// Mail commands.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Find conferences and see who attended.
+    #[command(subcommand)]
+    Conferences(ConferencesCommand),
+    /// Get archived recordings.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConferencesCommand {
+    /// List conferences, newest first.
+    List {
+        /// Part of the conference name.
+        #[arg(long)]
+        q: Option<String>,
+        /// A participant's number, in any spelling (+91…, 91…, sip:…).
+        #[arg(long)]
+        participant: Option<String>,
+        /// Started at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Started before (RFC 3339, or YYYY-MM-DD inclusive).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["active", "ended"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One conference: roster, recordings, jobs.
+    Show {
+        conference_uuid: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingsCommand {
+    /// Copy an archived recording from storage to a file.
+    Download {
+        recording_id: String,
+        /// Where to write it (default: its object name in the current directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +168,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mail(MailCommand::Test { address }) => {
             runtime()?.block_on(crate::operator::send_test_mail(&config, &address))
         }
+        Command::Conferences(ConferencesCommand::List {
+            q,
+            participant,
+            since,
+            until,
+            status,
+            limit,
+            json,
+        }) => {
+            let query = crate::api::list::ListQuery {
+                q,
+                participant,
+                since,
+                until,
+                status,
+                has_recording: None,
+                limit: Some(limit),
+                cursor: None,
+            };
+            crate::operator::list_conferences(&config, query, json)
+        }
+        Command::Conferences(ConferencesCommand::Show {
+            conference_uuid,
+            json,
+        }) => crate::operator::show_conference(&config, &conference_uuid, json),
+        Command::Recordings(RecordingsCommand::Download {
+            recording_id,
+            output,
+        }) => runtime()?.block_on(crate::operator::download_recording(
+            &config,
+            &recording_id,
+            output,
+        )),
     }
 }
 

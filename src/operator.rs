@@ -1,5 +1,5 @@
-//! Operator commands that work on the database and storage directly, beside a running server:
-//! `check`, `jobs list`, `jobs retry`.
+//! Commands that work on the database and storage directly, beside a running server: `check`,
+//! `jobs …`, `mail test`, `conferences …`, `recordings download`.
 
 use std::io::Write;
 
@@ -118,5 +118,125 @@ pub async fn send_test_mail(config: &Config, address: &str) -> anyhow::Result<()
     let message = crate::mail::templates::message(&rendered, &from, None, to, &message_id)?;
     let answer = mailer.send(message).await.context("FAILED to send")?;
     println!("sent: {answer}");
+    Ok(())
+}
+
+pub fn list_conferences(
+    config: &Config,
+    query: crate::api::list::ListQuery,
+    json: bool,
+) -> anyhow::Result<()> {
+    let filter =
+        crate::api::list::filter(query, config.timezone).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let conn = crate::app::open_database(config)?;
+    let page = crate::db::search::conferences(&conn, &filter)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let answer = crate::api::list::ListAnswer {
+            next_cursor: page.next.as_ref().map(crate::api::list::encode_cursor),
+            conferences: page.rows,
+        };
+        serde_json::to_writer_pretty(&mut out, &answer)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20}  {:<7}  {:>6}  {:>4}  {:<38}  NAME",
+        "STARTED", "STATUS", "PEOPLE", "RECS", "CONFERENCE"
+    )?;
+    for row in page.rows {
+        writeln!(
+            out,
+            "{:<20}  {:<7}  {:>6}  {:>4}  {:<38}  {}",
+            local(config, row.started_at),
+            format!("{:?}", row.status).to_ascii_lowercase(),
+            row.participants,
+            row.recordings,
+            row.conference_uuid,
+            row.name
+        )?;
+    }
+    if page.next.is_some() {
+        writeln!(out, "(more: raise --limit or narrow the search)")?;
+    }
+    Ok(())
+}
+
+fn local(config: &Config, t: Option<crate::time::Instant>) -> String {
+    t.map(|t| {
+        t.with_timezone(&config.timezone)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".to_owned())
+}
+
+pub fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow::Result<()> {
+    use crate::db::{conferences, recordings};
+    let conn = crate::app::open_database(config)?;
+    let conference =
+        conferences::get(&conn, uuid)?.with_context(|| format!("no conference {uuid}"))?;
+    let detail = crate::api::conferences::ConferenceDetail {
+        participants: conferences::participants(&conn, uuid)?,
+        recordings: recordings::for_conference(&conn, uuid)?,
+        jobs: jobs::for_conference(&conn, uuid)?,
+        conference,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &detail)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let c = &detail.conference;
+    writeln!(out, "{} ({})", c.name, c.conference_uuid)?;
+    writeln!(out, "  status   {:?}", c.status)?;
+    writeln!(out, "  started  {}", local(config, c.started_at))?;
+    writeln!(out, "  ended    {}", local(config, c.ended_at))?;
+    writeln!(out, "\nParticipants")?;
+    for p in &detail.participants {
+        writeln!(
+            out,
+            "  {:<24}  joined {}  left {}  ({})",
+            p.from.as_deref().unwrap_or("unknown"),
+            local(config, p.joined_at),
+            local(config, p.left_at),
+            p.call_uuid
+        )?;
+    }
+    writeln!(out, "\nRecordings")?;
+    for r in &detail.recordings {
+        writeln!(
+            out,
+            "  {}  {:<9}  {}  {}",
+            r.recording_id,
+            r.status,
+            r.location.as_deref().unwrap_or("-"),
+            r.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn download_recording(
+    config: &Config,
+    id: &str,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let conn = crate::app::open_database(config)?;
+    let archived = crate::db::recordings::archived_object(&conn, id)?
+        .with_context(|| format!("no recording {id}"))?;
+    let key = archived
+        .object_key
+        .with_context(|| format!("recording {id} is not archived (yet)"))?;
+    let store = crate::storage::from_config(config).await?;
+    let bytes = store
+        .get_bytes(&key)
+        .await
+        .context("reading the recording from storage")?;
+    let output = output.unwrap_or_else(|| key.rsplit('/').next().unwrap_or("recording").into());
+    std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!("{} bytes written to {}", bytes.len(), output.display());
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Archiving end to end: the real server, a media host in the test, and a real S3 server
 //! (s3s-fs, started by scripts/test.sh) or the local directory store.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Callback ingestion end to end: the real server, real HTTP, real SQLite.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Meeting summaries end to end: the real server, a real SMTP server (aiosmtpd, started by
 //! scripts/test.sh) and real storage; messages are read back from the Maildir.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 

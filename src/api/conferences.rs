@@ -15,6 +15,7 @@ pub struct ConferenceDetail {
     pub conference: Conference,
     pub participants: Vec<Participant>,
     pub recordings: Vec<Recording>,
+    pub jobs: Vec<crate::db::jobs::Job>,
 }
 
 #[tracing::instrument(name = "api.conference", skip_all, fields(conference_uuid = %path))]
@@ -33,6 +34,7 @@ pub async fn show(
             Ok(Some(ConferenceDetail {
                 participants: conferences::participants(conn, &uuid)?,
                 recordings: recordings::for_conference(conn, &uuid)?,
+                jobs: crate::db::jobs::for_conference(conn, &uuid)?,
                 conference,
             }))
         })

@@ -2,12 +2,32 @@
 
 pub mod auth;
 pub mod conferences;
+pub mod list;
+pub mod recordings;
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 
+use crate::error::ApiError;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1").route(
-        "/conferences/{conference_uuid}",
-        web::get().to(conferences::show),
-    ));
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
+            }))
+            .route("/conferences", web::get().to(list::list))
+            .route(
+                "/conferences/{conference_uuid}",
+                web::get().to(conferences::show),
+            )
+            .route(
+                "/recordings/{recording_id}/download",
+                web::get().to(recordings::download),
+            )
+            .route(
+                "/recordings/{recording_id}/sidecar",
+                web::get().to(recordings::sidecar),
+            ),
+    );
 }

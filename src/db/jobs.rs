@@ -273,6 +273,22 @@ pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Jo
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The jobs about a conference: its notify job and its recordings' archive jobs.
+pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Job>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE subject = :conf
+            OR (kind = :archive AND subject IN
+                   (SELECT recording_id FROM recordings WHERE conference_uuid = :conf))
+         ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(
+        named_params! {":conf": conference_uuid, ":archive": ARCHIVE_RECORDING},
+        job_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Jobs in the `failed` state, oldest first.
 pub fn failed_ids(conn: &Connection) -> Result<Vec<i64>, DbError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM jobs WHERE state = 'failed' ORDER BY id")?;

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_mail_and_links",
         include_str!("../../migrations/0002_mail_and_links.sql"),
     ),
+    (
+        "0003_search",
+        include_str!("../../migrations/0003_search.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now.

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod nonces;
 pub mod read_pool;
 pub mod recordings;
+pub mod search;
 pub mod writer;
 
 use std::path::Path;

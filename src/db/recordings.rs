@@ -202,3 +202,30 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
         }),
     )
 }
+
+/// Where a recording is archived, if it is.
+#[derive(Debug, Clone)]
+pub struct ArchivedObject {
+    /// `None` while the recording is not archived.
+    pub object_key: Option<String>,
+    pub format: Option<String>,
+}
+
+/// `None` if the recording is unknown.
+pub fn archived_object(
+    conn: &Connection,
+    recording_id: &str,
+) -> Result<Option<ArchivedObject>, DbError> {
+    super::optional(
+        conn.prepare_cached(
+            "SELECT CASE WHEN status = 'archived' THEN object_key END, format
+             FROM recordings WHERE recording_id = :id",
+        )?
+        .query_row(named_params! {":id": recording_id}, |r| {
+            Ok(ArchivedObject {
+                object_key: r.get(0)?,
+                format: r.get(1)?,
+            })
+        }),
+    )
+}

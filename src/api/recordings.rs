@@ -1,0 +1,55 @@
+//! `GET /api/v1/recordings/{id}/download` and `/sidecar`: the archived recording (a redirect
+//! to a presigned URL, or the file with Range support) and its JSON sidecar.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::auth::Authorized;
+use crate::app::AppState;
+use crate::db::recordings;
+use crate::error::{ApiError, internal};
+use crate::jobs::archive::sidecar_key;
+
+async fn archived(state: &AppState, id: String) -> Result<(String, Option<String>), ApiError> {
+    let found = state
+        .readers
+        .run(move |conn| recordings::archived_object(conn, &id))
+        .await
+        .map_err(internal)?;
+    match found.map(|o| (o.object_key, o.format)) {
+        Some((Some(key), format)) => Ok((key, format)),
+        Some((None, _)) => Err(ApiError::client(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_archived",
+            "this recording is not archived (yet)",
+        )),
+        None => Err(ApiError::not_found("recording")),
+    }
+}
+
+#[tracing::instrument(name = "api.recordings.download", skip_all, fields(recording_id = %path))]
+pub async fn download(
+    _: Authorized,
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, format) = archived(&state, path.into_inner()).await?;
+    crate::links::stream_or_redirect(&req, &state, &key, format.as_deref()).await
+}
+
+#[tracing::instrument(name = "api.recordings.sidecar", skip_all, fields(recording_id = %path))]
+pub async fn sidecar(
+    _: Authorized,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, _) = archived(&state, path.into_inner()).await?;
+    let bytes = state
+        .store
+        .get_bytes(&sidecar_key(&key))
+        .await
+        .map_err(internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes))
+}
