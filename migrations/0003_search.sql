@@ -2,6 +2,9 @@
 
 CREATE INDEX conferences_newest ON conferences (started_at DESC, conference_uuid DESC);
 DROP INDEX conferences_by_start;
+-- Conferences still running are few: a partial index finds them without a scan.
+CREATE INDEX conferences_active ON conferences (started_at DESC, conference_uuid DESC)
+    WHERE status = 'active';
 
 -- Trigram full-text index over names, kept in step with conferences by triggers.
 CREATE VIRTUAL TABLE conference_names USING fts5 (

@@ -52,6 +52,24 @@ enum Command {
     /// Get archived recordings.
     #[command(subcommand)]
     Recordings(RecordingsCommand),
+    /// Developer tools (benchmarks).
+    #[command(subcommand, hide = true)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Fill the database with a synthetic archive.
+    GenArchive {
+        #[arg(long, default_value_t = 1_000_000)]
+        conferences: u64,
+        /// Legs per conference.
+        #[arg(long, default_value_t = 5)]
+        legs: u64,
+        /// Distinct phone numbers the legs are drawn from.
+        #[arg(long, default_value_t = 200_000)]
+        numbers: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +211,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             conference_uuid,
             json,
         }) => crate::operator::show_conference(&config, &conference_uuid, json),
+        Command::Dev(DevCommand::GenArchive {
+            conferences,
+            legs,
+            numbers,
+        }) => crate::dev::gen_archive(&config, conferences, legs, numbers),
         Command::Recordings(RecordingsCommand::Download {
             recording_id,
             output,

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Query benchmark: 1,000,000 conferences and 5,000,000 legs (generated once into .bench-data/,
+# about 2 minutes), then each list filter under wrk for a fixed time; prints p50 and p99.
+# Target: p99 under 50 ms for every filter.
+#   scripts/bench-query.sh [SECONDS_PER_FILTER] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-10}"
+connections="${2:-4}"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
+cargo build --release --quiet
+
+data=".bench-data/query"
+config="$data/confvault.toml"
+mkdir -p "$data"
+cat > "$config" <<TOML
+listen = "127.0.0.1:0"
+data_dir = "$PWD/$data/data"
+[api]
+tokens = ["bench"]
+TOML
+if [ ! -f "$data/generated" ]; then
+    rm -rf "$data/data"
+    ./target/release/confvault --config "$config" dev gen-archive --conferences 1000000 --legs 5
+    touch "$data/generated"
+fi
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+RUST_LOG=warn ./target/release/confvault --config "$config" serve > "$work/stdout" 2> "$work/stderr" &
+server_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/stdout" 2>/dev/null && break; sleep 0.1; done
+url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
+
+number="$(sqlite3 "$data/data/confvault.db" "SELECT from_normalized FROM participants WHERE rowid = 123457")"
+second_page="$(curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?limit=50" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')"
+cat > "$work/auth.lua" <<'LUA'
+wrk.headers["Authorization"] = "Bearer bench"
+function done(summary, latency, requests)
+  io.write(string.format("RESULT p50=%.2fms p99=%.2fms requests/s=%.0f errors=%d\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.requests / (summary.duration / 1e6),
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+LUA
+
+filters=(
+    "newest|"
+    "q, common word|q=Standup"
+    "q, rare phrase|q=Escalation%20Legal%20999"
+    "q, two letters|q=Op"
+    "participant|participant=%2B$number"
+    "since/until, one week|since=2026-01-01&until=2026-01-07"
+    "status=active|status=active"
+    "status=ended|status=ended"
+    "has_recording=true|has_recording=true"
+    "has_recording=false|has_recording=false"
+    "second page (cursor)|cursor=$second_page"
+    "q + participant|q=Standup&participant=$number"
+    "limit=200|limit=200"
+)
+printf '%-26s %10s %10s %12s\n' "filter" "p50" "p99" "requests/s"
+for entry in "${filters[@]}"; do
+    name="${entry%%|*}"
+    query="${entry#*|}"
+    result="$(wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/auth.lua" \
+        "$url/api/v1/conferences?$query" | grep RESULT)"
+    p50="$(echo "$result" | grep -o 'p50=[0-9.]*ms' | cut -d= -f2)"
+    p99="$(echo "$result" | grep -o 'p99=[0-9.]*ms' | cut -d= -f2)"
+    rps="$(echo "$result" | grep -o 'requests/s=[0-9]*' | cut -d= -f2)"
+    errors="$(echo "$result" | grep -o 'errors=[0-9]*' | cut -d= -f2)"
+    [ "$errors" = "0" ] || echo "WARNING: $errors errors for $name"
+    printf '%-26s %10s %10s %12s\n' "$name" "$p50" "$p99" "$rps"
+done
