@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/r/{token}", web::get().to(crate::links::play))
         .configure(crate::ingest::routes::routes)
         .configure(crate::api::routes)
+        .configure(crate::web::routes)
         .default_service(web::to(not_found));
 }
 
@@ -197,10 +198,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         signature_keys,
     });
     let tokens = web::Data::new(tokens);
+    let pages = web::Data::new(crate::web::Pages::load().context("loading the web templates")?);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(pages.clone())
             .configure(routes)
     })
     .listen(listener)

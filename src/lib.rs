@@ -15,3 +15,4 @@ pub mod operator;
 pub mod storage;
 pub mod time;
 pub mod vobiz;
+pub mod web;

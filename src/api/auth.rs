@@ -1,4 +1,4 @@
-//! Bearer-token access to the read API. Tokens are compared as SHA-256 digests in constant
+//! Bearer-token (or web session cookie) access to the read API. Tokens are compared as SHA-256 digests in constant
 //! time, so neither their content nor their length leaks through timing.
 
 use std::future::{Ready, ready};
@@ -31,7 +31,7 @@ impl ApiTokens {
         self.digests.is_empty()
     }
 
-    fn accepts(&self, presented: &str) -> bool {
+    pub fn accepts(&self, presented: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         self.digests
             .iter()
@@ -58,8 +58,14 @@ impl FromRequest for Authorized {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
-            .map(str::trim);
-        ready(match (tokens, presented) {
+            .map(str::trim)
+            .map(str::to_owned)
+            // The web page's session cookie, so that its audio player and links work.
+            .or_else(|| {
+                req.cookie(crate::web::session::SESSION_COOKIE)
+                    .map(|c| c.value().to_owned())
+            });
+        ready(match (tokens, presented.as_deref()) {
             (Some(tokens), Some(p)) if tokens.accepts(p) => Ok(Authorized),
             _ => Err(ApiError::unauthorized()),
         })

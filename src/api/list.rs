@@ -25,6 +25,41 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+impl ListQuery {
+    /// Blank form fields count as absent.
+    pub fn clone_for_page(&self) -> ListQuery {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        ListQuery {
+            q: given(&self.q),
+            participant: given(&self.participant),
+            since: given(&self.since),
+            until: given(&self.until),
+            status: given(&self.status),
+            has_recording: self.has_recording,
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+
+    /// The search as query-string pairs, without the cursor.
+    pub fn as_pairs(&self) -> Vec<(String, String)> {
+        [
+            ("q", &self.q),
+            ("participant", &self.participant),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("status", &self.status),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.to_owned(), v.clone()))
+        })
+        .collect()
+    }
+}
+
 #[derive(Serialize)]
 pub struct ListAnswer {
     pub conferences: Vec<ConferenceRow>,

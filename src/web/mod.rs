@@ -1,0 +1,306 @@
+//! The web pages: sign in with an access token, search conferences, open one to see its
+//! timeline and play its recordings. Server-rendered from templates/web/ with minijinja.
+
+pub mod session;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::TimeZone;
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+
+use crate::api::auth::ApiTokens;
+use crate::api::list::{self, ListQuery};
+use crate::app::AppState;
+use crate::db::{conferences, recordings, search};
+use crate::error::{ApiError, internal};
+use crate::mail::summary::human_size;
+use session::{Session, verify_csrf};
+
+const PAGES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/web/base.html")),
+    (
+        "signin.html",
+        include_str!("../../templates/web/signin.html"),
+    ),
+    ("list.html", include_str!("../../templates/web/list.html")),
+    (
+        "conference.html",
+        include_str!("../../templates/web/conference.html"),
+    ),
+];
+
+/// The compiled page templates (HTML autoescaped).
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        for (name, source) in PAGES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    fn render(&self, name: &str, context: impl Serialize) -> Result<String, ApiError> {
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(context))
+            .map_err(internal)
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/signin", web::post().to(sign_in))
+        .route("/signout", web::post().to(sign_out))
+        .route("/conferences/{conference_uuid}", web::get().to(conference));
+}
+
+fn html(session: &Session, body: String) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/html; charset=utf-8");
+    session.set_cookies(&mut response);
+    response.body(body)
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+#[derive(Serialize)]
+struct Row {
+    conference_uuid: String,
+    name: String,
+    started: String,
+    participants: i64,
+    recordings: i64,
+    status: String,
+}
+
+#[tracing::instrument(name = "web.home", skip_all)]
+async fn home(
+    req: HttpRequest,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+    pages: web::Data<Pages>,
+    tokens: web::Data<ApiTokens>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Session::of(&req, &tokens, &state.config);
+    if !session.signed_in {
+        let page = pages.render(
+            "signin.html",
+            minijinja::context! { csrf => session.csrf, signed_in => false },
+        )?;
+        return Ok(html(&session, page));
+    }
+    let query = query.into_inner();
+    let shown = minijinja::context! {
+        q => query.q.clone(), participant => query.participant.clone(), since => query.since.clone(),
+        until => query.until.clone(), status => query.status.clone(),
+    };
+    let zone = state.config.timezone;
+    let (rows, next, error) = match list::filter(query.clone_for_page(), zone) {
+        Err(e) => (Vec::new(), None, Some(e.to_string())),
+        Ok(filter) => {
+            let page = state
+                .readers
+                .run(move |conn| search::conferences(conn, &filter))
+                .await
+                .map_err(internal)?;
+            let next = page.next.as_ref().map(|key| {
+                let mut params = query.as_pairs();
+                params.push(("cursor".to_owned(), list::encode_cursor(key)));
+                format!(
+                    "/?{}",
+                    serde_urlencoded::to_string(params).unwrap_or_default()
+                )
+            });
+            let rows = page
+                .rows
+                .into_iter()
+                .map(|c| Row {
+                    started: local(zone, c.started_at),
+                    status: format!("{:?}", c.status).to_ascii_lowercase(),
+                    conference_uuid: c.conference_uuid,
+                    name: c.name,
+                    participants: c.participants,
+                    recordings: c.recordings,
+                })
+                .collect();
+            (rows, next, None)
+        }
+    };
+    let page = pages.render(
+        "list.html",
+        minijinja::context! {
+            signed_in => true, csrf => session.csrf.clone(), query => shown, conferences => rows,
+            next_url => next, error => error,
+        },
+    )?;
+    Ok(html(&session, page))
+}
+
+fn local(zone: chrono_tz::Tz, t: Option<crate::time::Instant>) -> String {
+    t.map(|t| {
+        zone.from_utc_datetime(&t.naive_utc())
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_else(|| "–".to_owned())
+}
+
+#[derive(Serialize)]
+struct TimelineEntry {
+    time: String,
+    who: String,
+    what: &'static str,
+    #[serde(skip)]
+    at: crate::time::Instant,
+}
+
+#[derive(Serialize)]
+struct RecordingEntry {
+    recording_id: String,
+    archived: bool,
+    status: String,
+    format: String,
+    size: String,
+    error: Option<String>,
+}
+
+#[tracing::instrument(name = "web.conference", skip_all, fields(conference_uuid = %path))]
+async fn conference(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    pages: web::Data<Pages>,
+    tokens: web::Data<ApiTokens>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Session::of(&req, &tokens, &state.config);
+    if !session.signed_in {
+        return Ok(see_other("/"));
+    }
+    let uuid = path.into_inner();
+    let found = state
+        .readers
+        .run(move |conn| {
+            let Some(c) = conferences::get(conn, &uuid)? else {
+                return Ok(None);
+            };
+            Ok(Some((
+                c,
+                conferences::participants(conn, &uuid)?,
+                recordings::for_conference(conn, &uuid)?,
+            )))
+        })
+        .await
+        .map_err(internal)?;
+    let Some((c, legs, recs)) = found else {
+        return Err(ApiError::not_found("conference"));
+    };
+    let zone = state.config.timezone;
+    let clock = |t: crate::time::Instant| {
+        zone.from_utc_datetime(&t.naive_utc())
+            .format("%H:%M:%S")
+            .to_string()
+    };
+    let mut timeline: Vec<TimelineEntry> = Vec::new();
+    for leg in &legs {
+        let who = leg.from.clone().unwrap_or_else(|| leg.call_uuid.clone());
+        if let Some(at) = leg.joined_at {
+            timeline.push(TimelineEntry {
+                time: clock(at),
+                who: who.clone(),
+                what: "joined",
+                at,
+            });
+        }
+        if let Some(at) = leg.left_at {
+            timeline.push(TimelineEntry {
+                time: clock(at),
+                who,
+                what: "left",
+                at,
+            });
+        }
+    }
+    timeline.sort_by_key(|e| e.at);
+    let recordings: Vec<RecordingEntry> = recs
+        .into_iter()
+        .map(|r| RecordingEntry {
+            archived: r.status == "archived",
+            format: r.format.unwrap_or_default().to_ascii_uppercase(),
+            size: r.size_bytes.map(human_size).unwrap_or_default(),
+            error: r.last_error,
+            status: r.status,
+            recording_id: r.recording_id,
+        })
+        .collect();
+    let page = pages.render(
+        "conference.html",
+        minijinja::context! {
+            signed_in => true, csrf => session.csrf.clone(), name => c.name,
+            conference_uuid => c.conference_uuid, status => format!("{:?}", c.status).to_ascii_lowercase(),
+            started => local(zone, c.started_at), ended => local(zone, c.ended_at),
+            timezone => zone.name(), recordings => recordings, timeline => timeline,
+        },
+    )?;
+    Ok(html(&session, page))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    csrf: String,
+    token: String,
+}
+
+#[tracing::instrument(name = "web.signin", skip_all)]
+async fn sign_in(
+    req: HttpRequest,
+    form: web::Form<SignIn>,
+    state: web::Data<AppState>,
+    pages: web::Data<Pages>,
+    tokens: web::Data<ApiTokens>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Session::of(&req, &tokens, &state.config);
+    verify_csrf(&session, &form.csrf)?;
+    if !tokens.accepts(form.token.trim()) {
+        tracing::warn!("web sign-in refused: unknown token");
+        let page = pages.render(
+            "signin.html",
+            minijinja::context! { csrf => session.csrf.clone(), signed_in => false, error => "That token is not valid." },
+        )?;
+        let mut response = HttpResponse::Unauthorized();
+        response.content_type("text/html; charset=utf-8");
+        session.set_cookies(&mut response);
+        return Ok(response.body(page));
+    }
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, "/"));
+    session.sign_in(&mut response, form.token.trim());
+    Ok(response.finish())
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    csrf: String,
+}
+
+async fn sign_out(
+    req: HttpRequest,
+    form: web::Form<SignOut>,
+    state: web::Data<AppState>,
+    tokens: web::Data<ApiTokens>,
+) -> Result<HttpResponse, ApiError> {
+    let session = Session::of(&req, &tokens, &state.config);
+    verify_csrf(&session, &form.csrf)?;
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, "/"));
+    session.sign_out(&mut response);
+    Ok(response.finish())
+}

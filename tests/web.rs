@@ -1,0 +1,191 @@
+//! The web page over real HTTP: sign in with a token (CSRF-protected), search, open a
+//! conference, and the audio element's source plays the recording with the session cookie.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use common::media::{AUTH_ID, Answer, MediaServer};
+use common::{API_TOKEN, AUTH_TOKEN, Server, fixture};
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
+}
+
+fn hidden_csrf(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_search_open_a_conference_and_play_its_recording() {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/w.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
+    let server = Server::start(&format!(
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        media.origin
+    ));
+    for (uuid, name, url) in [
+        ("w1", "Weekly Standup", Some(media.url("/w.mp3"))),
+        ("w2", "<b>Board</b>", None),
+    ] {
+        let recording = url
+            .map(|u| format!("&RecordingUrl={}", encode(&u)))
+            .unwrap_or_default();
+        for body in [
+            format!(
+                "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00",
+                encode(name)
+            ),
+            format!(
+                "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}a{recording}&Timestamp=2026-05-19+10%3A30%3A00",
+                encode(name)
+            ),
+        ] {
+            assert_eq!(
+                server
+                    .post_signed("/vobiz/conference", &body)
+                    .await
+                    .status(),
+                200
+            );
+        }
+    }
+    server
+        .eventually("the recording to be archived", || async {
+            (server.conference("w1").await["recordings"][0]["status"] == "archived").then_some(())
+        })
+        .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let signin = client.get(server.url("/")).send().await.unwrap();
+    let csrf_cookie = set_cookie(&signin, "confvault_csrf").expect("a CSRF cookie");
+    let page = signin.text().await.unwrap();
+    assert!(page.contains("Sign in") && page.contains("<meta name=\"viewport\""));
+    let csrf = hidden_csrf(&page);
+    assert_eq!(csrf, csrf_cookie);
+
+    let forged = client
+        .post(server.url("/signin"))
+        .form(&[("csrf", "forged"), ("token", API_TOKEN)])
+        .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "a form without the browser's CSRF token is refused"
+    );
+    let wrong = client
+        .post(server.url("/signin"))
+        .form(&[("csrf", csrf.as_str()), ("token", "guess")])
+        .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let signed_in = client
+        .post(server.url("/signin"))
+        .form(&[("csrf", csrf.as_str()), ("token", API_TOKEN)])
+        .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie_header = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("confvault_session="))
+        .unwrap();
+    assert!(
+        cookie_header.contains("HttpOnly") && cookie_header.contains("SameSite=Strict"),
+        "{cookie_header}"
+    );
+    assert!(
+        cookie_header.contains("Secure"),
+        "public_url is https: {cookie_header}"
+    );
+    let session = set_cookie(&signed_in, "confvault_session").unwrap();
+    let cookies = format!("confvault_session={session}; confvault_csrf={csrf_cookie}");
+
+    let list = client
+        .get(server.url("/"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("Weekly Standup") && list.contains("&lt;b&gt;Board&lt;&#x2f;b&gt;"),
+        "{list}\n{}",
+        server.log()
+    );
+    assert!(!list.contains("<b>Board</b>"));
+    let searched = client
+        .get(server.url("/?q=week&participant=&since=&until=&status="))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        searched.contains("Weekly Standup") && !searched.contains("Board"),
+        "{searched}"
+    );
+
+    let detail = client
+        .get(server.url("/conferences/w1"))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        detail.contains("918071387423") && detail.contains("joined") && detail.contains("left"),
+        "{detail}"
+    );
+    let src_start = detail.find("<audio").unwrap();
+    let src = &detail[src_start..];
+    let src = &src[src.find("src=\"").unwrap() + 5..];
+    let src = &src[..src.find('"').unwrap()];
+    let audio = client
+        .get(server.url(src))
+        .header("Cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), 200);
+    assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+    assert_eq!(audio.bytes().await.unwrap().to_vec(), mp3);
+    let anonymous = client.get(server.url(src)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "not without a session");
+    let bounced = client
+        .get(server.url("/conferences/w1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bounced.status(), 303);
+}
