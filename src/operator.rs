@@ -150,7 +150,7 @@ pub fn list_conferences(
             out,
             "{:<20}  {:<7}  {:>6}  {:>4}  {:<38}  {}",
             local(config, row.started_at),
-            format!("{:?}", row.status).to_ascii_lowercase(),
+            row.status.as_str().to_owned(),
             row.participants,
             row.recordings,
             row.conference_uuid,

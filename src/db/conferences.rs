@@ -13,6 +13,24 @@ pub enum Status {
     Ended,
 }
 
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Ended => "ended",
+        }
+    }
+
+    /// The stored form; anything but `ended` is still running.
+    pub fn from_db(text: &str) -> Self {
+        if text == "ended" {
+            Status::Ended
+        } else {
+            Status::Active
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conference {
     pub conference_uuid: String,
@@ -53,8 +71,16 @@ pub fn touch(
     size: Option<u32>,
     now: &str,
 ) -> Result<Touched, DbError> {
-    Ok(conn
-        .prepare_cached(
+    let flags = |r: &Row<'_>| {
+        Ok(Touched {
+            ended: r.get(0)?,
+            last_member_left: r.get(1)?,
+        })
+    };
+    // Most callbacks change none of these; the WHERE skips such no-op updates, which would
+    // otherwise rewrite the row and its index entries on every callback.
+    let changed = optional(
+        conn.prepare_cached(
             "INSERT INTO conferences
                  (conference_uuid, name, status, started_at, peak_size, created_at, updated_at)
              VALUES (:uuid, COALESCE(:name, ''), 'active', :at, :size, :now, :now)
@@ -66,17 +92,25 @@ pub fn touch(
                                        AND (peak_size IS NULL OR :size > peak_size)
                                   THEN :size ELSE peak_size END,
                  updated_at = :now
+             WHERE (name = '' AND :name IS NOT NULL AND :name <> '')
+                OR started_at IS NULL OR :at < started_at
+                OR (:size IS NOT NULL AND (peak_size IS NULL OR :size > peak_size))
              RETURNING status = 'ended', last_member_exit_at IS NOT NULL",
         )?
         .query_row(
             named_params! {":uuid": uuid, ":name": name, ":at": at, ":size": size, ":now": now},
-            |r| {
-                Ok(Touched {
-                    ended: r.get(0)?,
-                    last_member_left: r.get(1)?,
-                })
-            },
-        )?)
+            flags,
+        ),
+    )?;
+    match changed {
+        Some(touched) => Ok(touched),
+        None => Ok(conn
+            .prepare_cached(
+                "SELECT status = 'ended', last_member_exit_at IS NOT NULL
+                 FROM conferences WHERE conference_uuid = :uuid",
+            )?
+            .query_row(named_params! {":uuid": uuid}, flags)?),
+    }
 }
 
 /// Records a documented `end`. The first end wins; redeliveries change nothing.
@@ -247,10 +281,7 @@ pub fn get(conn: &Connection, uuid: &str) -> Result<Option<Conference>, DbError>
             Ok(Conference {
                 conference_uuid: uuid,
                 name,
-                status: match status.as_str() {
-                    "ended" => Status::Ended,
-                    _ => Status::Active,
-                },
+                status: Status::from_db(&status),
                 started_at: instant(started)?,
                 ended_at: instant(ended)?,
                 end_reason,

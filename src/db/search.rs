@@ -91,6 +91,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         conditions.push("c.started_at < :until");
         values.push((":until", Value::Text(until.clone())));
     }
+    // Literal, not bound: only then can SQLite use the partial index of running conferences.
     match f.status {
         Some(Status::Active) => conditions.push("c.status = 'active'"),
         Some(Status::Ended) => conditions.push("c.status = 'ended'"),
@@ -148,11 +149,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         out.push(ConferenceRow {
             conference_uuid: uuid,
             name,
-            status: if status == "ended" {
-                Status::Ended
-            } else {
-                Status::Active
-            },
+            status: Status::from_db(&status),
             started_at: instant(started)?,
             ended_at: instant(ended)?,
             participants,

@@ -125,7 +125,7 @@ async fn home(
                 .into_iter()
                 .map(|c| Row {
                     started: local(zone, c.started_at),
-                    status: format!("{:?}", c.status).to_ascii_lowercase(),
+                    status: c.status.as_str().to_owned(),
                     conference_uuid: c.conference_uuid,
                     name: c.name,
                     participants: c.participants,
@@ -245,7 +245,7 @@ async fn conference(
         "conference.html",
         minijinja::context! {
             signed_in => true, csrf => session.csrf.clone(), name => c.name,
-            conference_uuid => c.conference_uuid, status => format!("{:?}", c.status).to_ascii_lowercase(),
+            conference_uuid => c.conference_uuid, status => c.status.as_str().to_owned(),
             started => local(zone, c.started_at), ended => local(zone, c.ended_at),
             timezone => zone.name(), recordings => recordings, timeline => timeline,
         },
