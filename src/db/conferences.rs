@@ -71,20 +71,45 @@ pub fn touch(
     size: Option<u32>,
     now: &str,
 ) -> Result<Touched, DbError> {
-    let flags = |r: &Row<'_>| {
-        Ok(Touched {
-            ended: r.get(0)?,
-            last_member_left: r.get(1)?,
-        })
-    };
-    // Most callbacks change none of these; the WHERE skips such no-op updates, which would
-    // otherwise rewrite the row and its index entries on every callback.
-    let changed = optional(
+    // Most callbacks change nothing about their conference: read first, and write only what
+    // changes, so that the common case is one indexed read.
+    let current = optional(
+        conn.prepare_cached(
+            "SELECT status = 'ended', last_member_exit_at IS NOT NULL, name, started_at, peak_size
+             FROM conferences WHERE conference_uuid = :uuid",
+        )?
+        .query_row(named_params! {":uuid": uuid}, |r| {
+            Ok((
+                Touched {
+                    ended: r.get(0)?,
+                    last_member_left: r.get(1)?,
+                },
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        }),
+    )?;
+    let Some((touched, old_name, started_at, peak_size)) = current else {
         conn.prepare_cached(
             "INSERT INTO conferences
                  (conference_uuid, name, status, started_at, peak_size, created_at, updated_at)
-             VALUES (:uuid, COALESCE(:name, ''), 'active', :at, :size, :now, :now)
-             ON CONFLICT (conference_uuid) DO UPDATE SET
+             VALUES (:uuid, COALESCE(:name, ''), 'active', :at, :size, :now, :now)",
+        )?
+        .execute(
+            named_params! {":uuid": uuid, ":name": name, ":at": at, ":size": size, ":now": now},
+        )?;
+        return Ok(Touched {
+            ended: false,
+            last_member_left: false,
+        });
+    };
+    let names_it = old_name.is_empty() && name.is_some_and(|n| !n.is_empty());
+    let earlier = started_at.as_deref().is_none_or(|s| at < s);
+    let larger = size.is_some_and(|n| peak_size.is_none_or(|p| i64::from(n) > p));
+    if names_it || earlier || larger {
+        conn.prepare_cached(
+            "UPDATE conferences SET
                  name = CASE WHEN name = '' THEN COALESCE(:name, '') ELSE name END,
                  started_at = CASE WHEN started_at IS NULL OR :at < started_at
                                    THEN :at ELSE started_at END,
@@ -92,25 +117,13 @@ pub fn touch(
                                        AND (peak_size IS NULL OR :size > peak_size)
                                   THEN :size ELSE peak_size END,
                  updated_at = :now
-             WHERE (name = '' AND :name IS NOT NULL AND :name <> '')
-                OR started_at IS NULL OR :at < started_at
-                OR (:size IS NOT NULL AND (peak_size IS NULL OR :size > peak_size))
-             RETURNING status = 'ended', last_member_exit_at IS NOT NULL",
+             WHERE conference_uuid = :uuid",
         )?
-        .query_row(
+        .execute(
             named_params! {":uuid": uuid, ":name": name, ":at": at, ":size": size, ":now": now},
-            flags,
-        ),
-    )?;
-    match changed {
-        Some(touched) => Ok(touched),
-        None => Ok(conn
-            .prepare_cached(
-                "SELECT status = 'ended', last_member_exit_at IS NOT NULL
-                 FROM conferences WHERE conference_uuid = :uuid",
-            )?
-            .query_row(named_params! {":uuid": uuid}, flags)?),
+        )?;
     }
+    Ok(touched)
 }
 
 /// Records a documented `end`. The first end wins; redeliveries change nothing.
