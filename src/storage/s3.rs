@@ -74,20 +74,33 @@ impl S3Store {
         let bytes = tokio::fs::read(upload.path).await.map_err(|e| {
             StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))
         })?;
-        self.client
+        self.put_object(upload.key, bytes, upload.content_type, Some(upload.sha256))
+            .await
+    }
+
+    /// One PutObject with the configured encryption and storage class.
+    async fn put_object(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sha256: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
             .put_object()
             .bucket(&self.bucket)
-            .key(upload.key)
-            .content_type(upload.content_type)
-            .metadata(SHA256_METADATA, upload.sha256)
+            .key(key)
+            .content_type(content_type)
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .set_server_side_encryption(self.sse.clone())
             .set_ssekms_key_id(self.kms_key_id.clone())
             .set_storage_class(self.storage_class.clone())
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| classify("PutObject", e))?;
+            .body(ByteStream::from(bytes));
+        if let Some(sha256) = sha256 {
+            request = request.metadata(SHA256_METADATA, sha256);
+        }
+        request.send().await.map_err(|e| classify("PutObject", e))?;
         Ok(())
     }
 
@@ -413,20 +426,7 @@ impl Store for S3Store {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32)
-            .set_server_side_encryption(self.sse.clone())
-            .set_ssekms_key_id(self.kms_key_id.clone())
-            .set_storage_class(self.storage_class.clone())
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| classify("PutObject", e))?;
-        Ok(())
+        self.put_object(key, bytes, content_type, None).await
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
