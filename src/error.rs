@@ -18,15 +18,18 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error answer: `{"error": {"code": …, "message": …}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable.
+    code: String,
+    /// One line for people.
+    message: String,
 }
 
 impl ApiError {
@@ -83,10 +86,10 @@ impl ResponseError for ApiError {
                 "internal error"
             }
         };
-        HttpResponse::build(self.status_code()).json(Body {
-            error: Detail {
-                code: self.code(),
-                message,
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: message.to_owned(),
             },
         })
     }

@@ -275,3 +275,69 @@ async fn an_archived_recording_downloads_with_ranges_and_has_its_sidecar() {
     assert!(ok, "{out}");
     assert_eq!(std::fs::read(target).unwrap(), mp3);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_it_lists_and_each_of_them_answers() {
+    let (server, _media) = seeded().await;
+    let anonymous = server
+        .client
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let spec: Value = server
+        .get_api("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        spec["openapi"]
+    );
+    let paths = spec["paths"].as_object().unwrap();
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "/api/v1/conferences",
+            "/api/v1/conferences/{conference_uuid}",
+            "/api/v1/recordings/{recording_id}/download",
+            "/api/v1/recordings/{recording_id}/sidecar",
+        ]
+    );
+    let params: Vec<&str> = paths["/api/v1/conferences"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "q",
+        "participant",
+        "since",
+        "until",
+        "status",
+        "has_recording",
+        "limit",
+        "cursor",
+    ] {
+        assert!(params.contains(&name), "{name} in {params:?}");
+    }
+    assert!(spec["components"]["schemas"]["ConferenceDetail"].is_object());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    for path in listed {
+        // A known conference and an unknown recording: each route exists and answers as documented.
+        let concrete = path
+            .replace("{conference_uuid}", "c1")
+            .replace("{recording_id}", "nope");
+        let status = server.get_api(&concrete).await.status().as_u16();
+        let expected = if concrete.contains("nope") { 404 } else { 200 };
+        assert_eq!(status, expected, "{concrete}");
+    }
+}

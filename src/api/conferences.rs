@@ -9,7 +9,7 @@ use crate::db::conferences::{self, Conference, Participant};
 use crate::db::recordings::{self, Recording};
 use crate::error::{ApiError, internal};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConferenceDetail {
     #[serde(flatten)]
     pub conference: Conference,
@@ -18,6 +18,17 @@ pub struct ConferenceDetail {
     pub jobs: Vec<crate::db::jobs::Job>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conferences/{conference_uuid}",
+    params(("conference_uuid" = String, Path, description = "Vobiz ConferenceUUID")),
+    responses(
+        (status = 200, description = "The conference with its roster, recordings and jobs", body = ConferenceDetail),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown conference", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(name = "api.conference", skip_all, fields(conference_uuid = %path))]
 pub async fn show(
     _: Authorized,

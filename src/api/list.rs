@@ -12,16 +12,25 @@ use crate::db::conferences::Status;
 use crate::db::search::{self, ConferenceRow, Filter};
 use crate::error::{ApiError, internal};
 
-#[derive(Debug, Deserialize)]
+/// Filters of the conference list; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Part of the conference name.
     pub q: Option<String>,
+    /// A participant's number in any spelling (`+91…`, `91…`, `sip:…@…`).
     pub participant: Option<String>,
+    /// Started at or after: RFC 3339, or a date in the configured time zone.
     pub since: Option<String>,
+    /// Started before: RFC 3339, or a date (inclusive).
     pub until: Option<String>,
+    /// `active` or `ended`.
     pub status: Option<String>,
     pub has_recording: Option<bool>,
+    /// 1 to 200 (default 50).
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -60,7 +69,7 @@ impl ListQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListAnswer {
     pub conferences: Vec<ConferenceRow>,
     pub next_cursor: Option<String>,
@@ -136,6 +145,17 @@ fn decode_cursor(cursor: &str) -> Option<(String, String)> {
     Some((at.to_owned(), uuid.to_owned()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/conferences",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first", body = ListAnswer),
+        (status = 400, description = "A bad filter", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(name = "api.conferences.list", skip_all)]
 pub async fn list(
     _: Authorized,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod conferences;
 pub mod list;
+pub mod openapi;
 pub mod recordings;
 
 use actix_web::http::StatusCode;
@@ -16,6 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
             }))
+            .route("/openapi.json", web::get().to(openapi::spec))
             .route("/conferences", web::get().to(list::list))
             .route(
                 "/conferences/{conference_uuid}",

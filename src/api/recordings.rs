@@ -26,6 +26,18 @@ async fn archived(state: &AppState, id: String) -> Result<(String, Option<String
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/recordings/{recording_id}/download",
+    params(("recording_id" = String, Path)),
+    responses(
+        (status = 200, description = "The recording (local store; Range requests give 206)", content_type = "audio/mpeg"),
+        (status = 302, description = "A presigned URL (S3)"),
+        (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
+        (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(name = "api.recordings.download", skip_all, fields(recording_id = %path))]
 pub async fn download(
     _: Authorized,
@@ -37,6 +49,17 @@ pub async fn download(
     crate::links::stream_or_redirect(&req, &state, &key, format.as_deref()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/recordings/{recording_id}/sidecar",
+    params(("recording_id" = String, Path)),
+    responses(
+        (status = 200, description = "The sidecar JSON written beside the recording", content_type = "application/json"),
+        (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
+        (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(name = "api.recordings.sidecar", skip_all, fields(recording_id = %path))]
 pub async fn sidecar(
     _: Authorized,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{DbError, optional};
 use crate::time::{Instant, from_db};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
@@ -31,26 +31,26 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conference {
     pub conference_uuid: String,
     pub name: String,
     pub status: Status,
-    pub started_at: Option<Instant>,
-    pub ended_at: Option<Instant>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
     pub end_reason: Option<String>,
     pub peak_size: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Participant {
     pub call_uuid: String,
     pub member_id: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub direction: Option<String>,
-    pub joined_at: Option<Instant>,
-    pub left_at: Option<Instant>,
+    pub joined_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a callback found when it touched its conference.

@@ -97,7 +97,7 @@ pub fn enqueue_unlinked_archives(
 }
 
 /// A job as the queue holds it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub kind: String,

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::DbError;
 use super::conferences::instant;
-use crate::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -34,7 +33,7 @@ pub struct NewRecording<'a> {
 }
 
 /// A recording as the API shows it, with its archive job's progress.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recording {
     pub recording_id: String,
     pub source: String,
@@ -46,7 +45,7 @@ pub struct Recording {
     pub size_bytes: Option<i64>,
     pub sha256: Option<String>,
     pub location: Option<String>,
-    pub archived_at: Option<Instant>,
+    pub archived_at: Option<chrono::DateTime<chrono::Utc>>,
     pub attempts: i64,
     pub last_error: Option<String>,
 }

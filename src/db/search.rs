@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::DbError;
 use super::conferences::{Status, instant};
-use crate::time::Instant;
 
 /// What to look for. Every filter is optional.
 #[derive(Debug, Clone, Default)]
@@ -26,13 +25,13 @@ pub struct Filter {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConferenceRow {
     pub conference_uuid: String,
     pub name: String,
     pub status: Status,
-    pub started_at: Option<Instant>,
-    pub ended_at: Option<Instant>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
     pub participants: i64,
     pub recordings: i64,
 }
