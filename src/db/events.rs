@@ -40,6 +40,7 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
     Ok(inserted == 1)
 }
 
+#[cfg(test)]
 pub fn count(conn: &Connection) -> Result<i64, DbError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM callback_events")?

@@ -310,7 +310,8 @@ pub fn retry(conn: &Connection, id: i64, now: &str) -> Result<bool, DbError> {
     Ok(changed == 1)
 }
 
-/// Jobs of one kind, any state (for tests and the CLI).
+/// Jobs of one kind, any state.
+#[cfg(test)]
 pub fn count_of_kind(conn: &Connection, kind: &str) -> Result<i64, DbError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM jobs WHERE kind = :kind")?

@@ -62,14 +62,6 @@ impl S3Store {
         })
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     async fn put_whole(&self, upload: &FileUpload<'_>) -> Result<(), StoreError> {
         let bytes = tokio::fs::read(upload.path).await.map_err(|e| {
             StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))

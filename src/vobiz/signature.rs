@@ -142,11 +142,6 @@ pub fn sign(key: &str, base_url: &str, nonce: &str, scheme: Scheme) -> String {
     )
 }
 
-/// `scheme://host[:port]/path` of a URL as called, byte for byte: the part Vobiz signs.
-pub fn base_url_of(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,8 +153,9 @@ mod tests {
         }
     }
 
+    /// `scheme://host[:port]/path` of a URL as called: the part Vobiz signs.
     fn base(url: &str) -> &str {
-        base_url_of(url)
+        url.split(['?', '#']).next().unwrap_or(url)
     }
 
     #[test]
