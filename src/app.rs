@@ -18,6 +18,8 @@ use crate::jobs::notify::Notifier;
 use crate::jobs::worker::Worker;
 use crate::mail::recipients::RecipientRules;
 use crate::mail::templates::Templates;
+use crate::ops::Metrics;
+use crate::ops::readiness::{self, Report};
 use crate::storage::Store;
 use crate::storage::keys::KeyTemplate;
 use crate::vobiz::download::{AllowList, DownloadSettings, Downloader};
@@ -32,20 +34,17 @@ pub struct AppState {
     pub rules: Rules,
     /// Set when signatures are verified.
     pub signature_keys: Option<signature::Keys>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers every route; the server and the tests both use this.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(crate::ops::routes)
         .route("/r/{token}", web::get().to(crate::links::play))
         .configure(crate::ingest::routes::routes)
         .configure(crate::api::routes)
         .configure(crate::web::routes)
         .default_service(web::to(not_found));
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -142,8 +141,37 @@ pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow
     })
 }
 
+/// A started service: serving HTTP and running jobs until it is stopped or gets SIGINT/SIGTERM.
+pub struct Service {
+    /// Where it listens (useful with port 0).
+    pub address: std::net::SocketAddr,
+    /// The base of links it hands out: `public_url`, or its own address.
+    pub link_base: String,
+    pub config: Arc<Config>,
+    handle: actix_web::dev::ServerHandle,
+    finished: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Service {
+    /// Waits until a signal stops the service and everything has shut down.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.finished.await.context("the service task failed")?
+    }
+
+    /// Shuts down as a signal would, and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.handle.stop(true).await;
+        self.wait().await
+    }
+}
+
 /// Runs the service until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    start(config).await?.wait().await
+}
+
+/// Opens everything, starts serving and returns once the port is bound.
+pub async fn start(config: Config) -> anyhow::Result<Service> {
     let config = Arc::new(config);
     let conn = open_database(&config)?;
     db::checkpointer::hand_over(&conn).context("configuring checkpoints")?;
@@ -178,17 +206,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
 
     let readers = ReadPool::new(config.database_path());
+    let metrics = Arc::new(Metrics::default());
     let archiver = archiver(&config, readers.clone()).await?;
     let store = Arc::clone(&archiver.store);
-    let notifier = notifier(&config, readers.clone(), link_base)?;
+    let notifier = notifier(&config, readers.clone(), link_base.clone())?;
+    let mailer = Arc::clone(&notifier.mailer);
     let worker = Arc::new(Worker {
         writer: writer.clone(),
         config: config.jobs.clone(),
         archiver: Arc::new(archiver),
         notifier: Arc::new(notifier),
         owner: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+        metrics: Arc::clone(&metrics),
     });
     let rules = rules(&config)?;
+    let (report, readiness_view) = watch::channel(Report::starting());
+    let readiness_deps = readiness::Dependencies {
+        writer: writer.clone(),
+        readers: readers.clone(),
+        store: Arc::clone(&store),
+        mailer,
+        metrics: Arc::clone(&metrics),
+    };
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
         writer: writer.clone(),
@@ -196,19 +235,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store,
         rules,
         signature_keys,
+        metrics: Arc::clone(&metrics),
     });
     let tokens = web::Data::new(tokens);
     let pages = web::Data::new(crate::web::Pages::load().context("loading the web templates")?);
+    let readiness_view = web::Data::new(readiness_view);
+    let metrics_data = web::Data::from(Arc::clone(&metrics));
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::ops::request_id::middleware,
+            ))
             .app_data(state.clone())
             .app_data(tokens.clone())
             .app_data(pages.clone())
+            .app_data(readiness_view.clone())
+            .app_data(metrics_data.clone())
             .configure(routes)
     })
     .listen(listener)
     .context("starting the HTTP server")?
+    .shutdown_timeout(config.jobs.shutdown_grace_seconds)
     .run();
+    let handle = server.handle();
     println!("listening on http://{address}");
     tracing::info!(%address, "listening");
 
@@ -220,20 +269,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
         stopped.clone(),
     ));
+    let checker = tokio::spawn(readiness::run(
+        readiness_deps,
+        config.health.interval(),
+        config.health.timeout(),
+        report,
+        stopped.clone(),
+    ));
     let grace = std::time::Duration::from_secs(config.jobs.shutdown_grace_seconds);
     let jobs = tokio::spawn(worker.run(stopped, grace));
 
-    // actix-web stops accepting on SIGINT/SIGTERM and finishes the requests in flight.
-    let served = server.await.context("HTTP server failed");
-    let _ = stop_tasks.send(true);
-    let _ = sweeper.await;
-    let _ = jobs.await;
-    drop(writer);
-    // The server's state held writer handles; with them gone the writer drains and stops.
-    tokio::task::spawn_blocking(move || writer_thread.join())
-        .await
-        .context("joining the database writer")?;
-    drop(checkpointer);
-    tracing::info!("stopped");
-    served
+    let finished = tokio::spawn(async move {
+        // actix-web stops accepting on SIGINT/SIGTERM and finishes the requests in flight.
+        let served = server.await.context("HTTP server failed");
+        tracing::info!("no longer accepting requests; stopping background work");
+        let _ = stop_tasks.send(true);
+        let _ = sweeper.await;
+        let _ = checker.await;
+        let _ = jobs.await;
+        drop(writer);
+        // The server's state held writer handles; with them gone the writer drains and stops.
+        tokio::task::spawn_blocking(move || writer_thread.join())
+            .await
+            .context("joining the database writer")?;
+        drop(checkpointer);
+        tracing::info!("stopped");
+        served
+    });
+    Ok(Service {
+        address,
+        link_base,
+        config,
+        handle,
+        finished,
+    })
 }

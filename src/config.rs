@@ -51,6 +51,7 @@ pub struct Config {
     pub archive: ArchiveConfig,
     pub storage: StorageConfig,
     pub mail: MailConfig,
+    pub health: HealthConfig,
 }
 
 impl Default for Config {
@@ -67,6 +68,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             storage: StorageConfig::default(),
             mail: MailConfig::default(),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -212,6 +214,35 @@ impl JobsConfig {
 
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs_f64(self.poll_interval_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// How often `/readyz`'s checks (database write, storage probe, mail connection) and the
+    /// job-queue metrics are refreshed.
+    pub check_interval_seconds: f64,
+    /// Longest one check may take before it counts as failing.
+    pub check_timeout_seconds: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            check_interval_seconds: 15.0,
+            check_timeout_seconds: 10.0,
+        }
+    }
+}
+
+impl HealthConfig {
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.check_interval_seconds)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.check_timeout_seconds)
     }
 }
 
@@ -514,6 +545,23 @@ impl Config {
     }
 
     fn validate_jobs_and_storage(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "health.check_interval_seconds",
+                self.health.check_interval_seconds,
+            ),
+            (
+                "health.check_timeout_seconds",
+                self.health.check_timeout_seconds,
+            ),
+        ] {
+            if !(0.05..=86_400.0).contains(&value) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be between 0.05 and 86400 seconds",
+                ));
+            }
+        }
         let jobs = &self.jobs;
         if jobs.concurrency == 0 {
             return Err(ConfigError::invalid(

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod links;
 pub mod mail;
 pub mod operator;
+pub mod ops;
 pub mod storage;
 pub mod time;
 pub mod vobiz;

@@ -310,6 +310,59 @@ pub fn retry(conn: &Connection, id: i64, now: &str) -> Result<bool, DbError> {
     Ok(changed == 1)
 }
 
+/// Every state a job can be in.
+pub const STATES: &[&str] = &["pending", "running", "done", "failed"];
+
+/// A reading of the queue, for metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobStats {
+    pub by_state: Vec<(String, i64)>,
+    /// Pending jobs due now.
+    pub due: i64,
+    /// How long the oldest job not yet done or failed has existed.
+    pub oldest_waiting: Option<std::time::Duration>,
+}
+
+pub fn stats(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<JobStats, DbError> {
+    let now_text = crate::time::to_db(now);
+    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+    let by_state = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let due = conn
+        .prepare_cached("SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= :now")?
+        .query_row(named_params! {":now": now_text}, |r| r.get(0))?;
+    let oldest: Option<String> = conn
+        .prepare_cached("SELECT MIN(created_at) FROM jobs WHERE state IN ('pending', 'running')")?
+        .query_row([], |r| r.get(0))?;
+    let oldest_waiting = oldest
+        .and_then(|t| crate::time::from_db(&t).ok())
+        .and_then(|t| (now - t).to_std().ok());
+    Ok(JobStats {
+        by_state,
+        due,
+        oldest_waiting,
+    })
+}
+
+/// Hands back the jobs `owner` still holds at shutdown, due at once and without counting the
+/// interrupted attempt, so that the next start resumes them instead of waiting for the lease.
+pub fn release_all(conn: &Connection, owner: &str, now: &str) -> Result<usize, DbError> {
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+                             run_at = :now, attempts = MAX(attempts - 1, 0), updated_at = :now
+             WHERE state = 'running' AND lease_owner = :owner
+             RETURNING id",
+        )?
+        .query_map(named_params! {":owner": owner, ":now": now}, |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &ids {
+        super::recordings::set_status_for_job(conn, *id, "pending")?;
+    }
+    Ok(ids.len())
+}
+
 /// Jobs of one kind, any state.
 #[cfg(test)]
 pub fn count_of_kind(conn: &Connection, kind: &str) -> Result<i64, DbError> {
@@ -411,5 +464,42 @@ mod tests {
         );
         let again = claim(&conn, "a", T2, T2).unwrap().unwrap();
         assert_eq!(again.attempts, 1, "attempts start afresh");
+    }
+
+    #[test]
+    fn a_job_released_at_shutdown_is_due_at_once_without_losing_an_attempt() {
+        let conn = database();
+        let job = claim(&conn, "a", T0, T2).unwrap().unwrap();
+        assert_eq!(job.attempts, 1);
+
+        assert_eq!(
+            release_all(&conn, "b", T1).unwrap(),
+            0,
+            "not b's to release"
+        );
+        assert_eq!(release_all(&conn, "a", T1).unwrap(), 1);
+
+        let again = claim(&conn, "b", T1, T2).unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (job.id, 1));
+    }
+
+    #[test]
+    fn stats_count_states_due_jobs_and_the_oldest_waiting() {
+        let conn = database();
+        conn.execute(
+            "UPDATE jobs SET created_at = '2026-01-01T00:00:00.000000Z'",
+            [],
+        )
+        .unwrap();
+        let now = crate::time::from_db(T2).unwrap();
+
+        let stats = stats(&conn, now).unwrap();
+
+        assert_eq!(stats.by_state, vec![("pending".to_owned(), 1)]);
+        assert_eq!(stats.due, 1);
+        assert_eq!(
+            stats.oldest_waiting,
+            Some(std::time::Duration::from_secs(120))
+        );
     }
 }

@@ -20,6 +20,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_search",
         include_str!("../../migrations/0003_search.sql"),
     ),
+    (
+        "0004_heartbeat",
+        include_str!("../../migrations/0004_heartbeat.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now.

@@ -33,22 +33,12 @@ async fn conference(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let zone = state.config.timezone;
-    let accepted = accept(&req, body, &state, Endpoint::Conference, |fields| {
-        callback::parse_conference(fields, zone).map(Parsed::Conference)
-    })
-    .await?;
-    let wait_sound = matches!(
-        accepted.parsed,
-        Parsed::Conference(ConferenceCallback::WaitSound { .. })
-    );
-    commit(&state, accepted).await?;
-    if wait_sound {
-        return Ok(HttpResponse::Ok()
-            .content_type("application/xml")
-            .body(wait_music_xml(state.config.vobiz.wait_music_url.as_ref())));
-    }
-    Ok(ok())
+    measured(
+        &state,
+        Endpoint::Conference,
+        handle_conference(&req, body, &state),
+    )
+    .await
 }
 
 #[tracing::instrument(name = "callback.recording", skip_all, fields(method = %req.method()))]
@@ -57,11 +47,63 @@ async fn recording(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let accepted = accept(&req, body, &state, Endpoint::Recording, |fields| {
+    measured(
+        &state,
+        Endpoint::Recording,
+        handle_recording(&req, body, &state),
+    )
+    .await
+}
+
+/// Counts the callback, and times it from arrival to answer.
+async fn measured(
+    state: &AppState,
+    endpoint: Endpoint,
+    handled: impl Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let result = handled.await;
+    state.metrics.callback(
+        endpoint.as_str(),
+        result.as_ref().err().map(ApiError::code),
+        started.elapsed(),
+    );
+    result
+}
+
+async fn handle_conference(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let zone = state.config.timezone;
+    let accepted = accept(req, body, state, Endpoint::Conference, |fields| {
+        callback::parse_conference(fields, zone).map(Parsed::Conference)
+    })
+    .await?;
+    let wait_sound = matches!(
+        accepted.parsed,
+        Parsed::Conference(ConferenceCallback::WaitSound { .. })
+    );
+    commit(state, accepted).await?;
+    if wait_sound {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/xml")
+            .body(wait_music_xml(state.config.vobiz.wait_music_url.as_ref())));
+    }
+    Ok(ok())
+}
+
+async fn handle_recording(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let accepted = accept(req, body, state, Endpoint::Recording, |fields| {
         callback::parse_record_stop(fields).map(Parsed::RecordStop)
     })
     .await?;
-    commit(&state, accepted).await?;
+    commit(state, accepted).await?;
     Ok(ok())
 }
 

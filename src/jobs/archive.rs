@@ -234,6 +234,7 @@ impl Archiver {
             })
             .await?;
         tracing::info!(%key, size = sidecar.recording.size_bytes, "recording archived");
+        ctx.metrics.recording_archived(sidecar.recording.size_bytes);
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use crate::mail::transport::{Mailer, SendError};
 use crate::time::to_db;
 
 pub struct Notifier {
-    pub mailer: Box<dyn Mailer>,
+    pub mailer: std::sync::Arc<dyn Mailer>,
     pub templates: Templates,
     pub rules: RecipientRules,
     pub from: Mailbox,
@@ -199,7 +199,9 @@ impl Notifier {
                 &message_id,
             )
             .map_err(|e| JobError::Permanent(format!("building the message: {e:#}")))?;
-            match self.mailer.send(message).await {
+            let sent = self.mailer.send(message).await;
+            ctx.metrics.email(sent.is_ok());
+            match sent {
                 Ok(answer) => {
                     tracing::info!(%recipient, %answer, "{kind} sent");
                     self.record(ctx, kind, subject, &recipient, true, &message_id, &answer)

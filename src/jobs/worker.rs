@@ -13,6 +13,8 @@ use super::notify::Notifier;
 use crate::config::JobsConfig;
 use crate::db::jobs::{self, Finish, Job};
 use crate::db::{DbError, Writer};
+use crate::ops::Metrics;
+use crate::ops::metrics::JobOutcome;
 use crate::time::to_db;
 
 /// What a running job can reach.
@@ -20,6 +22,7 @@ pub struct JobContext {
     pub job: Job,
     pub owner: String,
     pub writer: Writer,
+    pub metrics: Arc<Metrics>,
 }
 
 impl JobContext {
@@ -53,11 +56,13 @@ pub struct Worker {
     pub notifier: Arc<Notifier>,
     /// Identifies this process's claims.
     pub owner: String,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Worker {
     /// Runs until `shutdown` turns true; running jobs then get `grace` to finish, after which
-    /// they are dropped and their leases lapse, so another run resumes them.
+    /// they are stopped and handed back, so the next start resumes them from their last
+    /// checkpoint.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let mut running = JoinSet::new();
         loop {
@@ -90,6 +95,21 @@ impl Worker {
                 "jobs still running at shutdown; their leases will lapse and they will resume"
             );
             running.shutdown().await;
+            self.release_leases().await;
+        }
+    }
+
+    async fn release_leases(&self) {
+        let owner = self.owner.clone();
+        match self
+            .writer
+            .run(move |conn| jobs::release_all(conn, &owner, &to_db(chrono::Utc::now())))
+            .await
+        {
+            Ok(released) => {
+                tracing::info!(jobs = released, "leases handed back for the next start")
+            }
+            Err(e) => tracing::error!(error = %e, "could not hand leases back; they will lapse"),
         }
     }
 
@@ -111,32 +131,33 @@ impl Worker {
     #[tracing::instrument(name = "job", skip_all, fields(job_id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts))]
     async fn run_one(self: Arc<Self>, job: Job) {
         let (id, attempts, kind) = (job.id, job.attempts, job.kind.clone());
+        let metric_kind = kind.clone();
         let context = JobContext {
             job,
             owner: self.owner.clone(),
             writer: self.writer.clone(),
+            metrics: Arc::clone(&self.metrics),
         };
         let archiver = Arc::clone(&self.archiver);
         let notifier = Arc::clone(&self.notifier);
         let started = std::time::Instant::now();
         // Its own task, so that a panic is caught at the join and fails only this job.
-        let mut task = tokio::spawn(async move {
+        let mut task = AbortOnDrop(tokio::spawn(async move {
             match kind.as_str() {
                 jobs::ARCHIVE_RECORDING => archiver.run(&context).await,
                 jobs::NOTIFY_CONFERENCE => notifier.summary(&context).await,
                 jobs::ALERT_JOB_FAILED => notifier.alert(&context).await,
                 other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
             }
-        });
+        }));
         let mut renew = tokio::time::interval(self.config.lease() / 3);
         renew.tick().await;
         let outcome = loop {
             tokio::select! {
-                joined = &mut task => break joined,
+                joined = &mut task.0 => break joined,
                 _ = renew.tick() => {
                     if !self.extend_lease(id).await {
                         tracing::warn!("lease lost; abandoning this run");
-                        task.abort();
                         return;
                     }
                 }
@@ -150,6 +171,18 @@ impl Worker {
             }))
         });
         let elapsed = started.elapsed();
+        self.metrics.job_finished(
+            &metric_kind,
+            match &outcome {
+                Ok(()) => JobOutcome::Done,
+                Err(JobError::Wait(_)) => JobOutcome::Deferred,
+                Err(JobError::Retryable(_)) if attempts < i64::from(self.config.max_attempts) => {
+                    JobOutcome::Retry
+                }
+                Err(_) => JobOutcome::Failed,
+            },
+            elapsed,
+        );
         let now = chrono::Utc::now();
         let (finish, run_at) = match &outcome {
             Ok(()) => {
@@ -229,6 +262,16 @@ impl Worker {
                 // Keep going: the lease is long enough to try again at the next tick.
                 true
             })
+    }
+}
+
+/// Stops a job's task when its runner is dropped (shutdown, lost lease), which a plain
+/// `JoinHandle` would leave running detached.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

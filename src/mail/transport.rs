@@ -2,6 +2,7 @@
 //! default). Each message goes to exactly one recipient.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -26,6 +27,8 @@ pub enum SendError {
 pub trait Mailer: Send + Sync {
     /// Sends one message; returns the server's answer (or where the file went).
     async fn send(&self, message: Message) -> Result<String, SendError>;
+    /// Whether messages could be handed over now, for readiness. Sends nothing.
+    async fn probe(&self) -> Result<(), SendError>;
 }
 
 /// The host, port and credentials of `mail.smtp_url`.
@@ -124,6 +127,22 @@ impl Mailer for SmtpMailer {
             Err(e) => Err(SendError::Transient(e.to_string())),
         }
     }
+
+    /// Connects, greets and, with credentials, authenticates: what a send would do first.
+    #[tracing::instrument(name = "smtp.probe", skip_all)]
+    async fn probe(&self) -> Result<(), SendError> {
+        match tokio::time::timeout(self.timeout, self.transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SendError::Transient(
+                "the server did not answer NOOP".into(),
+            )),
+            Ok(Err(e)) => Err(SendError::Transient(e.to_string())),
+            Err(_) => Err(SendError::Transient(format!(
+                "no answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
 }
 
 pub struct OutboxMailer {
@@ -161,12 +180,24 @@ impl Mailer for OutboxMailer {
         written.map_err(|e| SendError::Transient(format!("writing {}: {e}", path.display())))?;
         Ok(format!("written to {}", path.display()))
     }
+
+    async fn probe(&self) -> Result<(), SendError> {
+        let probe = self
+            .dir
+            .join(format!(".probe-{:08x}.tmp", rand::random::<u32>()));
+        tokio::task::spawn_blocking(move || {
+            std::fs::write(&probe, b"probe").and_then(|()| std::fs::remove_file(&probe))
+        })
+        .await
+        .map_err(|e| SendError::Transient(e.to_string()))?
+        .map_err(|e| SendError::Transient(format!("outbox {}: {e}", self.dir.display())))
+    }
 }
 
 /// The configured transport.
-pub fn from_config(config: &Config) -> anyhow::Result<Box<dyn Mailer>> {
+pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match config.mail.transport {
-        MailTransport::Outbox => Box::new(OutboxMailer::new(config.outbox_dir())?),
+        MailTransport::Outbox => Arc::new(OutboxMailer::new(config.outbox_dir())?),
         MailTransport::Smtp => {
             let url = config
                 .mail
@@ -178,7 +209,7 @@ pub fn from_config(config: &Config) -> anyhow::Result<Box<dyn Mailer>> {
                     "mail.tls = \"none\": mail and SMTP credentials travel in clear text; use it only for a local relay"
                 );
             }
-            Box::new(SmtpMailer::new(
+            Arc::new(SmtpMailer::new(
                 url,
                 config.mail.tls,
                 config.mail.ca_file.as_ref(),

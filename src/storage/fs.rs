@@ -155,6 +155,17 @@ impl Store for FsStore {
         .await
     }
 
+    async fn probe(&self) -> Result<(), StoreError> {
+        let probe = self
+            .root
+            .join(format!(".confvault-probe-{:08x}", rand::random::<u32>()));
+        blocking(move || {
+            std::fs::write(&probe, b"probe").map_err(|e| io_error("writing", &probe, e))?;
+            std::fs::remove_file(&probe).map_err(|e| io_error("removing", &probe, e))
+        })
+        .await
+    }
+
     async fn abort_upload(&self, _progress: &UploadProgress) -> Result<(), StoreError> {
         Ok(())
     }

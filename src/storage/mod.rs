@@ -103,6 +103,9 @@ pub trait Store: Send + Sync {
     async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError>;
     /// Where a client can get the object now.
     async fn playback(&self, key: &str) -> Result<Playback, StoreError>;
+    /// Whether the store can be reached and written to, for readiness; cheap enough to run
+    /// every few seconds.
+    async fn probe(&self) -> Result<(), StoreError>;
 }
 
 /// The configured store.

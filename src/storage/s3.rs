@@ -438,6 +438,17 @@ impl Store for S3Store {
         Ok(body.into_bytes().to_vec())
     }
 
+    #[tracing::instrument(name = "s3.head_bucket", skip_all)]
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| classify("HeadBucket", e))?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()

@@ -23,6 +23,12 @@ pub enum Answer {
         declared: usize,
         bytes: Arc<Vec<u8>>,
     },
+    /// Declares `declared` bytes, sends `bytes`, then sends nothing more while the client
+    /// stays connected: a download that is still running.
+    Stall {
+        declared: usize,
+        bytes: Arc<Vec<u8>>,
+    },
 }
 
 impl Answer {
@@ -170,6 +176,17 @@ impl MediaServer {
                     );
                     let _ = write.write_all(head.as_bytes()).await;
                     let _ = write.write_all(&bytes).await;
+                    false
+                }
+                Answer::Stall { declared, bytes } => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\ncontent-length: {declared}\r\n\r\n"
+                    );
+                    let _ = write.write_all(head.as_bytes()).await;
+                    let _ = write.write_all(&bytes).await;
+                    // Returns once the client hangs up.
+                    let mut rest = Vec::new();
+                    let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut rest).await;
                     false
                 }
             };

@@ -117,6 +117,35 @@ impl Server {
         Self::start_in(dir, &extra, env)
     }
 
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "still running after SIGTERM; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the process again on the same settings and data, after [`Server::terminate`].
+    pub fn restart(mut self) -> Server {
+        let extra = std::mem::take(&mut self.extra_config);
+        let env = std::mem::take(&mut self.env);
+        let dir = self.take_dir();
+        Self::start_in(dir, &extra, env)
+    }
+
     fn take_dir(mut self) -> tempfile::TempDir {
         let placeholder = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, placeholder)

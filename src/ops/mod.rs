@@ -1,0 +1,46 @@
+//! What an operator's tooling reads: `/healthz`, `/readyz`, `/metrics`, and the per-request
+//! id and log line.
+
+pub mod metrics;
+pub mod readiness;
+pub mod request_id;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use tokio::sync::watch;
+
+pub use metrics::Metrics;
+pub use readiness::Report;
+
+/// The latest readiness verdict, as handlers see it.
+pub type ReadinessView = watch::Receiver<Report>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The process answers: nothing else is checked.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// 200 when the last background round found the database, storage and mail usable, else 503.
+async fn readyz(view: web::Data<ReadinessView>) -> HttpResponse {
+    let report = view.borrow().clone();
+    let mut answer = if report.is_ready() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    answer
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(report)
+}
+
+async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(metrics.encode())
+}

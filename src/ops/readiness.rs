@@ -1,0 +1,143 @@
+//! `/readyz`'s verdict, decided in the background: every `health.check_interval_seconds` the
+//! database takes a write, the storage a probe and the mail transport a connection. Requests
+//! only read the last verdict, so a load balancer polling hard costs nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::metrics::Metrics;
+use crate::db::{DbError, ReadPool, Writer};
+use crate::mail::transport::Mailer;
+use crate::storage::Store;
+
+/// One dependency's state. Details stay in the log: `/readyz` answers without a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Check {
+    pub ok: bool,
+}
+
+/// The last verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    /// `ready`, `not_ready`, or `starting` before the first round.
+    pub status: &'static str,
+    pub checked_at: Option<String>,
+    pub checks: BTreeMap<&'static str, Check>,
+}
+
+impl Report {
+    pub fn starting() -> Self {
+        Self {
+            status: "starting",
+            checked_at: None,
+            checks: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.status == "ready"
+    }
+}
+
+/// What the checker looks at.
+pub struct Dependencies {
+    pub writer: Writer,
+    pub readers: ReadPool,
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Checks every `interval`, each check limited to `timeout`, until `stop` turns true.
+pub async fn run(
+    deps: Dependencies,
+    interval: Duration,
+    timeout: Duration,
+    report: watch::Sender<Report>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut previous: BTreeMap<&'static str, bool> = BTreeMap::new();
+    loop {
+        let results = [
+            ("database", bounded(timeout, database(&deps.writer)).await),
+            (
+                "storage",
+                bounded(timeout, storage(deps.store.as_ref())).await,
+            ),
+            ("mail", bounded(timeout, mail(deps.mailer.as_ref())).await),
+        ];
+        let mut checks = BTreeMap::new();
+        for (name, result) in results {
+            let ok = result.is_ok();
+            match (&result, previous.get(name)) {
+                (Err(e), Some(true) | None) => {
+                    tracing::warn!(check = name, error = %e, "readiness check failing")
+                }
+                (Ok(()), Some(false)) => tracing::info!(check = name, "readiness check recovered"),
+                _ => {}
+            }
+            previous.insert(name, ok);
+            checks.insert(name, Check { ok });
+        }
+        let ready = checks.values().all(|c| c.ok);
+        report.send_replace(Report {
+            status: if ready { "ready" } else { "not_ready" },
+            checked_at: Some(crate::time::to_db(chrono::Utc::now())),
+            checks,
+        });
+        refresh_queue_metrics(&deps.readers, &deps.metrics).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn bounded(
+    timeout: Duration,
+    check: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    tokio::time::timeout(timeout, check)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+}
+
+#[tracing::instrument(name = "ready.database", skip_all)]
+async fn database(writer: &Writer) -> Result<(), String> {
+    let at = crate::time::to_db(chrono::Utc::now());
+    writer
+        .run(move |conn| -> Result<(), DbError> {
+            conn.prepare_cached(
+                "INSERT INTO heartbeat (id, at) VALUES (1, :at)
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            )?
+            .execute(rusqlite::named_params! {":at": at})?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tracing::instrument(name = "ready.storage", skip_all)]
+async fn storage(store: &dyn Store) -> Result<(), String> {
+    store.probe().await.map_err(|e| e.to_string())
+}
+
+#[tracing::instrument(name = "ready.mail", skip_all)]
+async fn mail(mailer: &dyn Mailer) -> Result<(), String> {
+    mailer.probe().await.map_err(|e| e.to_string())
+}
+
+async fn refresh_queue_metrics(readers: &ReadPool, metrics: &Metrics) {
+    match readers
+        .run(|conn| crate::db::jobs::stats(conn, chrono::Utc::now()))
+        .await
+    {
+        Ok(stats) => metrics.set_job_stats(&stats),
+        Err(e) => tracing::warn!(error = %e, "could not read the job queue for metrics"),
+    }
+}
