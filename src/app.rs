@@ -170,8 +170,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     start(config).await?.wait().await
 }
 
-/// Opens everything, starts serving and returns once the port is bound.
+/// Opens everything, starts serving on `config.listen` and returns once the port is bound.
 pub async fn start(config: Config) -> anyhow::Result<Service> {
+    let listener =
+        TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    start_on(config, listener).await
+}
+
+/// Like [`start`], on a socket the caller bound (to know the port before configuring).
+pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
     let config = Arc::new(config);
     let conn = open_database(&config)?;
     db::checkpointer::hand_over(&conn).context("configuring checkpoints")?;
@@ -194,8 +201,6 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     if tokens.is_empty() {
         tracing::warn!("no [api] tokens configured: the read API refuses every request");
     }
-    let listener =
-        TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr().context("reading the bound address")?;
     let link_base = match &config.public_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),

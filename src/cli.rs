@@ -35,6 +35,19 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See everything work: start the service on the embedded defaults, play signed
+    /// conferences at it, and show where the recordings, sidecars and email landed.
+    Demo {
+        /// The demo's data directory (kept between runs).
+        #[arg(long, default_value = "confvault-demo")]
+        dir: PathBuf,
+        /// Address to serve on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Stop once everything has been shown, instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
     /// Receive callbacks, run jobs and serve the API.
     Serve,
     /// Apply pending database migrations and exit.
@@ -154,7 +167,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for every client (S3, SMTP, downloads), chosen before any is built.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    init_logging(cli.log_format);
+    // The demo's own report is the point; its log shows only trouble unless RUST_LOG says more.
+    let default_level = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -166,8 +184,21 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        // The demo runs on the embedded defaults, whatever the settings file says.
+        Command::Demo { dir, listen, exit } => {
+            return runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
+                dir,
+                listen,
+                exit,
+            }));
+        }
+        other => other,
+    };
     let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
-    match cli.command {
+    match command {
+        // Handled above, before the settings are read.
+        Command::Demo { .. } => Ok(()),
         Command::Serve => runtime()?.block_on(crate::app::serve(config)),
         Command::Migrate => {
             crate::app::open_database(&config)?;
@@ -235,8 +266,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -497,7 +497,8 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks settings built in code (the demo's) as a loaded file would be checked.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.public_url {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(ConfigError::invalid(

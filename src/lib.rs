@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod dev;
 pub mod error;
 pub mod ingest;

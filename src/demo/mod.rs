@@ -1,0 +1,414 @@
+//! `confvault demo`: the whole product on the embedded defaults in one command. It starts the
+//! service, plays two signed conferences at it (one in each callback shape, with a rejoin, a
+//! `RecordStop` recording and a documented `end` with a `RecordingUrl`) whose recordings come
+//! from a loopback media host that demands the auth headers, waits for the archive and the
+//! email, and says where everything landed.
+
+mod audio;
+mod media_host;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::config::Config;
+use crate::db::ReadPool;
+use crate::vobiz::signature::{Scheme, sign};
+use media_host::MediaHost;
+
+const AUTH_ID: &str = "MA_DEMO_ACCOUNT";
+/// Where the demo's summaries are addressed (they stay in the outbox).
+const TEAM: &str = "team@example.com";
+/// Longest the demo waits for archiving and the email.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Where to run and when to stop.
+#[derive(Debug)]
+pub struct DemoOptions {
+    /// The demo's data directory; kept between runs.
+    pub dir: PathBuf,
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: std::net::SocketAddr,
+    /// Stop after printing instead of serving until Ctrl-C.
+    pub exit: bool,
+}
+
+/// One conference the demo plays, and what became of it.
+struct Played {
+    uuid: String,
+    name: &'static str,
+    shape: &'static str,
+}
+
+pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    let auth_token = random_hex(16);
+    let api_token = random_hex(16);
+    let files = HashMap::from([
+        (
+            "/recordings/standup.wav".to_owned(),
+            audio::tones(&[(523.25, 1.5), (659.25, 1.5), (783.99, 2.0)]),
+        ),
+        (
+            "/recordings/support-call.wav".to_owned(),
+            audio::tones(&[(440.0, 1.0), (349.23, 1.0), (392.0, 2.0)]),
+        ),
+    ]);
+    std::fs::create_dir_all(&options.dir)
+        .with_context(|| format!("creating {}", options.dir.display()))?;
+    // Absolute, so that the paths printed at the end work from anywhere.
+    let dir = options.dir.canonicalize()?;
+    let media = MediaHost::start(AUTH_ID, &auth_token, files)?;
+    let listener =
+        TcpListener::bind(options.listen).with_context(|| format!("binding {}", options.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
+    let database = config.database_path();
+    let service = crate::app::start_on(config, listener).await?;
+
+    let vobiz = Vobiz {
+        client: reqwest::Client::new(),
+        base: base.clone(),
+        auth_token: auth_token.clone(),
+    };
+    let run_id = random_hex(4);
+    let played = [
+        play_documented(&vobiz, &run_id, &media.origin).await?,
+        play_live(&vobiz, &run_id, &media.origin).await?,
+    ];
+    println!(
+        "played {} signed conferences; waiting for archiving and email…",
+        played.len()
+    );
+    let outcome = wait_for_results(&database, &played).await;
+    media.stop().await;
+    let report = outcome?;
+    print!("{}", report.replace("{base}", &base));
+    println!("web page:   {base}/#token={api_token}");
+    println!(
+        "API token:  {api_token}   (curl -H 'Authorization: Bearer {api_token}' {base}/api/v1/conferences)"
+    );
+    if options.exit {
+        service.stop().await
+    } else {
+        println!("serving until Ctrl-C");
+        service.wait().await
+    }
+}
+
+fn demo_config(
+    dir: &Path,
+    base: &str,
+    media_origin: &str,
+    auth_token: &str,
+    api_token: &str,
+) -> anyhow::Result<Config> {
+    let mut config = Config {
+        data_dir: dir.to_owned(),
+        public_url: Some(base.parse().context("the demo's URL")?),
+        ..Config::default()
+    };
+    config.vobiz.auth_id = Some(AUTH_ID.to_owned());
+    config.vobiz.auth_token = Some(SecretString::from(auth_token.to_owned()));
+    config.vobiz.recording_hosts = vec![media_origin.to_owned()];
+    // A live-shape conference ends after this quiet period; the default (30 s) is for real calls.
+    config.vobiz.end_quiet_seconds = 2;
+    config.api.tokens = vec![SecretString::from(api_token.to_owned())];
+    config.jobs.poll_interval_seconds = 0.2;
+    config.jobs.retry_base_seconds = 1.0;
+    config.mail.to = vec![TEAM.to_owned()];
+    config.mail.directory = vec![
+        directory("+918071387423", "Asha Rao"),
+        directory("+919624705678", "Ben Okafor"),
+        directory("+14155550123", "Carmen Díaz"),
+    ];
+    config.validate()?;
+    Ok(config)
+}
+
+fn directory(number: &str, name: &str) -> crate::config::DirectoryEntry {
+    crate::config::DirectoryEntry {
+        number: number.to_owned(),
+        name: name.to_owned(),
+        email: None,
+    }
+}
+
+/// Sends callbacks the way Vobiz does: form-encoded and signed (V3) with a fresh nonce.
+struct Vobiz {
+    client: reqwest::Client,
+    base: String,
+    auth_token: String,
+}
+
+impl Vobiz {
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let nonce = format!("{}", rand::random::<u64>());
+        let signature = sign(&self.auth_token, &url, &nonce, Scheme::V3);
+        let body = serde_urlencoded::to_string(fields).context("encoding a callback")?;
+        let response = self
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("User-Agent", "Vobiz")
+            .header("X-Vobiz-Signature-V3", signature)
+            .header("X-Vobiz-Signature-V3-Nonce", nonce)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("posting to {path}"))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{path} answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+}
+
+/// The documented shape: `ConferenceAction` with a `Timestamp` on every callback, and an `end`
+/// carrying the `RecordingUrl`. Ben drops out and rejoins.
+async fn play_documented(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<Played> {
+    let uuid = format!("demo-{run_id}-standup");
+    let name = "Weekly Standup";
+    let start = chrono::Utc::now() - chrono::Duration::minutes(35);
+    let at = |minutes: i64| {
+        (start + chrono::Duration::minutes(minutes))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let recording = format!("{media}/recordings/standup.wav");
+    let legs = [
+        ("enter", "leg-asha", "918071387423", 0, "1"),
+        ("enter", "leg-ben-1", "919624705678", 1, "2"),
+        ("enter", "leg-carmen", "14155550123", 2, "3"),
+        ("exit", "leg-ben-1", "919624705678", 9, "2"),
+        ("enter", "leg-ben-2", "919624705678", 11, "3"),
+        ("exit", "leg-carmen", "14155550123", 25, "2"),
+        ("exit", "leg-ben-2", "919624705678", 29, "1"),
+        ("exit", "leg-asha", "918071387423", 30, "0"),
+    ];
+    for (action, leg, from, minute, size) in legs {
+        let call = format!("{run_id}-{leg}");
+        let time = at(minute);
+        vobiz
+            .post(
+                "/vobiz/conference",
+                &[
+                    ("ConferenceAction", action),
+                    ("ConferenceUUID", &uuid),
+                    ("ConferenceName", name),
+                    ("CallUUID", &call),
+                    ("From", from),
+                    ("To", "918000000000"),
+                    ("ConferenceCurrentSize", size),
+                    ("Timestamp", &time),
+                ],
+            )
+            .await?;
+    }
+    let time = at(30);
+    vobiz
+        .post(
+            "/vobiz/conference",
+            &[
+                ("ConferenceAction", "end"),
+                ("ConferenceUUID", &uuid),
+                ("ConferenceName", name),
+                ("CallUUID", &format!("{run_id}-leg-asha")),
+                ("ConferenceCurrentSize", "0"),
+                ("RecordingUrl", &recording),
+                ("Timestamp", &time),
+            ],
+        )
+        .await?;
+    Ok(Played {
+        uuid,
+        name,
+        shape: "documented shape, RecordingUrl on end",
+    })
+}
+
+/// The shape live accounts send: `Event=ConferenceEnter/Exit` with member ids and no
+/// timestamps, the end inferred after the last member leaves, and the recording from
+/// `<Record recordSession="true">`'s `RecordStop`. The customer's line drops and comes back.
+async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<Played> {
+    let uuid = format!("demo-{run_id}-support");
+    let name = "Customer Support Call";
+    let agent = format!("{run_id}-leg-agent");
+    let legs: [(&str, &str, &str, &str, &str); 5] = [
+        (
+            "ConferenceEnter",
+            "leg-agent",
+            "918071387423",
+            "11",
+            "first",
+        ),
+        ("ConferenceEnter", "leg-customer-1", "14155550123", "12", ""),
+        ("ConferenceExit", "leg-customer-1", "14155550123", "12", ""),
+        ("ConferenceEnter", "leg-customer-2", "14155550123", "13", ""),
+        ("ConferenceExit", "leg-customer-2", "14155550123", "13", ""),
+    ];
+    for (event, leg, from, member, flag) in legs {
+        let call = format!("{run_id}-{leg}");
+        let mut fields = vec![
+            (
+                "ConferenceAction",
+                if event == "ConferenceEnter" {
+                    "enter"
+                } else {
+                    "exit"
+                },
+            ),
+            ("Event", event),
+            ("ConferenceUUID", &uuid),
+            ("ConferenceName", name),
+            ("ConferenceMemberID", member),
+            ("CallUUID", &call),
+            ("From", from),
+            ("To", "918000000000"),
+        ];
+        if flag == "first" {
+            fields.push(("ConferenceFirstMember", "true"));
+        }
+        if event == "ConferenceExit" {
+            fields.push(("ConferenceLastMember", "false"));
+        }
+        vobiz.post("/vobiz/conference", &fields).await?;
+        // Live callbacks carry no timestamps, so time on the call is real time here.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let recording_id = format!("{run_id}-support-recording");
+    let record_url = format!("{media}/recordings/support-call.wav");
+    vobiz
+        .post(
+            "/vobiz/recording",
+            &[
+                ("Event", "RecordStop"),
+                ("RecordingID", &recording_id),
+                ("RecordUrl", &record_url),
+                ("RecordingDuration", "5"),
+                ("RecordingDurationMs", "5000"),
+                ("RecordingEndReason", "HungUp"),
+                ("CallUUID", &agent),
+                ("From", "918071387423"),
+                ("To", "918000000000"),
+                ("Direction", "inbound"),
+                ("CallStatus", "completed"),
+            ],
+        )
+        .await?;
+    vobiz
+        .post(
+            "/vobiz/conference",
+            &[
+                ("ConferenceAction", "exit"),
+                ("Event", "ConferenceExit"),
+                ("ConferenceUUID", &uuid),
+                ("ConferenceName", name),
+                ("ConferenceMemberID", "11"),
+                ("ConferenceLastMember", "true"),
+                ("CallUUID", &agent),
+            ],
+        )
+        .await?;
+    Ok(Played {
+        uuid,
+        name,
+        shape: "live shape, RecordStop recording, end inferred",
+    })
+}
+
+/// Polls the database until every played conference has its recordings archived and its
+/// summary sent; returns what to print.
+async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<String> {
+    let readers = ReadPool::new(database.to_owned());
+    let started = Instant::now();
+    loop {
+        let uuids: Vec<String> = played.iter().map(|p| p.uuid.clone()).collect();
+        let found = readers
+            .run(move |conn| {
+                let mut all = Vec::new();
+                for uuid in &uuids {
+                    let recordings = crate::db::recordings::for_conference(conn, uuid)?;
+                    let mail: Vec<(String, String, Option<String>)> = conn
+                        .prepare_cached(
+                            "SELECT recipient, status, detail FROM mail_sent
+                             WHERE kind = 'summary' AND subject_id = ?1",
+                        )?
+                        .query_map([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<_, _>>()?;
+                    all.push((recordings, mail));
+                }
+                Ok(all)
+            })
+            .await?;
+        let failed: Vec<String> = found
+            .iter()
+            .flat_map(|(recordings, _)| recordings)
+            .filter(|r| r.status == "failed")
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.recording_id,
+                    r.last_error.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        anyhow::ensure!(failed.is_empty(), "archiving failed: {}", failed.join("; "));
+        let done = found.iter().all(|(recordings, mail)| {
+            !recordings.is_empty()
+                && recordings.iter().all(|r| r.status == "archived")
+                && !mail.is_empty()
+        });
+        if done {
+            return Ok(report(played, &found));
+        }
+        anyhow::ensure!(
+            started.elapsed() < PATIENCE,
+            "the demo did not finish within {PATIENCE:?}; see the log above"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+type Found = (
+    Vec<crate::db::recordings::Recording>,
+    Vec<(String, String, Option<String>)>,
+);
+
+fn report(played: &[Played], found: &[Found]) -> String {
+    let mut out = String::from("\nconfvault demo: done\n");
+    for (conference, (recordings, mail)) in played.iter().zip(found) {
+        out.push_str(&format!(
+            "\n{} ({})\n  web page    {{base}}/conferences/{}\n",
+            conference.name, conference.shape, conference.uuid
+        ));
+        for r in recordings {
+            let location = r.location.as_deref().unwrap_or("?");
+            out.push_str(&format!(
+                "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
+                crate::jobs::archive::sidecar_key(location),
+                r.sha256.as_deref().unwrap_or("?"),
+            ));
+        }
+        for (recipient, status, detail) in mail {
+            out.push_str(&format!(
+                "  email       {status} to {recipient}: {}\n",
+                detail.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}

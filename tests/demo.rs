@@ -1,0 +1,70 @@
+//! `confvault demo --exit` from a fresh directory: it archives both recordings with sidecars,
+//! writes the summaries to the outbox, prints where they are, and exits 0.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn field<'a>(output: &'a str, label: &str) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(label))
+        .map(str::trim)
+        .collect()
+}
+
+#[test]
+fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_confvault"))
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path().join("demo"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let recordings = field(&stdout, "recording ");
+    let sidecars = field(&stdout, "sidecar ");
+    assert_eq!(recordings.len(), 2, "{stdout}");
+    for (recording, sidecar) in recordings.iter().zip(&sidecars) {
+        let audio = std::fs::read(recording).unwrap();
+        assert_eq!(&audio[..4], b"RIFF", "{recording}");
+        let sidecar: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+        assert_eq!(
+            sidecar["recording"]["sha256"],
+            hex::encode(Sha256::digest(&audio)),
+            "{sidecar}"
+        );
+        assert!(stdout.contains(&hex::encode(Sha256::digest(&audio))));
+    }
+    let emails = field(&stdout, "email ");
+    assert_eq!(emails.len(), 2, "{stdout}");
+    for email in emails {
+        let path = email.rsplit("written to ").next().unwrap();
+        let message = std::fs::read_to_string(path).unwrap();
+        assert!(message.contains("To: team@example.com"), "{message}");
+        assert!(message.contains("/r/"), "a recording link: {message}");
+    }
+    let supported = stdout
+        .lines()
+        .any(|l| l.contains("live shape") || l.contains("documented shape"));
+    assert!(supported, "{stdout}");
+    let web = field(&stdout, "web page:");
+    assert!(
+        web.len() == 1 && web[0].starts_with("http://127.0.0.1:") && web[0].contains("/#token="),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains(" INFO "),
+        "the demo's log shows only trouble by default:\n{stderr}"
+    );
+}
