@@ -1,7 +1,5 @@
 //! Developer tools: fill a database with a large synthetic archive for benchmarks.
 
-use std::io::Write;
-
 use anyhow::Context;
 use rusqlite::params;
 
@@ -58,6 +56,11 @@ pub fn gen_archive(
         seed
     };
     let started = std::time::Instant::now();
+    let mut progress = crate::progress::Progress::new(
+        "generating conferences",
+        conferences,
+        crate::progress::Unit::Items,
+    );
     for chunk in 0..conferences.div_ceil(batch) {
         let tx = conn.transaction()?;
         {
@@ -109,14 +112,9 @@ pub fn gen_archive(
             }
         }
         tx.commit()?;
-        let done = ((chunk + 1) * batch).min(conferences);
-        print!(
-            "\r{done} / {conferences} conferences ({:.0} s)",
-            started.elapsed().as_secs_f64()
-        );
-        std::io::stdout().flush().ok();
+        progress.advance(((chunk + 1) * batch).min(conferences) - chunk * batch);
     }
-    println!();
+    progress.finish();
     conn.execute_batch("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")
         .context("analysing the generated archive")?;
     println!(

@@ -14,6 +14,7 @@ pub mod links;
 pub mod mail;
 pub mod operator;
 pub mod ops;
+pub mod progress;
 pub mod storage;
 pub mod time;
 pub mod vobiz;

@@ -4,9 +4,14 @@
 use std::io::Write;
 
 use anyhow::Context;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::db::jobs;
+use crate::progress::{Progress, Unit};
+use crate::storage::Playback;
 use crate::time::to_db;
 
 /// Writes, reads back and deletes a probe object; fails with the reason if any step does.
@@ -95,11 +100,14 @@ pub fn retry_jobs(config: &Config, id: Option<i64>) -> anyhow::Result<()> {
         None => jobs::failed_ids(&conn)?,
     };
     let mut retried = 0;
+    let mut progress = Progress::new("retrying failed jobs", ids.len() as u64, Unit::Items);
     for id in &ids {
         if jobs::retry(&conn, *id, &now)? {
             retried += 1;
         }
+        progress.advance(1);
     }
+    progress.finish();
     println!("{retried} job(s) queued again");
     Ok(())
 }
@@ -231,12 +239,67 @@ pub async fn download_recording(
         .object_key
         .with_context(|| format!("recording {id} is not archived (yet)"))?;
     let store = crate::storage::from_config(config).await?;
-    let bytes = store
-        .get_bytes(&key)
-        .await
-        .context("reading the recording from storage")?;
     let output = output.unwrap_or_else(|| key.rsplit('/').next().unwrap_or("recording").into());
-    std::fs::write(&output, &bytes).with_context(|| format!("writing {}", output.display()))?;
-    println!("{} bytes written to {}", bytes.len(), output.display());
+    let partial = output.with_extension("partial");
+    let mut progress = Progress::new(
+        &format!("downloading {id}"),
+        archived.size_bytes.unwrap_or(0).max(0) as u64,
+        Unit::Bytes,
+    );
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let mut hasher = Sha256::new();
+    let mut copy = |chunk: &[u8], progress: &mut Progress| {
+        hasher.update(chunk);
+        progress.advance(chunk.len() as u64);
+    };
+    // Streamed, never whole in memory: recordings can be gigabytes.
+    match store
+        .playback(&key)
+        .await
+        .context("locating the recording in storage")?
+    {
+        Playback::File(path) => {
+            let mut source = tokio::fs::File::open(&path)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = source.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n]).await?;
+                copy(&buf[..n], &mut progress);
+            }
+        }
+        Playback::Redirect(url) => {
+            let response = reqwest::get(url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .context("reading the recording from storage")?;
+            let mut body = response.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.context("reading the recording from storage")?;
+                file.write_all(&chunk).await?;
+                copy(&chunk, &mut progress);
+            }
+        }
+    }
+    file.sync_all().await?;
+    drop(file);
+    progress.finish();
+    let sha256 = hex::encode(hasher.finalize());
+    if let Some(expected) = &archived.sha256
+        && *expected != sha256
+    {
+        let _ = tokio::fs::remove_file(&partial).await;
+        anyhow::bail!("the stored object's SHA-256 is {sha256}, not {expected} as archived");
+    }
+    tokio::fs::rename(&partial, &output)
+        .await
+        .with_context(|| format!("writing {}", output.display()))?;
+    println!("{} written (SHA-256 {sha256} verified)", output.display());
     Ok(())
 }

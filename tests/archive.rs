@@ -230,6 +230,7 @@ async fn an_html_error_page_served_with_200_is_never_archived_and_can_be_retried
     assert!(ok && listed.contains("Session expired"), "{listed}");
     let (ok, out) = server.cli(&["jobs", "retry", "--all-failed"]);
     assert!(ok && out.contains("1 job(s) queued again"), "{out}");
+    assert!(out.contains("retrying failed jobs: 1/1 (100%)"), "{out}");
     let recording = server
         .eventually("the retried job to archive", || async {
             let r = server.conference("expired").await["recordings"][0].clone();

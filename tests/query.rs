@@ -274,6 +274,11 @@ async fn an_archived_recording_downloads_with_ranges_and_has_its_sidecar() {
     let (ok, out) = server.cli(&["recordings", "download", id, "-o", target.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert_eq!(std::fs::read(target).unwrap(), mp3);
+    assert!(out.contains("verified"), "{out}");
+    assert!(
+        out.contains(&format!("downloading {id}: ")) && out.contains("(100%)"),
+        "without a terminal, progress is plain lines: {out}"
+    );
 }
 
 #[tokio::test]

@@ -208,6 +208,8 @@ pub struct ArchivedObject {
     /// `None` while the recording is not archived.
     pub object_key: Option<String>,
     pub format: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
 }
 
 /// `None` if the recording is unknown.
@@ -217,13 +219,15 @@ pub fn archived_object(
 ) -> Result<Option<ArchivedObject>, DbError> {
     super::optional(
         conn.prepare_cached(
-            "SELECT CASE WHEN status = 'archived' THEN object_key END, format
+            "SELECT CASE WHEN status = 'archived' THEN object_key END, format, size_bytes, sha256
              FROM recordings WHERE recording_id = :id",
         )?
         .query_row(named_params! {":id": recording_id}, |r| {
             Ok(ArchivedObject {
                 object_key: r.get(0)?,
                 format: r.get(1)?,
+                size_bytes: r.get(2)?,
+                sha256: r.get(3)?,
             })
         }),
     )
