@@ -6,6 +6,7 @@
 # S3: s3s-fs (an S3-protocol server in Rust storing objects as files), built once into .tools/.
 # SMTP: aiosmtpd (PyPI) in a venv in .tools/venv, run by scripts/smtp_test_server.py: a plain
 # listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
+# Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs).
 
 TEST_TOOLS_DIR="${TEST_TOOLS_DIR:-$PWD/.tools}"
 TEST_SERVICES_DIR="${TEST_SERVICES_DIR:-$PWD/.test-services}"
@@ -39,6 +40,11 @@ install_test_services() {
     fi
     command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
     command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
+    if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null; then
+        echo "== installing chromium and chromium-driver (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
 }
 
 wait_for_port() {

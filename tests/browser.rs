@@ -1,0 +1,277 @@
+//! The web page in a real browser: headless Chromium driven over WebDriver (Debian's chromium
+//! and chromium-driver, installed by scripts/test.sh). Sign in, search, open a conference, and
+//! the audio element loads the archived recording with the session cookie.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::media::{AUTH_ID, Answer, MediaServer};
+use common::{API_TOKEN, AUTH_TOKEN, DEADLINE, Server, fixture};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// A chromedriver process on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> (Driver, Client) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver: run the tests with scripts/test.sh, which installs it");
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _profile: tempfile::tempdir().unwrap(),
+        };
+        let profile = driver._profile.path().display().to_string();
+        // Flags as this machine needs them: no sandbox as root, and no background traffic,
+        // which the closed network would refuse.
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
+                    format!("--user-data-dir={profile}"),
+                ],
+            }
+        });
+        let started = Instant::now();
+        let client = loop {
+            let connected = ClientBuilder::rustls()
+                .unwrap()
+                .capabilities(capabilities.as_object().unwrap().clone())
+                .connect(&driver.url)
+                .await;
+            match connected {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() > DEADLINE => panic!("chromedriver: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        (driver, client)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> &'static str {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("chromedriver")
+}
+
+/// Polls a script's JSON result until `ready` accepts it.
+async fn until(
+    client: &Client,
+    what: &str,
+    script: &str,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let value = client.execute(script, vec![]).await.unwrap();
+        if ready(&value) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "timed out waiting for {what}; last: {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn seeded_server(media: &MediaServer) -> Server {
+    let server = Server::start(&format!(
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        media.origin
+    ));
+    let recording =
+        url::form_urlencoded::byte_serialize(media.url("/b.mp3").as_bytes()).collect::<String>();
+    for (uuid, name, end) in [
+        (
+            "b1",
+            "Weekly%20Standup",
+            format!("&RecordingUrl={recording}"),
+        ),
+        ("b2", "Board%20Review", String::new()),
+    ] {
+        for body in [
+            format!(
+                "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00"
+            ),
+            format!(
+                "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a{end}&Timestamp=2026-05-19+10%3A30%3A00"
+            ),
+        ] {
+            assert_eq!(
+                server
+                    .post_signed("/vobiz/conference", &body)
+                    .await
+                    .status(),
+                200
+            );
+        }
+    }
+    server
+        .eventually("the recording to be archived", || async {
+            (server.conference("b1").await["recordings"][0]["status"] == "archived").then_some(())
+        })
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    let server = seeded_server(&media).await;
+    let (_driver, browser) = Driver::start().await;
+
+    browser.goto(&server.url("/")).await.unwrap();
+    browser
+        .find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(API_TOKEN)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form[action='/signin'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let search = browser
+        .wait()
+        .for_element(Locator::Css("input[name=q]"))
+        .await
+        .unwrap();
+    search.send_keys("Standup").await.unwrap();
+    browser
+        .find(Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_url(
+            &url::Url::parse(&server.url("/?q=Standup&participant=&since=&until=&status="))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let table = browser
+        .find(Locator::Css("table tbody"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains("Weekly Standup"), "{table}");
+    assert!(
+        !table.contains("Board Review"),
+        "the search filtered: {table}"
+    );
+    browser
+        .find(Locator::LinkText("Weekly Standup"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("audio"))
+        .await
+        .unwrap();
+
+    let audio = until(
+        &browser,
+        "the audio element to load the recording's metadata",
+        "const a = document.querySelector('audio');
+         return { ready: a.readyState, duration: a.duration || 0,
+                  error: a.error ? a.error.code : null };",
+        |v| v["ready"].as_u64().unwrap_or(0) >= 1 || !v["error"].is_null(),
+    )
+    .await;
+    assert!(
+        audio["error"].is_null(),
+        "the audio failed to load: {audio}"
+    );
+    assert!(
+        audio["duration"].as_f64().unwrap() > 1.0,
+        "the recording has a real duration: {audio}"
+    );
+    let page = browser.source().await.unwrap();
+    assert!(
+        page.contains("918071387423"),
+        "the timeline shows who joined"
+    );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_chromium_a_sign_in_link_signs_in_without_sending_the_token() {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    let server = seeded_server(&media).await;
+    let (_driver, browser) = Driver::start().await;
+
+    browser
+        .goto(&server.url(&format!("/#token={API_TOKEN}")))
+        .await
+        .unwrap();
+
+    browser
+        .wait()
+        .for_element(Locator::Css("input[name=q]"))
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    assert!(
+        !url.as_str().contains(API_TOKEN),
+        "the token left the address bar: {url}"
+    );
+    let rows = browser
+        .find(Locator::Css("table tbody"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        rows.contains("Weekly Standup") && rows.contains("Board Review"),
+        "{rows}"
+    );
+    assert!(!server.log().contains(API_TOKEN));
+    browser.close().await.unwrap();
+}
