@@ -4,6 +4,7 @@
 # the database. Runs several rounds (this machine is shared and noisy) and prints each round's
 # requests/s and latency percentiles, then the medians.
 #   scripts/bench-ingest.sh [SECONDS] [SYNCHRONOUS=full|normal] [ROUNDS]
+# BENCH_LOG=info measures with the access log on (the default filter of `serve`); default warn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -46,7 +47,7 @@ per_thread=$(( duration * 40000 ))
 python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
     "$threads" "$per_thread" "$work/nonces"
 
-RUST_LOG=warn ./target/release/confvault --config "$work/confvault.toml" serve \
+RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/confvault.toml" serve \
     > "$work/stdout" 2> "$work/stderr" &
 server_pid=$!
 for _ in $(seq 100); do
