@@ -104,7 +104,12 @@ async fn until(
     }
 }
 
-async fn seeded_server(media: &MediaServer) -> Server {
+/// A server holding two conferences, "Weekly Standup" with an archived recording and "Board
+/// Review" without, and the media host the recording came from.
+async fn seeded_server() -> (MediaServer, Server) {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
     let server = Server::start(&format!(
         "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
         media.origin
@@ -141,15 +146,12 @@ async fn seeded_server(media: &MediaServer) -> Server {
             (server.conference("b1").await["recordings"][0]["status"] == "archived").then_some(())
         })
         .await;
-    server
+    (media, server)
 }
 
 #[tokio::test]
 async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
-    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
-    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
-    media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
-    let server = seeded_server(&media).await;
+    let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
     browser.goto(&server.url("/")).await.unwrap();
@@ -240,10 +242,7 @@ async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
 
 #[tokio::test]
 async fn in_chromium_a_sign_in_link_signs_in_without_sending_the_token() {
-    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
-    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
-    media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
-    let server = seeded_server(&media).await;
+    let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
     browser
