@@ -231,7 +231,7 @@ async fn sigterm_stops_a_running_download_hands_its_job_back_and_exits_zero() {
         })
         .await;
 
-    let exited_cleanly = server.terminate();
+    let exited_cleanly = server.signal("TERM");
 
     assert!(exited_cleanly, "log:\n{}", server.log());
     let (state, attempts): (String, i64) = server
@@ -258,4 +258,26 @@ async fn sigterm_stops_a_running_download_hands_its_job_back_and_exits_zero() {
         .await;
     assert_eq!(recording["size_bytes"], mp3.len());
     assert_eq!(recording["attempts"], 1);
+}
+
+#[tokio::test]
+async fn sigint_stops_the_server_with_exit_zero_keeping_what_it_acknowledged() {
+    let mut server = Server::start("");
+    let accepted = server
+        .post_signed(
+            "/vobiz/conference",
+            &end("conf-i", "https://media.vobiz.ai/i.mp3"),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+
+    let exited_cleanly = server.signal("INT");
+
+    assert!(exited_cleanly, "log:\n{}", server.log());
+    assert!(server.log().contains("stopped"), "{}", server.log());
+    assert_eq!(
+        server.count("callback_events"),
+        1,
+        "what was acknowledged is kept"
+    );
 }

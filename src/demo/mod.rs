@@ -62,8 +62,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     // Absolute, so that the paths printed at the end work from anywhere.
     let dir = options.dir.canonicalize()?;
     let media = MediaHost::start(AUTH_ID, &auth_token, files)?;
-    let listener =
-        TcpListener::bind(options.listen).with_context(|| format!("binding {}", options.listen))?;
+    let listener = TcpListener::bind(options.listen).with_context(|| {
+        format!(
+            "binding {} (in use? --listen 127.0.0.1:0 picks a free port)",
+            options.listen
+        )
+    })?;
     let base = format!("http://{}", listener.local_addr()?);
     let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
     let database = config.database_path();

@@ -117,13 +117,14 @@ impl Server {
         Self::start_in(dir, &extra, env)
     }
 
-    /// Sends SIGTERM and waits for the process to exit; returns whether it exited 0.
-    pub fn terminate(&mut self) -> bool {
+    /// Sends `signal` (`TERM`, `INT`) and waits for the process to exit; returns whether it
+    /// exited 0.
+    pub fn signal(&mut self, signal: &str) -> bool {
         let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(sent.success(), "kill -TERM failed");
+        assert!(sent.success(), "kill -{signal} failed");
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -131,14 +132,14 @@ impl Server {
             }
             assert!(
                 started.elapsed() < DEADLINE,
-                "still running after SIGTERM; log:\n{}",
+                "still running after SIG{signal}; log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Starts the process again on the same settings and data, after [`Server::terminate`].
+    /// Starts the process again on the same settings and data, after [`Server::signal`].
     pub fn restart(mut self) -> Server {
         let extra = std::mem::take(&mut self.extra_config);
         let env = std::mem::take(&mut self.env);
