@@ -172,12 +172,17 @@ pub fn main() -> ExitCode {
         Command::Demo { .. } => "warn",
         _ => "info",
     };
-    init_logging(cli.log_format, default_level);
+    let log_format = cli.log_format;
+    init_logging(log_format, default_level);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "confvault failed");
-            eprintln!("error: {e:#}");
+            // Once, in the form the log is read in: a plain line would break a JSON stream,
+            // and a log line beside the plain one said the same thing twice.
+            match log_format {
+                LogFormat::Json => tracing::error!(error = format!("{e:#}"), "confvault failed"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
