@@ -19,6 +19,32 @@ pub fn handled_recipients(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One recipient's row of a message, as recorded.
+#[derive(Debug, Clone)]
+pub struct SentRow {
+    pub recipient: String,
+    /// `sent` or `failed`.
+    pub status: String,
+    /// The server's answer (or where the outbox put the file), or why it failed.
+    pub detail: Option<String>,
+}
+
+/// Every recipient recorded for one message.
+pub fn sent(conn: &Connection, kind: &str, subject: &str) -> Result<Vec<SentRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT recipient, status, detail FROM mail_sent
+         WHERE kind = :kind AND subject_id = :subject ORDER BY id",
+    )?;
+    let rows = stmt.query_map(named_params! {":kind": kind, ":subject": subject}, |r| {
+        Ok(SentRow {
+            recipient: r.get(0)?,
+            status: r.get(1)?,
+            detail: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub struct Sent<'a> {
     pub kind: &'a str,
     pub subject: &'a str,

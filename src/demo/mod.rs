@@ -45,8 +45,8 @@ struct Played {
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
-    let auth_token = random_hex(16);
-    let api_token = random_hex(16);
+    let auth_token = hex::encode(rand::random::<[u8; 16]>());
+    let api_token = hex::encode(rand::random::<[u8; 16]>());
     let files = HashMap::from([
         (
             "/recordings/standup.wav".to_owned(),
@@ -78,7 +78,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         base: base.clone(),
         auth_token: auth_token.clone(),
     };
-    let run_id = random_hex(4);
+    let run_id = hex::encode(rand::random::<[u8; 4]>());
     let played = [
         play_documented(&vobiz, &run_id, &media.origin).await?,
         play_live(&vobiz, &run_id, &media.origin).await?,
@@ -89,8 +89,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     );
     let outcome = wait_for_results(&database, &played).await;
     media.stop().await;
-    let report = outcome?;
-    print!("{}", report.replace("{base}", &base));
+    print!("{}", report(&base, &played, &outcome?));
     println!("web page:   {base}/#token={api_token}");
     println!(
         "API token:  {api_token}   (curl -H 'Authorization: Bearer {api_token}' {base}/api/v1/conferences)"
@@ -328,8 +327,8 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
 }
 
 /// Polls the database until every played conference has its recordings archived and its
-/// summary sent; returns what to print.
-async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<String> {
+/// summary sent; returns what became of each, in the order played.
+async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<Vec<Found>> {
     let readers = ReadPool::new(database.to_owned());
     let started = Instant::now();
     loop {
@@ -338,22 +337,17 @@ async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<
             .run(move |conn| {
                 let mut all = Vec::new();
                 for uuid in &uuids {
-                    let recordings = crate::db::recordings::for_conference(conn, uuid)?;
-                    let mail: Vec<(String, String, Option<String>)> = conn
-                        .prepare_cached(
-                            "SELECT recipient, status, detail FROM mail_sent
-                             WHERE kind = 'summary' AND subject_id = ?1",
-                        )?
-                        .query_map([uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect::<Result<_, _>>()?;
-                    all.push((recordings, mail));
+                    all.push(Found {
+                        recordings: crate::db::recordings::for_conference(conn, uuid)?,
+                        mail: crate::db::mail::sent(conn, "summary", uuid)?,
+                    });
                 }
                 Ok(all)
             })
             .await?;
         let failed: Vec<String> = found
             .iter()
-            .flat_map(|(recordings, _)| recordings)
+            .flat_map(|f| &f.recordings)
             .filter(|r| r.status == "failed")
             .map(|r| {
                 format!(
@@ -364,13 +358,13 @@ async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<
             })
             .collect();
         anyhow::ensure!(failed.is_empty(), "archiving failed: {}", failed.join("; "));
-        let done = found.iter().all(|(recordings, mail)| {
-            !recordings.is_empty()
-                && recordings.iter().all(|r| r.status == "archived")
-                && !mail.is_empty()
+        let done = found.iter().all(|f| {
+            !f.recordings.is_empty()
+                && f.recordings.iter().all(|r| r.status == "archived")
+                && !f.mail.is_empty()
         });
         if done {
-            return Ok(report(played, &found));
+            return Ok(found);
         }
         anyhow::ensure!(
             started.elapsed() < PATIENCE,
@@ -380,19 +374,20 @@ async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<
     }
 }
 
-type Found = (
-    Vec<crate::db::recordings::Recording>,
-    Vec<(String, String, Option<String>)>,
-);
+/// A played conference's recordings and summary messages.
+struct Found {
+    recordings: Vec<crate::db::recordings::Recording>,
+    mail: Vec<crate::db::mail::SentRow>,
+}
 
-fn report(played: &[Played], found: &[Found]) -> String {
+fn report(base: &str, played: &[Played], found: &[Found]) -> String {
     let mut out = String::from("\nconfvault demo: done\n");
-    for (conference, (recordings, mail)) in played.iter().zip(found) {
+    for (conference, found) in played.iter().zip(found) {
         out.push_str(&format!(
-            "\n{} ({})\n  web page    {{base}}/conferences/{}\n",
+            "\n{} ({})\n  web page    {base}/conferences/{}\n",
             conference.name, conference.shape, conference.uuid
         ));
-        for r in recordings {
+        for r in &found.recordings {
             let location = r.location.as_deref().unwrap_or("?");
             out.push_str(&format!(
                 "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
@@ -400,19 +395,15 @@ fn report(played: &[Played], found: &[Found]) -> String {
                 r.sha256.as_deref().unwrap_or("?"),
             ));
         }
-        for (recipient, status, detail) in mail {
+        for m in &found.mail {
             out.push_str(&format!(
-                "  email       {status} to {recipient}: {}\n",
-                detail.as_deref().unwrap_or("")
+                "  email       {} to {}: {}\n",
+                m.status,
+                m.recipient,
+                m.detail.as_deref().unwrap_or("")
             ));
         }
     }
     out.push('\n');
     out
-}
-
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
 }
