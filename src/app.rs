@@ -143,11 +143,6 @@ pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow
 
 /// A started service: serving HTTP and running jobs until it is stopped or gets SIGINT/SIGTERM.
 pub struct Service {
-    /// Where it listens (useful with port 0).
-    pub address: std::net::SocketAddr,
-    /// The base of links it hands out: `public_url`, or its own address.
-    pub link_base: String,
-    pub config: Arc<Config>,
     handle: actix_web::dev::ServerHandle,
     finished: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -214,7 +209,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let metrics = Arc::new(Metrics::default());
     let archiver = archiver(&config, readers.clone()).await?;
     let store = Arc::clone(&archiver.store);
-    let notifier = notifier(&config, readers.clone(), link_base.clone())?;
+    let notifier = notifier(&config, readers.clone(), link_base)?;
     let mailer = Arc::clone(&notifier.mailer);
     let worker = Arc::new(Worker {
         writer: writer.clone(),
@@ -301,11 +296,5 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         tracing::info!("stopped");
         served
     });
-    Ok(Service {
-        address,
-        link_base,
-        config,
-        handle,
-        finished,
-    })
+    Ok(Service { handle, finished })
 }
