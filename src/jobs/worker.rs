@@ -131,7 +131,6 @@ impl Worker {
     #[tracing::instrument(name = "job", skip_all, fields(job_id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts))]
     async fn run_one(self: Arc<Self>, job: Job) {
         let (id, attempts, kind) = (job.id, job.attempts, job.kind.clone());
-        let metric_kind = kind.clone();
         let context = JobContext {
             job,
             owner: self.owner.clone(),
@@ -143,7 +142,7 @@ impl Worker {
         let started = std::time::Instant::now();
         // Its own task, so that a panic is caught at the join and fails only this job.
         let mut task = AbortOnDrop(tokio::spawn(async move {
-            match kind.as_str() {
+            match context.job.kind.as_str() {
                 jobs::ARCHIVE_RECORDING => archiver.run(&context).await,
                 jobs::NOTIFY_CONFERENCE => notifier.summary(&context).await,
                 jobs::ALERT_JOB_FAILED => notifier.alert(&context).await,
@@ -171,18 +170,6 @@ impl Worker {
             }))
         });
         let elapsed = started.elapsed();
-        self.metrics.job_finished(
-            &metric_kind,
-            match &outcome {
-                Ok(()) => JobOutcome::Done,
-                Err(JobError::Wait(_)) => JobOutcome::Deferred,
-                Err(JobError::Retryable(_)) if attempts < i64::from(self.config.max_attempts) => {
-                    JobOutcome::Retry
-                }
-                Err(_) => JobOutcome::Failed,
-            },
-            elapsed,
-        );
         let now = chrono::Utc::now();
         let (finish, run_at) = match &outcome {
             Ok(()) => {
@@ -219,6 +206,16 @@ impl Worker {
                 (FinishKind::Failed(e.clone()), None)
             }
         };
+        self.metrics.job_finished(
+            &kind,
+            match finish {
+                FinishKind::Done => JobOutcome::Done,
+                FinishKind::Defer(_) => JobOutcome::Deferred,
+                FinishKind::Retry(_) => JobOutcome::Retry,
+                FinishKind::Failed(_) => JobOutcome::Failed,
+            },
+            elapsed,
+        );
         let owner = self.owner.clone();
         let recorded = self
             .writer
