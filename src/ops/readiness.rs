@@ -15,13 +15,13 @@ use crate::mail::transport::Mailer;
 use crate::storage::Store;
 
 /// One dependency's state. Details stay in the log: `/readyz` answers without a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     pub ok: bool,
 }
 
 /// The last verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// `ready`, `not_ready`, or `starting` before the first round.
     pub status: &'static str,

@@ -256,7 +256,7 @@ impl Downloader {
         let file = std::fs::File::create(dest).map_err(io)?;
         // Hashing and writing run on their own thread, so that receiving the next bytes
         // overlaps them: in line, the three took four times as long as the network alone.
-        let (chunks, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(SPOOL_QUEUE_CHUNKS);
+        let (batches, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(SPOOL_QUEUE_BATCHES);
         let spooler = tokio::task::spawn_blocking(move || spool(file, received));
         let mut head = Vec::with_capacity(HEAD_LEN);
         let mut format = None;
@@ -284,16 +284,16 @@ impl Downloader {
             // cost more than the copy into a batch.
             batch.extend_from_slice(&chunk);
             if batch.len() >= SPOOL_BATCH_BYTES
-                && chunks.send(batch.split().freeze()).await.is_err()
+                && batches.send(batch.split().freeze()).await.is_err()
             {
                 // The spooler stopped: its error says why.
                 break;
             }
         }
         if !batch.is_empty() {
-            let _ = chunks.send(batch.freeze()).await;
+            let _ = batches.send(batch.freeze()).await;
         }
-        drop(chunks);
+        drop(batches);
         let sha256 = spooler
             .await
             .map_err(|e| DownloadError::Retryable(format!("spooling the download: {e}")))?
@@ -326,19 +326,20 @@ impl Downloader {
 const SPOOL_BATCH_BYTES: usize = 1 << 20;
 /// Batches queued between the network, the disk and the hash: bounds memory to a few MiB
 /// while absorbing jitter on either side.
-const SPOOL_QUEUE_CHUNKS: usize = 4;
+const SPOOL_QUEUE_BATCHES: usize = 4;
 
 /// Writes and hashes what arrives until the sender is dropped; returns the SHA-256 in hex.
-/// Hashing has a thread of its own (chunks are shared, not copied), so the disk and the hash
+/// Hashing has a thread of its own (batches are shared, not copied), so the disk and the hash
 /// each take their time side by side. Not fsynced: the spool file is an intermediate, and a
 /// run that reuses it after a crash checks its SHA-256 first; forcing a large file to disk here
 /// would double the time.
 fn spool(
-    file: std::fs::File,
+    mut file: std::fs::File,
     mut received: tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> std::io::Result<String> {
     use std::io::Write;
-    let (to_hasher, for_hasher) = std::sync::mpsc::sync_channel::<bytes::Bytes>(SPOOL_QUEUE_CHUNKS);
+    let (to_hasher, for_hasher) =
+        std::sync::mpsc::sync_channel::<bytes::Bytes>(SPOOL_QUEUE_BATCHES);
     let hasher = std::thread::Builder::new()
         .name("spool-sha256".into())
         .spawn(move || {
@@ -348,7 +349,6 @@ fn spool(
             }
             hex::encode(hasher.finalize())
         })?;
-    let mut file = file;
     let written = (|| {
         while let Some(chunk) = received.blocking_recv() {
             // The hasher only stops when this sender is dropped, so sending cannot fail.
