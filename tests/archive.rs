@@ -4,14 +4,12 @@
 
 mod common;
 
+use common::encode;
+
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::proxy::Proxy;
 use common::{AUTH_TOKEN, S3, Server, fixture, sha256_hex};
 use serde_json::Value;
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 fn enter(conference: &str, call: &str) -> String {
     format!(

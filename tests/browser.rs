@@ -114,8 +114,7 @@ async fn seeded_server() -> (MediaServer, Server) {
         "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
         media.origin
     ));
-    let recording =
-        url::form_urlencoded::byte_serialize(media.url("/b.mp3").as_bytes()).collect::<String>();
+    let recording = common::encode(&media.url("/b.mp3"));
     for (uuid, name, end) in [
         (
             "b1",

@@ -5,13 +5,11 @@
 
 mod common;
 
+use common::encode;
+
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, PUBLIC_URL, Server, Smtp, fixture, unique_address};
 use confvault::vobiz::signature::{Scheme, sign};
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 #[tokio::test]
 async fn tokens_signatures_and_the_smtp_password_never_reach_the_log() {

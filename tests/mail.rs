@@ -4,12 +4,10 @@
 
 mod common;
 
+use common::encode;
+
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, S3, Server, Smtp, fixture, unique_address};
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 fn enter(conference: &str, name: &str, call: &str, from: &str, time: &str) -> String {
     format!(

@@ -13,7 +13,7 @@ const FAST_CHECKS: &str = "[health]\ncheck_interval_seconds = 0.1\n";
 fn end(conference: &str, recording_url: &str) -> String {
     format!(
         "ConferenceAction=end&ConferenceUUID={conference}&ConferenceName=Ops&CallUUID=c1&ConferenceCurrentSize=0&RecordingUrl={}&Timestamp=2026-05-19+10%3A58%3A47",
-        url::form_urlencoded::byte_serialize(recording_url.as_bytes()).collect::<String>()
+        common::encode(recording_url)
     )
 }
 

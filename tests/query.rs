@@ -4,13 +4,11 @@
 
 mod common;
 
+use common::encode;
+
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, Server, fixture};
 use serde_json::Value;
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 /// A documented conference: one enter from `from`, then an end (with a recording if given).
 fn conference(

@@ -4,12 +4,10 @@
 
 mod common;
 
+use common::encode;
+
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, Server, fixture};
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
 
 /// The value of cookie `name` set by a response.
 fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {

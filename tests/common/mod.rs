@@ -20,6 +20,11 @@ pub const PUBLIC_URL: &str = "https://calls.example.test";
 /// How long anything in a test may take before it counts as failed.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// `s` as a form value (`application/x-www-form-urlencoded`).
+pub fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures")
