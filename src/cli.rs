@@ -189,23 +189,21 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = match cli.command {
-        // The demo runs on the embedded defaults, whatever the settings file says.
+    let file = cli.config;
+    // Read by every command but the demo, which runs on the embedded defaults whatever the
+    // settings file says.
+    let settings = || Config::load(file.as_deref()).context("invalid configuration");
+    match cli.command {
         Command::Demo { dir, listen, exit } => {
-            return runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
+            runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
                 dir,
                 listen,
                 exit,
-            }));
+            }))
         }
-        other => other,
-    };
-    let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
-    match command {
-        // Handled above, before the settings are read.
-        Command::Demo { .. } => Ok(()),
-        Command::Serve => runtime()?.block_on(crate::app::serve(config)),
+        Command::Serve => runtime()?.block_on(crate::app::serve(settings()?)),
         Command::Migrate => {
+            let config = settings()?;
             crate::app::open_database(&config)?;
             println!(
                 "database is up to date: {}",
@@ -213,15 +211,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Check => runtime()?.block_on(crate::operator::check_storage(&config)),
+        Command::Check => runtime()?.block_on(crate::operator::check_storage(&settings()?)),
         Command::Jobs(JobsCommand::List { state, limit, json }) => {
-            crate::operator::list_jobs(&config, state.as_deref(), limit, json)
+            crate::operator::list_jobs(&settings()?, state.as_deref(), limit, json)
         }
         Command::Jobs(JobsCommand::Retry { id, all_failed }) => {
-            crate::operator::retry_jobs(&config, if all_failed { None } else { id })
+            crate::operator::retry_jobs(&settings()?, if all_failed { None } else { id })
         }
         Command::Mail(MailCommand::Test { address }) => {
-            runtime()?.block_on(crate::operator::send_test_mail(&config, &address))
+            runtime()?.block_on(crate::operator::send_test_mail(&settings()?, &address))
         }
         Command::Conferences(ConferencesCommand::List {
             q,
@@ -242,22 +240,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 limit: Some(limit),
                 cursor: None,
             };
-            crate::operator::list_conferences(&config, query, json)
+            crate::operator::list_conferences(&settings()?, query, json)
         }
         Command::Conferences(ConferencesCommand::Show {
             conference_uuid,
             json,
-        }) => crate::operator::show_conference(&config, &conference_uuid, json),
+        }) => crate::operator::show_conference(&settings()?, &conference_uuid, json),
         Command::Dev(DevCommand::GenArchive {
             conferences,
             legs,
             numbers,
-        }) => crate::dev::gen_archive(&config, conferences, legs, numbers),
+        }) => crate::dev::gen_archive(&settings()?, conferences, legs, numbers),
         Command::Recordings(RecordingsCommand::Download {
             recording_id,
             output,
         }) => runtime()?.block_on(crate::operator::download_recording(
-            &config,
+            &settings()?,
             &recording_id,
             output,
         )),
