@@ -64,7 +64,7 @@ endpoint = "$endpoint"
 force_path_style = true
 prefix = "confvault-$round"
 TOML
-    RUST_LOG=warn ./target/release/confvault --config "$dir/confvault.toml" serve \
+    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$dir/confvault.toml" serve \
         > "$dir/stdout" 2> "$dir/stderr" &
     local pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
@@ -88,6 +88,7 @@ TOML
     rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -rf "$dir/data/spool"
+    [ -z "${BENCH_KEEP_LOGS:-}" ] || cp "$dir/stderr" "$BENCH_KEEP_LOGS/confvault-$size-$round.log"
     echo "$(elapsed "$start" "$end") $rss"
 }
 

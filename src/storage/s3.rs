@@ -274,6 +274,7 @@ impl S3Store {
             .filter(|n| !progress.parts.iter().any(|p| p.number == *n))
             .collect();
         tracing::debug!(parts = total, to_send = missing.len(), "multipart upload");
+        let started = std::time::Instant::now();
         let upload_id = progress.upload_id.clone();
         let mut sent = futures_util::stream::iter(missing)
             .map(|n| self.upload_part(upload, &upload_id, n))
@@ -296,6 +297,11 @@ impl S3Store {
                     .build()
             })
             .collect();
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "parts sent; completing the upload"
+        );
+        let completing = std::time::Instant::now();
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)
@@ -309,6 +315,10 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| classify("CompleteMultipartUpload", e))?;
+        tracing::debug!(
+            elapsed_ms = completing.elapsed().as_millis() as u64,
+            "multipart upload completed"
+        );
         sink.save(None).await
     }
 }
