@@ -256,12 +256,12 @@ impl Downloader {
         let file = std::fs::File::create(dest).map_err(io)?;
         // Hashing and writing run on their own thread, so that receiving the next bytes
         // overlaps them: in line, the three took four times as long as the network alone.
-        let (batches, received) = tokio::sync::mpsc::channel::<bytes::Bytes>(SPOOL_QUEUE_BATCHES);
+        let (batches, received) = tokio::sync::mpsc::channel::<Batch>(SPOOL_QUEUE_BATCHES);
         let spooler = tokio::task::spawn_blocking(move || spool(file, received));
         let mut head = Vec::with_capacity(HEAD_LEN);
         let mut format = None;
         let mut size: u64 = 0;
-        let mut batch = bytes::BytesMut::with_capacity(SPOOL_BATCH_BYTES);
+        let mut batch = Batch::default();
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
@@ -281,17 +281,17 @@ impl Downloader {
                 }
             }
             // Handed over a batch at a time: a hand-over per network chunk (often a few KiB)
-            // cost more than the copy into a batch.
-            batch.extend_from_slice(&chunk);
-            if batch.len() >= SPOOL_BATCH_BYTES
-                && batches.send(batch.split().freeze()).await.is_err()
+            // cost more than the rest of the work on it.
+            batch.push(chunk);
+            if batch.len >= SPOOL_BATCH_BYTES
+                && batches.send(std::mem::take(&mut batch)).await.is_err()
             {
                 // The spooler stopped: its error says why.
                 break;
             }
         }
-        if !batch.is_empty() {
-            let _ = batches.send(batch.freeze()).await;
+        if !batch.chunks.is_empty() {
+            let _ = batches.send(batch).await;
         }
         drop(batches);
         let sha256 = spooler
@@ -324,6 +324,37 @@ impl Downloader {
 
 /// Bytes handed to the spool thread at a time.
 const SPOOL_BATCH_BYTES: usize = 1 << 20;
+
+/// Network chunks as received, handed over together. They are not copied into one buffer:
+/// at a GiB, that copy and the fresh pages it touched cost more than writing the chunks with
+/// one vectored write.
+#[derive(Clone, Default)]
+struct Batch {
+    chunks: Vec<bytes::Bytes>,
+    len: usize,
+}
+
+impl Batch {
+    fn push(&mut self, chunk: bytes::Bytes) {
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut slices: Vec<std::io::IoSlice<'_>> =
+            self.chunks.iter().map(|c| std::io::IoSlice::new(c)).collect();
+        let mut unwritten = &mut slices[..];
+        while !unwritten.is_empty() {
+            match out.write_vectored(unwritten) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => std::io::IoSlice::advance_slices(&mut unwritten, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
 /// Batches queued between the network, the disk and the hash: bounds memory to a few MiB
 /// while absorbing jitter on either side.
 const SPOOL_QUEUE_BATCHES: usize = 4;
@@ -335,25 +366,25 @@ const SPOOL_QUEUE_BATCHES: usize = 4;
 /// would double the time.
 fn spool(
     mut file: std::fs::File,
-    mut received: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    mut received: tokio::sync::mpsc::Receiver<Batch>,
 ) -> std::io::Result<String> {
-    use std::io::Write;
-    let (to_hasher, for_hasher) =
-        std::sync::mpsc::sync_channel::<bytes::Bytes>(SPOOL_QUEUE_BATCHES);
+    let (to_hasher, for_hasher) = std::sync::mpsc::sync_channel::<Batch>(SPOOL_QUEUE_BATCHES);
     let hasher = std::thread::Builder::new()
         .name("spool-sha256".into())
         .spawn(move || {
             let mut hasher = Sha256::new();
-            for chunk in for_hasher {
-                hasher.update(&chunk);
+            for batch in for_hasher {
+                for chunk in &batch.chunks {
+                    hasher.update(chunk);
+                }
             }
             hex::encode(hasher.finalize())
         })?;
     let written = (|| {
-        while let Some(chunk) = received.blocking_recv() {
+        while let Some(batch) = received.blocking_recv() {
             // The hasher only stops when this sender is dropped, so sending cannot fail.
-            let _ = to_hasher.send(chunk.clone());
-            file.write_all(&chunk)?;
+            let _ = to_hasher.send(batch.clone());
+            batch.write_to(&mut file)?;
         }
         Ok(())
     })();
@@ -474,6 +505,35 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that takes at most a few bytes per call, as a disk or pipe may.
+    struct Trickle(Vec<u8>);
+
+    impl std::io::Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_and_in_order_even_by_short_writes() {
+        let mut batch = Batch::default();
+        for chunk in ["ab", "", "cdefg", "h", "ijklmnopq"] {
+            batch.push(bytes::Bytes::from_static(chunk.as_bytes()));
+        }
+        let mut out = Trickle(Vec::new());
+
+        batch.write_to(&mut out).unwrap();
+
+        assert_eq!(out.0, b"abcdefghijklmnopq");
+        assert_eq!(batch.len, 17);
+    }
 
     fn list(entries: &[&str]) -> AllowList {
         AllowList::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>()).unwrap()
