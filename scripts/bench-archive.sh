@@ -3,6 +3,8 @@
 # s3s-fs, end to end (callback to "archived"), beside `curl` downloading the same file and
 # `aws s3 cp` uploading it, one after the other. Each size runs ROUNDS times; medians printed.
 #   scripts/bench-archive.sh [ROUNDS] [SIZE_MIB ...]      (default: 3 rounds of 10 100 1024)
+# BENCH_LOG=<filter> sets confvault's log filter (default warn); BENCH_KEEP_LOGS=<dir> keeps
+# each run's log there (with BENCH_LOG=confvault::storage=debug, the multipart phases' times).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
@@ -64,26 +66,27 @@ endpoint = "$endpoint"
 force_path_style = true
 prefix = "confvault-$round"
 TOML
-    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$dir/confvault.toml" serve \
-        > "$dir/stdout" 2> "$dir/stderr" &
+    # The archive's own log line marks the end: polling the API from here would spawn a curl
+    # every few milliseconds and take CPU from the work being measured.
+    RUST_LOG="confvault::jobs=info,${BENCH_LOG:-warn}" ./target/release/confvault \
+        --config "$dir/confvault.toml" serve > "$dir/stdout" 2> "$dir/stderr" &
     local pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
     local url
     url="$(grep -o 'http://[0-9.:]*' "$dir/stdout" | head -1)"
-    local start end
+    local start end outcome
+    coproc waiter { exec python3 -u "$work/wait-for-archive.py" "$dir/stderr"; }
+    read -r _ <&"${waiter[0]}"  # following the log
     sync  # start from the same page-cache state as the baseline
     start="$(now)"
     curl -s -o /dev/null -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
         --data "ConferenceAction=end&ConferenceUUID=bench-$size-$round&ConferenceName=Bench&RecordingUrl=http%3A%2F%2F127.0.0.1%3A$media_port%2Frec-$size.mp3&Timestamp=2026-05-19+10%3A00%3A00" \
         "$url/vobiz/conference"
-    while ! curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences/bench-$size-$round" \
-            | grep -q '"status":"archived"'; do
-        if curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences/bench-$size-$round" | grep -q '"status":"failed"'; then
-            echo "archiving failed" >&2; cat "$dir/stderr" >&2; exit 1
-        fi
-        sleep 0.02
-    done
-    end="$(now)"
+    read -r outcome end <&"${waiter[0]}"
+    if [ "$outcome" != archived ] || ! curl -s -H 'Authorization: Bearer bench' \
+            "$url/api/v1/conferences/bench-$size-$round" | grep -q '"status":"archived"'; then
+        echo "archiving failed ($outcome)" >&2; cat "$dir/stderr" >&2; kill "$pid"; exit 1
+    fi
     local rss
     rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
     kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -91,6 +94,28 @@ TOML
     [ -z "${BENCH_KEEP_LOGS:-}" ] || cp "$dir/stderr" "$BENCH_KEEP_LOGS/confvault-$size-$round.log"
     echo "$(elapsed "$start" "$end") $rss"
 }
+
+# Follows confvault's log; prints "following", then "archived|failed|timeout EPOCH_SECONDS".
+cat > "$work/wait-for-archive.py" <<'PY'
+import sys, time
+log = open(sys.argv[1])
+print("following", flush=True)
+deadline = time.time() + 900
+pending = ""
+while time.time() < deadline:
+    pending += log.readline()
+    if not pending.endswith("\n"):
+        time.sleep(0.002)
+        continue
+    line, pending = pending, ""
+    if "recording archived" in line:
+        print("archived", repr(time.time()), flush=True)
+        sys.exit(0)
+    if "job failed" in line or "will be retried" in line:
+        print("failed", repr(time.time()), flush=True)
+        sys.exit(0)
+print("timeout", repr(time.time()), flush=True)
+PY
 
 results="$work/results.txt"
 for size in "${sizes[@]}"; do
@@ -106,9 +131,14 @@ for size in "${sizes[@]}"; do
         .tools/venv/bin/aws --endpoint-url "$endpoint" s3 cp --quiet "$work/download.bin" \
             "s3://bench/baseline-$round/rec-$size.mp3"
         end="$(now)"
+        # Each side starts right after the other's files are deleted. This VM pages cold memory
+        # out to its host (DAMON pageout), so a run that must touch pages nobody freed just
+        # before is seconds slower at 1 GiB: left in place, the baseline's files made every
+        # confvault run the slow one (s3s-fs used 2 s more CPU) and the baseline never was.
+        rm -f "$work/download.bin"
+        rm -rf "$work/s3/bench/"*
         read -r cv_seconds cv_rss < <(archive_once "$size" "$round")
         echo "$size $cv_seconds $cv_rss $(elapsed "$start" "$curl_end") $(elapsed "$mid" "$end")" | tee -a "$results"
-        rm -f "$work/download.bin"
         rm -rf "$work/s3/bench/"*
     done
     rm -f "$work/media/rec-$size.mp3"
