@@ -283,9 +283,7 @@ impl Downloader {
             // Handed over a batch at a time: a hand-over per network chunk (often a few KiB)
             // cost more than the rest of the work on it.
             batch.push(chunk);
-            if batch.len >= SPOOL_BATCH_BYTES
-                && batches.send(std::mem::take(&mut batch)).await.is_err()
-            {
+            if batch.is_full() && batches.send(std::mem::take(&mut batch)).await.is_err() {
                 // The spooler stopped: its error says why.
                 break;
             }
@@ -324,6 +322,9 @@ impl Downloader {
 
 /// Bytes handed to the spool thread at a time.
 const SPOOL_BATCH_BYTES: usize = 1 << 20;
+/// Chunks handed over at most at a time, whatever their size: a server sending tiny chunks
+/// cannot make a batch's bookkeeping grow, and one `writev` takes them all (`IOV_MAX`).
+const SPOOL_BATCH_CHUNKS: usize = 1024;
 
 /// Network chunks as received, handed over together. They are not copied into one buffer:
 /// at a GiB, that copy and the fresh pages it touched cost more than writing the chunks with
@@ -340,9 +341,16 @@ impl Batch {
         self.chunks.push(chunk);
     }
 
+    fn is_full(&self) -> bool {
+        self.len >= SPOOL_BATCH_BYTES || self.chunks.len() >= SPOOL_BATCH_CHUNKS
+    }
+
     fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut slices: Vec<std::io::IoSlice<'_>> =
-            self.chunks.iter().map(|c| std::io::IoSlice::new(c)).collect();
+        let mut slices: Vec<std::io::IoSlice<'_>> = self
+            .chunks
+            .iter()
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
         let mut unwritten = &mut slices[..];
         while !unwritten.is_empty() {
             match out.write_vectored(unwritten) {
@@ -533,6 +541,23 @@ mod tests {
 
         assert_eq!(out.0, b"abcdefghijklmnopq");
         assert_eq!(batch.len, 17);
+    }
+
+    #[test]
+    fn a_batch_is_handed_over_at_a_mebibyte_or_at_a_thousand_tiny_chunks() {
+        let mut big = Batch::default();
+        big.push(bytes::Bytes::from(vec![0; SPOOL_BATCH_BYTES - 1]));
+        assert!(!big.is_full());
+        big.push(bytes::Bytes::from_static(b"x"));
+        assert!(big.is_full());
+
+        let mut tiny = Batch::default();
+        for _ in 0..SPOOL_BATCH_CHUNKS - 1 {
+            tiny.push(bytes::Bytes::from_static(b"x"));
+        }
+        assert!(!tiny.is_full());
+        tiny.push(bytes::Bytes::from_static(b"x"));
+        assert!(tiny.is_full());
     }
 
     fn list(entries: &[&str]) -> AllowList {
