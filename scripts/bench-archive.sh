@@ -4,7 +4,8 @@
 # `aws s3 cp` uploading it, one after the other. Each size runs ROUNDS times; medians printed.
 #   scripts/bench-archive.sh [ROUNDS] [SIZE_MIB ...]      (default: 3 rounds of 10 100 1024)
 # BENCH_LOG=<filter> sets confvault's log filter (default warn); BENCH_KEEP_LOGS=<dir> keeps
-# each run's log there (with BENCH_LOG=confvault::storage=debug, the multipart phases' times).
+# each run's log there (with BENCH_LOG=confvault::storage=debug, the multipart phases' times);
+# BENCH_BIN=<path> measures another build of confvault.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
@@ -19,6 +20,7 @@ if [ ! -x .tools/venv/bin/aws ]; then
     .tools/venv/bin/pip install -q awscli
 fi
 cargo build --release --quiet
+confvault="${BENCH_BIN:-./target/release/confvault}"
 
 work="$(mktemp -d)"
 pids=()
@@ -68,7 +70,7 @@ prefix = "confvault-$round"
 TOML
     # The archive's own log line marks the end: polling the API from here would spawn a curl
     # every few milliseconds and take CPU from the work being measured.
-    RUST_LOG="confvault::jobs=info,${BENCH_LOG:-warn}" ./target/release/confvault \
+    RUST_LOG="confvault::jobs=info,${BENCH_LOG:-warn}" "$confvault" \
         --config "$dir/confvault.toml" serve > "$dir/stdout" 2> "$dir/stderr" &
     local pid=$!
     for _ in $(seq 100); do grep -q "listening on" "$dir/stdout" 2>/dev/null && break; sleep 0.05; done
