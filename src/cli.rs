@@ -127,6 +127,16 @@ enum RecordingsCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Copy every archived recording and its sidecar from the storage of another settings file
+    /// into the storage configured now (after moving the archive, say from the local directory
+    /// to a bucket), check each SHA-256, and point the recordings at their new location.
+    /// Objects keep their keys; those already in place are skipped, so it can be run again.
+    Rearchive {
+        /// The settings file whose `[storage]` (and `data_dir`, for a local archive) says where
+        /// the recordings are now.
+        #[arg(long, value_name = "CONFIG")]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &recording_id,
             output,
         )),
+        Command::Recordings(RecordingsCommand::Rearchive { from }) => {
+            runtime()?.block_on(crate::operator::rearchive(&settings()?, &from))
+        }
     }
 }
 

@@ -552,3 +552,143 @@ async fn check_proves_the_storage_works_and_names_the_failure_when_it_does_not()
     assert!(out.contains("FAILED to write the probe object"), "{out}");
     assert!(out.contains("403"), "the store's refusal is named: {out}");
 }
+
+/// A local archive about to move into a bucket: a server archiving into its local directory
+/// (with the S3 credentials in its environment, for commands run beside it) that holds one
+/// archived recording, and its settings with `[storage]` pointing at an empty bucket.
+struct ArchiveToMove {
+    server: Server,
+    s3: S3,
+    bucket: String,
+    recording: Value,
+    mp3: Vec<u8>,
+    /// The settings after the move.
+    moved: std::path::PathBuf,
+    _media: MediaServer,
+}
+
+impl ArchiveToMove {
+    async fn new(conference: &str) -> ArchiveToMove {
+        let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+        let s3 = S3::from_env();
+        let bucket = s3.new_bucket().await;
+        let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+        media.script("/local.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
+        let server = Server::start_with_env(
+            &format!(
+                "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+                media.origin
+            ),
+            s3.server_env(),
+        );
+        post_conference(
+            &server,
+            &[
+                enter(conference, "c1"),
+                end(conference, &media.url("/local.mp3"), "10:58:47"),
+            ],
+        )
+        .await;
+        let recording = archived_recording(&server, conference).await;
+        assert_eq!(recording["status"], "archived", "{recording}");
+        let old = std::fs::read_to_string(server.dir.path().join("confvault.toml")).unwrap();
+        let moved = server.dir.path().join("moved.toml");
+        std::fs::write(
+            &moved,
+            format!(
+                "{old}\n[storage]\nkind = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{}\"\nforce_path_style = true\n",
+                s3.endpoint
+            ),
+        )
+        .unwrap();
+        ArchiveToMove {
+            server,
+            s3,
+            bucket,
+            recording,
+            mp3,
+            moved,
+            _media: media,
+        }
+    }
+
+    /// Where the recording is in the local directory.
+    fn local_path(&self) -> std::path::PathBuf {
+        self.recording["location"].as_str().unwrap().into()
+    }
+
+    /// Runs `recordings rearchive` on the moved settings, from the old ones.
+    fn rearchive(&self) -> (bool, String) {
+        let old = self.server.dir.path().join("confvault.toml");
+        self.server.cli_with_settings(
+            &self.moved,
+            &["recordings", "rearchive", "--from", old.to_str().unwrap()],
+        )
+    }
+}
+
+#[tokio::test]
+async fn rearchive_moves_a_local_archive_into_a_bucket_and_a_rerun_copies_nothing_twice() {
+    let archive = ArchiveToMove::new("move").await;
+    let local = archive.local_path();
+    let (server, s3, bucket) = (&archive.server, &archive.s3, &archive.bucket);
+
+    let (ok, out) = archive.rearchive();
+
+    assert!(ok, "{out}");
+    assert!(out.contains("1 copied, 0 already there, 0 failed"), "{out}");
+    let archive_dir = server
+        .dir
+        .path()
+        .join("data/archive")
+        .canonicalize()
+        .unwrap();
+    let key = local.strip_prefix(archive_dir).unwrap().to_str().unwrap();
+    let (bytes, object) = s3.get(bucket, key).await;
+    assert_eq!(bytes, archive.mp3);
+    assert_eq!(
+        object.metadata().unwrap().get("sha256").unwrap(),
+        &sha256_hex(&archive.mp3)
+    );
+    assert_eq!(object.content_type(), Some("audio/mpeg"));
+    let (sidecar, _) = s3.get(bucket, &key.replace(".mp3", ".json")).await;
+    let local_sidecar = std::fs::read(local.with_extension("json")).unwrap();
+    assert_eq!(sidecar, local_sidecar);
+    let after = server.conference("move").await;
+    assert_eq!(
+        after["recordings"][0]["location"],
+        format!("s3://{bucket}/{key}"),
+        "{after}"
+    );
+
+    let (ok, out) = archive.rearchive();
+
+    assert!(ok, "{out}");
+    assert!(out.contains("0 copied, 1 already there, 0 failed"), "{out}");
+}
+
+#[tokio::test]
+async fn rearchive_copies_no_recording_whose_bytes_changed_and_names_it() {
+    let archive = ArchiveToMove::new("rotted").await;
+    let mut rotted = archive.mp3.clone();
+    let middle = rotted.len() / 2;
+    rotted[middle] ^= 0xff;
+    std::fs::write(archive.local_path(), &rotted).unwrap();
+
+    let (ok, out) = archive.rearchive();
+
+    assert!(!ok, "{out}");
+    assert!(out.contains("0 copied, 0 already there, 1 failed"), "{out}");
+    let id = archive.recording["recording_id"].as_str().unwrap();
+    assert!(out.contains(&format!("{id}: ")), "{out}");
+    assert!(out.contains("SHA-256"), "{out}");
+    assert!(
+        archive.s3.keys(&archive.bucket).await.is_empty(),
+        "nothing was copied"
+    );
+    let after = archive.server.conference("rotted").await;
+    assert_eq!(
+        after["recordings"][0]["location"],
+        archive.recording["location"]
+    );
+}

@@ -232,3 +232,59 @@ pub fn archived_object(
         }),
     )
 }
+
+/// An archived recording, as re-archiving needs it.
+#[derive(Debug, Clone)]
+pub struct ArchivedRecording {
+    pub recording_id: String,
+    pub object_key: String,
+    pub format: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+/// How many recordings are archived.
+pub fn count_archived(conn: &Connection) -> Result<u64, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM recordings
+             WHERE status = 'archived' AND object_key IS NOT NULL AND sha256 IS NOT NULL",
+        )?
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .max(0) as u64)
+}
+
+/// Up to `limit` archived recordings after `after` in id order: a page at a time, so that a
+/// large archive is never read into memory whole.
+pub fn archived_after(
+    conn: &Connection,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<ArchivedRecording>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT recording_id, object_key, format, size_bytes, sha256 FROM recordings
+         WHERE status = 'archived' AND object_key IS NOT NULL AND sha256 IS NOT NULL
+           AND recording_id > :after
+         ORDER BY recording_id LIMIT :limit",
+    )?;
+    let rows = stmt.query_map(
+        named_params! {":after": after, ":limit": limit as i64},
+        |r| {
+            Ok(ArchivedRecording {
+                recording_id: r.get(0)?,
+                object_key: r.get(1)?,
+                format: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                size_bytes: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+                sha256: r.get(4)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Points an archived recording at where it is stored now.
+pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE recordings SET location = :location WHERE recording_id = :id")?
+        .execute(named_params! {":location": location, ":id": recording_id})?;
+    Ok(())
+}

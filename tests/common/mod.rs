@@ -160,9 +160,14 @@ impl Server {
     /// Runs a `confvault` command on this server's settings and data; returns its exit status
     /// and standard output.
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        self.cli_with_settings(&self.dir.path().join("confvault.toml"), args)
+    }
+
+    /// Like [`Server::cli`], with another settings file (in the same environment).
+    pub fn cli_with_settings(&self, settings: &std::path::Path, args: &[&str]) -> (bool, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_confvault"))
             .arg("--config")
-            .arg(self.dir.path().join("confvault.toml"))
+            .arg(settings)
             .args(args)
             .env("RUST_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

@@ -1,7 +1,12 @@
 //! Commands that work on the database and storage directly, beside a running server: `check`,
-//! `jobs …`, `mail test`, `conferences …`, `recordings download`.
+//! `jobs …`, `mail test`, `conferences …`, `recordings download`, `recordings rearchive`.
+
+mod rearchive;
+
+pub use rearchive::rearchive;
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
 use futures_util::StreamExt;
@@ -11,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::config::Config;
 use crate::db::jobs;
 use crate::progress::{Progress, Unit};
-use crate::storage::Playback;
+use crate::storage::{Playback, Store};
 use crate::time::to_db;
 
 /// Writes, reads back and deletes a probe object; fails with the reason if any step does.
@@ -246,51 +251,11 @@ pub async fn download_recording(
         archived.size_bytes.unwrap_or(0).max(0) as u64,
         Unit::Bytes,
     );
-    let mut file = tokio::fs::File::create(&partial)
-        .await
-        .with_context(|| format!("creating {}", partial.display()))?;
-    let mut hasher = Sha256::new();
-    let mut copy = |chunk: &[u8], progress: &mut Progress| {
-        hasher.update(chunk);
-        progress.advance(chunk.len() as u64);
-    };
-    // Streamed, never whole in memory: recordings can be gigabytes.
-    match store
-        .playback(&key)
-        .await
-        .context("locating the recording in storage")?
-    {
-        Playback::File(path) => {
-            let mut source = tokio::fs::File::open(&path)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = source.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                file.write_all(&buf[..n]).await?;
-                copy(&buf[..n], &mut progress);
-            }
-        }
-        Playback::Redirect(url) => {
-            let response = reqwest::get(url)
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .context("reading the recording from storage")?;
-            let mut body = response.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.context("reading the recording from storage")?;
-                file.write_all(&chunk).await?;
-                copy(&chunk, &mut progress);
-            }
-        }
-    }
-    file.sync_all().await?;
-    drop(file);
+    let (_, sha256) = fetch_to_file(&*store, &key, &partial, |n| progress.advance(n)).await?;
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", partial.display()))?;
     progress.finish();
-    let sha256 = hex::encode(hasher.finalize());
     if let Some(expected) = &archived.sha256
         && *expected != sha256
     {
@@ -302,4 +267,62 @@ pub async fn download_recording(
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{} written (SHA-256 {sha256} verified)", output.display());
     Ok(())
+}
+
+/// Streams a stored object into `dest` (created or replaced), never whole in memory: recordings
+/// can be gigabytes. Returns its size and SHA-256; `on_bytes` hears of every chunk.
+pub(crate) async fn fetch_to_file(
+    store: &dyn Store,
+    key: &str,
+    dest: &Path,
+    mut on_bytes: impl FnMut(u64),
+) -> anyhow::Result<(u64, String)> {
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .with_context(|| format!("creating {}", dest.display()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut copied = |chunk: &[u8]| {
+        hasher.update(chunk);
+        size += chunk.len() as u64;
+        on_bytes(chunk.len() as u64);
+    };
+    let written = |e| anyhow::Error::new(e).context(format!("writing {}", dest.display()));
+    match store
+        .playback(key)
+        .await
+        .context("locating the recording in storage")?
+    {
+        Playback::File(path) => {
+            let mut source = tokio::fs::File::open(&path)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = source
+                    .read(&mut buf)
+                    .await
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n]).await.map_err(written)?;
+                copied(&buf[..n]);
+            }
+        }
+        Playback::Redirect(url) => {
+            let response = reqwest::get(url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .context("reading the recording from storage")?;
+            let mut body = response.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.context("reading the recording from storage")?;
+                file.write_all(&chunk).await.map_err(written)?;
+                copied(&chunk);
+            }
+        }
+    }
+    file.flush().await.map_err(written)?;
+    Ok((size, hex::encode(hasher.finalize())))
 }
