@@ -692,3 +692,60 @@ async fn rearchive_copies_no_recording_whose_bytes_changed_and_names_it() {
         archive.recording["location"]
     );
 }
+
+#[tokio::test]
+async fn rearchive_brings_an_archive_back_from_a_bucket_into_the_local_directory() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/back.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
+    let server = Server::start_with_env(
+        &s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
+        s3.server_env(),
+    );
+    post_conference(
+        &server,
+        &[
+            enter("back", "c1"),
+            end("back", &media.url("/back.mp3"), "10:58:47"),
+        ],
+    )
+    .await;
+    let recording = archived_recording(&server, "back").await;
+    assert_eq!(recording["status"], "archived", "{recording}");
+    let old = server.dir.path().join("confvault.toml");
+    let settings = std::fs::read_to_string(&old).unwrap();
+    let (before_storage, _) = settings.split_once("[storage]").unwrap();
+    let moved = server.dir.path().join("local.toml");
+    std::fs::write(
+        &moved,
+        format!("{before_storage}[storage]\nkind = \"fs\"\n"),
+    )
+    .unwrap();
+
+    let (ok, out) = server.cli_with_settings(
+        &moved,
+        &["recordings", "rearchive", "--from", old.to_str().unwrap()],
+    );
+
+    assert!(ok, "{out}");
+    assert!(out.contains("1 copied, 0 already there, 0 failed"), "{out}");
+    let key = recording["location"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&format!("s3://{bucket}/"));
+    let local = server.dir.path().join("data/archive").join(key);
+    assert_eq!(std::fs::read(&local).unwrap(), mp3);
+    let (sidecar, _) = s3.get(&bucket, &key.replace(".mp3", ".json")).await;
+    assert_eq!(
+        std::fs::read(local.with_extension("json")).unwrap(),
+        sidecar
+    );
+    let after = server.conference("back").await;
+    let location = after["recordings"][0]["location"].as_str().unwrap();
+    assert_eq!(
+        std::path::Path::new(location).canonicalize().unwrap(),
+        local.canonicalize().unwrap()
+    );
+}
