@@ -749,3 +749,50 @@ async fn rearchive_brings_an_archive_back_from_a_bucket_into_the_local_directory
         local.canonicalize().unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_failed_read_from_the_bucket_never_prints_the_presigned_url() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/gone.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    let server = Server::start_with_env(
+        &s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
+        s3.server_env(),
+    );
+    post_conference(
+        &server,
+        &[
+            enter("gone", "c1"),
+            end("gone", &media.url("/gone.mp3"), "10:58:47"),
+        ],
+    )
+    .await;
+    let recording = archived_recording(&server, "gone").await;
+    let key = recording["location"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&format!("s3://{bucket}/"));
+    s3.client()
+        .delete_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let target = server.dir.path().join("copy.mp3");
+
+    let (ok, out) = server.cli(&[
+        "recordings",
+        "download",
+        recording["recording_id"].as_str().unwrap(),
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+
+    assert!(!ok, "{out}");
+    assert!(out.contains("404"), "{out}");
+    assert!(!out.contains("X-Amz-Signature"), "{out}");
+    assert!(!target.exists());
+}

@@ -311,13 +311,17 @@ pub(crate) async fn fetch_to_file(
             }
         }
         Playback::Redirect(url) => {
+            // Errors drop the URL: a presigned URL is a credential until it expires.
             let response = reqwest::get(url)
                 .await
                 .and_then(reqwest::Response::error_for_status)
+                .map_err(reqwest::Error::without_url)
                 .context("reading the recording from storage")?;
             let mut body = response.bytes_stream();
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.context("reading the recording from storage")?;
+                let chunk = chunk
+                    .map_err(reqwest::Error::without_url)
+                    .context("reading the recording from storage")?;
                 file.write_all(&chunk).await.map_err(written)?;
                 copied(&chunk);
             }
