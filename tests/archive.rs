@@ -187,6 +187,43 @@ async fn a_recording_that_is_not_ready_twice_is_archived_on_the_third_try() {
 }
 
 #[tokio::test]
+async fn a_recording_cut_short_of_its_content_length_is_fetched_again_and_archived_whole() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    let half = mp3[..mp3.len() / 2].to_vec();
+    media.script(
+        "/cut.mp3",
+        vec![
+            Answer::Truncated {
+                declared: mp3.len(),
+                bytes: std::sync::Arc::new(half),
+            },
+            Answer::file("audio/mpeg", mp3.clone()),
+        ],
+    );
+    let server = Server::start_with_env(
+        &s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
+        s3.server_env(),
+    );
+
+    post_conference(&server, &[end("cut", &media.url("/cut.mp3"), "10:58:47")]).await;
+
+    let recording = archived_recording(&server, "cut").await;
+    assert_eq!(recording["status"], "archived", "{recording}");
+    assert_eq!(recording["attempts"], 2);
+    assert_eq!(recording["size_bytes"], mp3.len());
+    assert_eq!(recording["sha256"], sha256_hex(&mp3));
+    let key = recording["location"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&format!("s3://{bucket}/"));
+    assert_eq!(s3.get(&bucket, key).await.0, mp3);
+    assert_eq!(media.seen().len(), 2);
+}
+
+#[tokio::test]
 async fn an_html_error_page_served_with_200_is_never_archived_and_can_be_retried_later() {
     let s3 = S3::from_env();
     let bucket = s3.new_bucket().await;
