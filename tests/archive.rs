@@ -224,6 +224,71 @@ async fn a_recording_cut_short_of_its_content_length_is_fetched_again_and_archiv
 }
 
 #[tokio::test]
+async fn a_download_that_stalls_past_the_read_timeout_is_tried_again() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script(
+        "/stall.mp3",
+        vec![
+            Answer::Stall {
+                declared: mp3.len(),
+                bytes: std::sync::Arc::new(mp3[..4096].to_vec()),
+            },
+            Answer::file("audio/mpeg", mp3.clone()),
+        ],
+    );
+    let server = Server::start_with_env(
+        &s3_settings(
+            &bucket,
+            &s3.endpoint,
+            &[&media.origin],
+            "download_read_timeout_seconds = 1",
+        ),
+        s3.server_env(),
+    );
+
+    post_conference(
+        &server,
+        &[end("stall", &media.url("/stall.mp3"), "10:58:47")],
+    )
+    .await;
+
+    let recording = archived_recording(&server, "stall").await;
+    assert_eq!(recording["status"], "archived", "{recording}");
+    assert_eq!(recording["attempts"], 2);
+    assert_eq!(recording["sha256"], sha256_hex(&mp3));
+    assert_eq!(media.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_recording_over_the_size_cap_fails_at_once_without_being_stored() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/huge.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
+    let server = Server::start_with_env(
+        &format!(
+            "{}[archive]\nmax_bytes = {}\n",
+            s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
+            mp3.len() - 1
+        ),
+        s3.server_env(),
+    );
+
+    post_conference(&server, &[end("huge", &media.url("/huge.mp3"), "10:58:47")]).await;
+
+    let recording = archived_recording(&server, "huge").await;
+    assert_eq!(recording["status"], "failed", "{recording}");
+    assert_eq!(recording["attempts"], 1);
+    let error = recording["last_error"].as_str().unwrap();
+    assert!(error.contains("archive.max_bytes"), "{error}");
+    assert!(s3.keys(&bucket).await.is_empty());
+}
+
+#[tokio::test]
 async fn an_html_error_page_served_with_200_is_never_archived_and_can_be_retried_later() {
     let s3 = S3::from_env();
     let bucket = s3.new_bucket().await;
