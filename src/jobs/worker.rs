@@ -162,13 +162,7 @@ impl Worker {
                 }
             }
         };
-        let outcome = outcome.unwrap_or_else(|e| {
-            Err(JobError::Permanent(if e.is_panic() {
-                "the job panicked (a bug; see the log)".to_owned()
-            } else {
-                "the job was cancelled".to_owned()
-            }))
-        });
+        let outcome = ended(outcome);
         let elapsed = started.elapsed();
         let now = chrono::Utc::now();
         let (finish, run_at) = match &outcome {
@@ -277,4 +271,55 @@ enum FinishKind {
     Defer(String),
     Retry(String),
     Failed(String),
+}
+
+/// How a job's own task ended: a panic (caught at the join, so the worker goes on) or a
+/// cancellation fails the job for good, as retrying a bug does not fix it.
+fn ended(joined: Result<Result<(), JobError>, tokio::task::JoinError>) -> Result<(), JobError> {
+    joined.unwrap_or_else(|e| {
+        Err(JobError::Permanent(if e.is_panic() {
+            "the job panicked (a bug; see the log)".to_owned()
+        } else {
+            "the job was cancelled".to_owned()
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_for_good_and_the_runtime_goes_on() {
+        let panicking = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("a bug in a job");
+            }
+            Ok(())
+        });
+
+        let outcome = ended(panicking.await);
+
+        assert_eq!(
+            outcome,
+            Err(JobError::Permanent(
+                "the job panicked (a bug; see the log)".into()
+            ))
+        );
+        let next = tokio::spawn(async { Ok(()) }).await;
+        assert_eq!(ended(next), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_job_fails_for_good() {
+        let stalled = tokio::spawn(std::future::pending::<Result<(), JobError>>());
+        stalled.abort();
+
+        let outcome = ended(stalled.await);
+
+        assert_eq!(
+            outcome,
+            Err(JobError::Permanent("the job was cancelled".into()))
+        );
+    }
 }
