@@ -514,6 +514,41 @@ async fn a_recording_arrives_once_storage_comes_back() {
     assert_eq!(sha256_hex(&s3.get(&bucket, &key).await.0), sha256_hex(&mp3));
 }
 
+/// A recording of `mib` MiB behind an MP3 tag, of bytes that do not repeat.
+fn big_recording(mib: u32) -> Vec<u8> {
+    let mut big = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    big.extend((0..mib * 1024 * 1024).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    big
+}
+
+/// Settings for multipart uploads of `part_size` bytes, two at a time, through `proxy`, with a
+/// short lease so that a restarted process takes over the dead one's job quickly.
+fn multipart_settings(bucket: &str, proxy: &Proxy, media: &MediaServer, part_size: u32) -> String {
+    format!(
+        "{}part_size_bytes = {part_size}\nparts_in_flight = 2\n",
+        s3_settings(bucket, &proxy.origin, &[&media.origin], "")
+    )
+    .replace("[jobs]\n", "[jobs]\nlease_seconds = 5\n")
+}
+
+/// The multipart upload checkpointed by the (only) job, once it has at least `parts` parts.
+async fn checkpointed_upload(server: &Server, parts: usize) -> Value {
+    server
+        .eventually("parts to be checkpointed", || async {
+            let checkpoint: Option<String> = server
+                .database()
+                .query_row("SELECT checkpoint FROM jobs", [], |r| r.get(0))
+                .ok()
+                .flatten();
+            let upload = checkpoint
+                .and_then(|c| serde_json::from_str::<Value>(&c).ok())
+                .map(|c| c["upload"].clone())?;
+            let done = upload["parts"].as_array().map(Vec::len).unwrap_or(0);
+            (done >= parts).then_some(upload)
+        })
+        .await
+}
+
 #[tokio::test]
 async fn an_interrupted_multipart_upload_resumes_after_a_crash() {
     let s3 = S3::from_env();
@@ -522,32 +557,12 @@ async fn an_interrupted_multipart_upload_resumes_after_a_crash() {
     // About 10 s for 50 MiB: time enough to kill the process part-way through.
     proxy.set_rate(5 * 1024 * 1024);
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
-    let mut big = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
-    big.extend((0..50 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let big = big_recording(50);
     media.script("/big.mp3", vec![Answer::file("audio/mpeg", big.clone())]);
-    // A short lease, so that the restarted process takes over the dead one's job quickly.
-    let settings = format!(
-        "{}part_size_bytes = 5242880\nparts_in_flight = 2\n",
-        s3_settings(&bucket, &proxy.origin, &[&media.origin], "")
-    )
-    .replace("[jobs]\n", "[jobs]\nlease_seconds = 5\n");
+    let settings = multipart_settings(&bucket, &proxy, &media, 5 * 1024 * 1024);
     let server = Server::start_with_env(&settings, s3.server_env());
     post_conference(&server, &[end("big", &media.url("/big.mp3"), "10:58:47")]).await;
-
-    server
-        .eventually("some parts to be checkpointed", || async {
-            let checkpoint: Option<String> = server
-                .database()
-                .query_row("SELECT checkpoint FROM jobs", [], |r| r.get(0))
-                .ok()
-                .flatten();
-            let parts = checkpoint
-                .and_then(|c| serde_json::from_str::<Value>(&c).ok())
-                .and_then(|c| c["upload"]["parts"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            (parts >= 3).then_some(())
-        })
-        .await;
+    checkpointed_upload(&server, 3).await;
     let server = server.crash_and_restart();
     let sent_before_the_crash = proxy.take_part_count();
     proxy.set_rate(0);
@@ -574,6 +589,62 @@ async fn an_interrupted_multipart_upload_resumes_after_a_crash() {
         media.seen().len(),
         1,
         "the spooled download survived the crash"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_that_cannot_be_resumed_after_a_restart_is_aborted_not_left_behind() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let proxy = Proxy::start(s3.endpoint.trim_start_matches("http://"));
+    proxy.set_rate(5 * 1024 * 1024);
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let big = big_recording(30);
+    media.script("/moved.mp3", vec![Answer::file("audio/mpeg", big.clone())]);
+    let settings = multipart_settings(&bucket, &proxy, &media, 5 * 1024 * 1024);
+    let server = Server::start_with_env(&settings, s3.server_env());
+    post_conference(
+        &server,
+        &[end("moved", &media.url("/moved.mp3"), "10:58:47")],
+    )
+    .await;
+    let first_upload = checkpointed_upload(&server, 2).await["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another part size: the parts already sent can never complete this upload.
+    let server = server.crash_and_restart_with(&multipart_settings(
+        &bucket,
+        &proxy,
+        &media,
+        6 * 1024 * 1024,
+    ));
+    proxy.set_rate(0);
+
+    let recording = archived_recording(&server, "moved").await;
+    assert_eq!(recording["status"], "archived", "{recording}");
+    assert_eq!(recording["sha256"], sha256_hex(&big));
+    let key = recording["location"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&format!("s3://{bucket}/"))
+        .to_owned();
+    let left = s3
+        .client()
+        .list_parts()
+        .bucket(&bucket)
+        .key(&key)
+        .upload_id(&first_upload)
+        .send()
+        .await
+        .map(|listed| listed.parts().len())
+        .unwrap_or(0);
+    assert_eq!(
+        left,
+        0,
+        "the first upload's parts were freed\n{}",
+        server.log()
     );
 }
 

@@ -122,6 +122,15 @@ impl Server {
         Self::start_in(dir, &extra, env)
     }
 
+    /// Like [`Server::crash_and_restart`], with the settings' extra part replaced by `extra`.
+    pub fn crash_and_restart_with(mut self, extra: &str) -> Server {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let env = std::mem::take(&mut self.env);
+        let dir = self.take_dir();
+        Self::start_in(dir, extra, env)
+    }
+
     /// Sends `signal` (`TERM`, `INT`) and waits for the process to exit; returns whether it
     /// exited 0.
     pub fn signal(&mut self, signal: &str) -> bool {
