@@ -649,6 +649,38 @@ async fn an_upload_that_cannot_be_resumed_after_a_restart_is_aborted_not_left_be
 }
 
 #[tokio::test]
+async fn encryption_and_storage_class_settings_reach_every_object_written() {
+    let s3 = S3::from_env();
+    let bucket = s3.new_bucket().await;
+    let proxy = Proxy::start(s3.endpoint.trim_start_matches("http://"));
+    const SENT: [&str; 3] = [
+        "x-amz-server-side-encryption: aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id: alias/confvault-test",
+        "x-amz-storage-class: STANDARD",
+    ];
+    for line in SENT {
+        proxy.watch(line);
+    }
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let big = big_recording(20);
+    media.script("/sse.mp3", vec![Answer::file("audio/mpeg", big.clone())]);
+    let settings = format!(
+        "{}server_side_encryption = \"aws:kms\"\nkms_key_id = \"alias/confvault-test\"\nstorage_class = \"STANDARD\"\n",
+        multipart_settings(&bucket, &proxy, &media, 8 * 1024 * 1024)
+    );
+    let server = Server::start_with_env(&settings, s3.server_env());
+
+    post_conference(&server, &[end("sse", &media.url("/sse.mp3"), "10:58:47")]).await;
+
+    let recording = archived_recording(&server, "sse").await;
+    assert_eq!(recording["status"], "archived", "{recording}");
+    // The recording's CreateMultipartUpload and the sidecar's PutObject.
+    for line in SENT {
+        assert_eq!(proxy.seen(line), 2, "{line}");
+    }
+}
+
+#[tokio::test]
 async fn the_local_directory_store_archives_end_to_end() {
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
     let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();

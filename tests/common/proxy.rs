@@ -1,8 +1,9 @@
 //! A TCP proxy in front of a test server: it can refuse connections (the server is "down") and
-//! throttle what clients send, and counts S3 UploadPart requests passing through.
+//! throttle what clients send, and counts S3 UploadPart requests and chosen header lines passing
+//! through.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +16,8 @@ pub struct Proxy {
     /// Bytes per second from clients to the server; 0 means unlimited.
     rate: Arc<AtomicU64>,
     parts: Arc<AtomicUsize>,
+    /// Header lines (lowercase `name: value`) counted as requests pass; see [`Proxy::watch`].
+    watched: Arc<Mutex<Vec<(String, usize)>>>,
 }
 
 impl Proxy {
@@ -28,6 +31,7 @@ impl Proxy {
             down: Arc::default(),
             rate: Arc::default(),
             parts: Arc::default(),
+            watched: Arc::default(),
         };
         let handle = proxy.clone();
         let upstream = upstream.to_owned();
@@ -60,6 +64,29 @@ impl Proxy {
         self.rate.store(bytes_per_second, Ordering::SeqCst);
     }
 
+    /// Counts, from now on, the requests carrying the header line `line` (`name: value`).
+    pub fn watch(&self, line: &str) {
+        assert!(
+            line.len() + 4 > TAIL,
+            "a watched line must be longer than the tail"
+        );
+        self.watched
+            .lock()
+            .unwrap()
+            .push((format!("\r\n{}\r\n", line.to_lowercase()), 0));
+    }
+
+    /// How many requests carried a watched header line.
+    pub fn seen(&self, line: &str) -> usize {
+        let needle = format!("\r\n{}\r\n", line.to_lowercase());
+        self.watched
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(watched, _)| *watched == needle)
+            .map_or(0, |(_, n)| *n)
+    }
+
     /// UploadPart requests seen since the last call.
     pub fn take_part_count(&self) -> usize {
         self.parts.swap(0, Ordering::SeqCst)
@@ -74,6 +101,7 @@ impl Proxy {
         let this = self.clone();
         let upward = tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
+            let mut tail = Vec::new();
             loop {
                 let n = match client_read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
@@ -82,6 +110,14 @@ impl Proxy {
                 let chunk = &buf[..n];
                 this.parts
                     .fetch_add(count(chunk, b"partNumber="), Ordering::SeqCst);
+                // Scanned with the end of the previous read, so that a line cut in two by
+                // the reads still counts; the tail is shorter than any line, so nothing counts
+                // twice.
+                tail.extend(chunk.to_ascii_lowercase());
+                for (line, seen) in this.watched.lock().unwrap().iter_mut() {
+                    *seen += count(&tail, line.as_bytes());
+                }
+                tail.drain(..tail.len().saturating_sub(TAIL));
                 if this.down.load(Ordering::SeqCst) || server_write.write_all(chunk).await.is_err()
                 {
                     break;
@@ -97,6 +133,9 @@ impl Proxy {
         upward.abort();
     }
 }
+
+/// Bytes kept from one read to the next for [`Proxy::watch`]: shorter than any watched line.
+const TAIL: usize = 16;
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
