@@ -326,6 +326,10 @@ const SPOOL_BATCH_BYTES: usize = 1 << 20;
 /// cannot make a batch's bookkeeping grow, and one `writev` takes them all (`IOV_MAX`).
 const SPOOL_BATCH_CHUNKS: usize = 1024;
 
+/// Batches queued between the network, the disk and the hash: bounds memory to a few MiB
+/// while absorbing jitter on either side.
+const SPOOL_QUEUE_BATCHES: usize = 4;
+
 /// Network chunks as received, handed over together. They are not copied into one buffer:
 /// at a GiB, that copy and the fresh pages it touched cost more than writing the chunks with
 /// one vectored write.
@@ -363,9 +367,6 @@ impl Batch {
         Ok(())
     }
 }
-/// Batches queued between the network, the disk and the hash: bounds memory to a few MiB
-/// while absorbing jitter on either side.
-const SPOOL_QUEUE_BATCHES: usize = 4;
 
 /// Writes and hashes what arrives until the sender is dropped; returns the SHA-256 in hex.
 /// Hashing has a thread of its own (batches are shared, not copied), so the disk and the hash
