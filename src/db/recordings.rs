@@ -288,3 +288,75 @@ pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Re
         .execute(named_params! {":location": location, ":id": recording_id})?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_with(recordings: &[(&str, bool)]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate::run(&mut conn).unwrap();
+        for (id, archived) in recordings {
+            let new = NewRecording {
+                recording_id: id,
+                conference_uuid: None,
+                call_uuid: None,
+                source: Source::RecordStop,
+                source_url: "https://media.vobiz.ai/r.mp3",
+                duration_ms: None,
+            };
+            assert!(add(&conn, &new, "2026-01-01T00:00:00.000000Z").unwrap());
+            if *archived {
+                let archived = Archived {
+                    object_key: &format!("calls/{id}.mp3"),
+                    format: "mp3",
+                    size_bytes: 1000,
+                    sha256: "ab",
+                    location: "/old",
+                    archived_at: "2026-01-01T00:01:00.000000Z",
+                };
+                mark_archived(&conn, id, &archived).unwrap();
+            }
+        }
+        conn
+    }
+
+    #[test]
+    fn archived_recordings_come_a_page_at_a_time_and_only_once() {
+        let conn = database_with(&[("r1", true), ("r2", false), ("r3", true), ("r4", true)]);
+
+        let first = archived_after(&conn, "", 2).unwrap();
+        let second = archived_after(&conn, &first[1].recording_id, 2).unwrap();
+        let third = archived_after(&conn, &second[0].recording_id, 2).unwrap();
+
+        let ids = |page: &[ArchivedRecording]| {
+            page.iter()
+                .map(|r| r.recording_id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&first), ["r1", "r3"]);
+        assert_eq!(ids(&second), ["r4"]);
+        assert!(third.is_empty());
+        assert_eq!(count_archived(&conn).unwrap(), 3);
+        assert_eq!(second[0].object_key, "calls/r4.mp3");
+        assert_eq!(second[0].size_bytes, 1000);
+    }
+
+    #[test]
+    fn a_new_location_changes_nothing_else() {
+        let conn = database_with(&[("r1", true)]);
+
+        set_location(&conn, "r1", "s3://bucket/calls/r1.mp3").unwrap();
+
+        let (location, status, key): (String, String, String) = conn
+            .query_row(
+                "SELECT location, status, object_key FROM recordings WHERE recording_id = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(location, "s3://bucket/calls/r1.mp3");
+        assert_eq!(status, "archived");
+        assert_eq!(key, "calls/r1.mp3");
+    }
+}
