@@ -132,10 +132,14 @@ enum RecordingsCommand {
     /// to a bucket), check each SHA-256, and point the recordings at their new location.
     /// Objects keep their keys; those already in place are skipped, so it can be run again.
     Rearchive {
-        /// The settings file whose `[storage]` (and `data_dir`, for a local archive) says where
-        /// the recordings are now.
+        /// The settings file in use before the move: its `[storage]` (and `data_dir`, for a
+        /// local archive) says where the recordings are.
         #[arg(long, value_name = "CONFIG")]
         from: PathBuf,
+        /// Recordings copied at a time. Each large one also has the store's parts in flight
+        /// (`storage.parts_in_flight` × `storage.part_size_bytes` of memory).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
     },
 }
 
@@ -269,9 +273,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &recording_id,
             output,
         )),
-        Command::Recordings(RecordingsCommand::Rearchive { from }) => {
-            runtime()?.block_on(crate::operator::rearchive(&settings()?, &from))
-        }
+        Command::Recordings(RecordingsCommand::Rearchive { from, concurrency }) => runtime()?
+            .block_on(crate::operator::rearchive(
+                &settings()?,
+                &from,
+                usize::from(concurrency),
+            )),
     }
 }
 

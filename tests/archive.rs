@@ -760,11 +760,13 @@ async fn check_proves_the_storage_works_and_names_the_failure_when_it_does_not()
 
 /// A local archive about to move into a bucket: a server archiving into its local directory
 /// (with the S3 credentials in its environment, for commands run beside it) that holds one
-/// archived recording, and its settings with `[storage]` pointing at an empty bucket.
+/// archived recording per conference, and its settings with `[storage]` pointing at an empty
+/// bucket.
 struct ArchiveToMove {
     server: Server,
     s3: S3,
     bucket: String,
+    /// The first conference's recording.
     recording: Value,
     mp3: Vec<u8>,
     /// The settings after the move.
@@ -773,12 +775,11 @@ struct ArchiveToMove {
 }
 
 impl ArchiveToMove {
-    async fn new(conference: &str) -> ArchiveToMove {
+    async fn new(conferences: &[&str]) -> ArchiveToMove {
         let media = MediaServer::start(Some(AUTH_TOKEN)).await;
         let s3 = S3::from_env();
         let bucket = s3.new_bucket().await;
         let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
-        media.script("/local.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
         let server = Server::start_with_env(
             &format!(
                 "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
@@ -786,16 +787,23 @@ impl ArchiveToMove {
             ),
             s3.server_env(),
         );
-        post_conference(
-            &server,
-            &[
-                enter(conference, "c1"),
-                end(conference, &media.url("/local.mp3"), "10:58:47"),
-            ],
-        )
-        .await;
-        let recording = archived_recording(&server, conference).await;
-        assert_eq!(recording["status"], "archived", "{recording}");
+        let mut recordings = Vec::new();
+        for conference in conferences {
+            let path = format!("/{conference}.mp3");
+            media.script(&path, vec![Answer::file("audio/mpeg", mp3.clone())]);
+            post_conference(
+                &server,
+                &[
+                    enter(conference, "c1"),
+                    end(conference, &media.url(&path), "10:58:47"),
+                ],
+            )
+            .await;
+            let recording = archived_recording(&server, conference).await;
+            assert_eq!(recording["status"], "archived", "{recording}");
+            recordings.push(recording);
+        }
+        let recording = recordings.swap_remove(0);
         let old = std::fs::read_to_string(server.dir.path().join("confvault.toml")).unwrap();
         let moved = server.dir.path().join("moved.toml");
         std::fs::write(
@@ -823,22 +831,21 @@ impl ArchiveToMove {
     }
 
     /// Runs `recordings rearchive` on the moved settings, from the old ones.
-    fn rearchive(&self) -> (bool, String) {
+    fn rearchive(&self, options: &[&str]) -> (bool, String) {
         let old = self.server.dir.path().join("confvault.toml");
-        self.server.cli_with_settings(
-            &self.moved,
-            &["recordings", "rearchive", "--from", old.to_str().unwrap()],
-        )
+        let mut args = vec!["recordings", "rearchive", "--from", old.to_str().unwrap()];
+        args.extend(options);
+        self.server.cli_with_settings(&self.moved, &args)
     }
 }
 
 #[tokio::test]
 async fn rearchive_moves_a_local_archive_into_a_bucket_and_a_rerun_copies_nothing_twice() {
-    let archive = ArchiveToMove::new("move").await;
+    let archive = ArchiveToMove::new(&["move"]).await;
     let local = archive.local_path();
     let (server, s3, bucket) = (&archive.server, &archive.s3, &archive.bucket);
 
-    let (ok, out) = archive.rearchive();
+    let (ok, out) = archive.rearchive(&[]);
 
     assert!(ok, "{out}");
     assert!(out.contains("1 copied, 0 already there, 0 failed"), "{out}");
@@ -866,21 +873,46 @@ async fn rearchive_moves_a_local_archive_into_a_bucket_and_a_rerun_copies_nothin
         "{after}"
     );
 
-    let (ok, out) = archive.rearchive();
+    let (ok, out) = archive.rearchive(&[]);
 
     assert!(ok, "{out}");
     assert!(out.contains("0 copied, 1 already there, 0 failed"), "{out}");
 }
 
 #[tokio::test]
+async fn rearchive_copies_many_recordings_a_few_at_a_time() {
+    let conferences = ["many-1", "many-2", "many-3", "many-4", "many-5"];
+    let archive = ArchiveToMove::new(&conferences).await;
+
+    let (ok, out) = archive.rearchive(&["--concurrency", "2"]);
+
+    assert!(ok, "{out}");
+    assert!(out.contains("5 copied, 0 already there, 0 failed"), "{out}");
+    let keys = archive.s3.keys(&archive.bucket).await;
+    assert_eq!(
+        keys.len(),
+        10,
+        "five recordings and their sidecars: {keys:?}"
+    );
+    for conference in conferences {
+        let after = archive.server.conference(conference).await;
+        let location = after["recordings"][0]["location"].as_str().unwrap();
+        assert!(
+            location.starts_with(&format!("s3://{}/", archive.bucket)),
+            "{location}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn rearchive_copies_no_recording_whose_bytes_changed_and_names_it() {
-    let archive = ArchiveToMove::new("rotted").await;
+    let archive = ArchiveToMove::new(&["rotted"]).await;
     let mut rotted = archive.mp3.clone();
     let middle = rotted.len() / 2;
     rotted[middle] ^= 0xff;
     std::fs::write(archive.local_path(), &rotted).unwrap();
 
-    let (ok, out) = archive.rearchive();
+    let (ok, out) = archive.rearchive(&[]);
 
     assert!(!ok, "{out}");
     assert!(out.contains("0 copied, 0 already there, 1 failed"), "{out}");

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -29,8 +30,9 @@ enum Outcome {
 
 /// Copies the archive; fails, after trying every recording, if any could not be copied. Objects
 /// keep their keys, so sidecars and links stay valid. Safe to run again after an interruption:
-/// what is already in place with the same SHA-256 is skipped.
-pub async fn rearchive(config: &Config, from: &Path) -> anyhow::Result<()> {
+/// what is already in place with the same SHA-256 is skipped. `concurrency` recordings are
+/// copied at a time: most are small enough that a copy waits on round trips, not bandwidth.
+pub async fn rearchive(config: &Config, from: &Path, concurrency: usize) -> anyhow::Result<()> {
     let old = Config::load(Some(from))
         .with_context(|| format!("invalid configuration in {}", from.display()))?;
     let source = crate::storage::from_config(&old)
@@ -59,13 +61,21 @@ pub async fn rearchive(config: &Config, from: &Path) -> anyhow::Result<()> {
         let page = recordings::archived_after(&conn, &after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.recording_id.clone();
-        for recording in page {
-            let span = tracing::info_span!("rearchive", recording_id = %recording.recording_id);
-            let spool = spool_dir.join(format!("rearchive-{}", rand::random::<u64>()));
-            let result = copy_one(&*source, &*target, &recording, &spool)
-                .instrument(span)
-                .await;
-            let _ = tokio::fs::remove_file(&spool).await;
+        let source = &*source;
+        let target = &*target;
+        let spool_dir = &spool_dir;
+        let mut copies = futures_util::stream::iter(page)
+            .map(|recording| async move {
+                let span = tracing::info_span!("rearchive", recording_id = %recording.recording_id);
+                let spool = spool_dir.join(format!("rearchive-{}", rand::random::<u64>()));
+                let result = copy_one(source, target, &recording, &spool)
+                    .instrument(span)
+                    .await;
+                let _ = tokio::fs::remove_file(&spool).await;
+                (recording, result)
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((recording, result)) = copies.next().await {
             let result = result.and_then(|outcome| {
                 let location = target.location(&recording.object_key);
                 recordings::set_location(&conn, &recording.recording_id, &location)
