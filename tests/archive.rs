@@ -46,16 +46,6 @@ async fn archived_recording(server: &Server, conference: &str) -> Value {
         .await
 }
 
-async fn post_conference(server: &Server, bodies: &[String]) {
-    for body in bodies {
-        assert_eq!(
-            server.post_signed("/vobiz/conference", body).await.status(),
-            200,
-            "{body}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn an_end_with_a_recording_archives_it_into_s3_with_its_checksum_and_a_sidecar() {
     let s3 = S3::from_env();
@@ -68,14 +58,12 @@ async fn an_end_with_a_recording_archives_it_into_s3_with_its_checksum_and_a_sid
         s3.server_env(),
     );
 
-    post_conference(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("conf-1", "c1"),
             end("conf-1", &media.url("/conf-1.mp3"), "10:58:47"),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let recording = archived_recording(&server, "conf-1").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -136,12 +124,12 @@ async fn a_wav_served_under_an_mp3_name_by_a_record_stop_is_archived_as_wav() {
         encode(&media.url("/rec-9.mp3"))
     );
 
-    post_conference(&server, &[live_enter.into()]).await;
+    server.post_callbacks(&[live_enter]).await;
     assert_eq!(
         server.post_signed("/vobiz/recording", &stop).await.status(),
         200
     );
-    post_conference(&server, &[live_exit.into()]).await;
+    server.post_callbacks(&[live_exit]).await;
 
     let recording = archived_recording(&server, "live-9").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -177,7 +165,9 @@ async fn a_recording_that_is_not_ready_twice_is_archived_on_the_third_try() {
         s3.server_env(),
     );
 
-    post_conference(&server, &[end("late", &media.url("/late.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("late", &media.url("/late.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "late").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -208,7 +198,9 @@ async fn a_recording_cut_short_of_its_content_length_is_fetched_again_and_archiv
         s3.server_env(),
     );
 
-    post_conference(&server, &[end("cut", &media.url("/cut.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("cut", &media.url("/cut.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "cut").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -249,11 +241,9 @@ async fn a_download_that_stalls_past_the_read_timeout_is_tried_again() {
         s3.server_env(),
     );
 
-    post_conference(
-        &server,
-        &[end("stall", &media.url("/stall.mp3"), "10:58:47")],
-    )
-    .await;
+    server
+        .post_callbacks(&[end("stall", &media.url("/stall.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "stall").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -278,7 +268,9 @@ async fn a_recording_over_the_size_cap_fails_at_once_without_being_stored() {
         s3.server_env(),
     );
 
-    post_conference(&server, &[end("huge", &media.url("/huge.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("huge", &media.url("/huge.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "huge").await;
     assert_eq!(recording["status"], "failed", "{recording}");
@@ -307,11 +299,9 @@ async fn an_html_error_page_served_with_200_is_never_archived_and_can_be_retried
         s3.server_env(),
     );
 
-    post_conference(
-        &server,
-        &[end("expired", &media.url("/expired.mp3"), "10:58:47")],
-    )
-    .await;
+    server
+        .post_callbacks(&[end("expired", &media.url("/expired.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "expired").await;
     assert_eq!(recording["status"], "failed");
@@ -351,11 +341,9 @@ async fn an_origin_not_on_the_list_is_never_contacted() {
         s3.server_env(),
     );
 
-    post_conference(
-        &server,
-        &[end("stranger", &stranger.url("/r.mp3"), "10:58:47")],
-    )
-    .await;
+    server
+        .post_callbacks(&[end("stranger", &stranger.url("/r.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "stranger").await;
     assert_eq!(recording["status"], "failed");
@@ -380,7 +368,9 @@ async fn a_redirect_to_a_private_address_not_listed_is_refused() {
         s3.server_env(),
     );
 
-    post_conference(&server, &[end("ssrf", &listed.url("/r.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("ssrf", &listed.url("/r.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "ssrf").await;
     assert_eq!(recording["status"], "failed");
@@ -416,7 +406,9 @@ async fn a_redirect_to_another_host_is_followed_without_credentials() {
         s3.server_env(),
     );
 
-    post_conference(&server, &[end("cdn", &listed.url("/r.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("cdn", &listed.url("/r.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "cdn").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -447,7 +439,9 @@ async fn a_duplicate_end_archives_once() {
     let first = end("dup", &media.url("/dup.mp3"), "10:58:47");
     let resent_later = end("dup", &media.url("/dup.mp3"), "10:58:49");
 
-    post_conference(&server, &[first.clone(), first, resent_later]).await;
+    server
+        .post_callbacks(&[first.clone(), first, resent_later])
+        .await;
     archived_recording(&server, "dup").await;
     let conference = server.conference("dup").await;
 
@@ -478,11 +472,9 @@ async fn a_recording_arrives_once_storage_comes_back() {
         s3.server_env(),
     );
 
-    post_conference(
-        &server,
-        &[end("outage", &media.url("/outage.mp3"), "10:58:47")],
-    )
-    .await;
+    server
+        .post_callbacks(&[end("outage", &media.url("/outage.mp3"), "10:58:47")])
+        .await;
     let failing = server
         .eventually("a few failed attempts while storage is down", || async {
             let r = server.conference("outage").await["recordings"][0].clone();
@@ -561,7 +553,9 @@ async fn an_interrupted_multipart_upload_resumes_after_a_crash() {
     media.script("/big.mp3", vec![Answer::file("audio/mpeg", big.clone())]);
     let settings = multipart_settings(&bucket, &proxy, &media, 5 * 1024 * 1024);
     let server = Server::start_with_env(&settings, s3.server_env());
-    post_conference(&server, &[end("big", &media.url("/big.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("big", &media.url("/big.mp3"), "10:58:47")])
+        .await;
     checkpointed_upload(&server, 3).await;
     let server = server.crash_and_restart();
     let sent_before_the_crash = proxy.take_part_count();
@@ -603,11 +597,9 @@ async fn an_upload_that_cannot_be_resumed_after_a_restart_is_aborted_not_left_be
     media.script("/moved.mp3", vec![Answer::file("audio/mpeg", big.clone())]);
     let settings = multipart_settings(&bucket, &proxy, &media, 5 * 1024 * 1024);
     let server = Server::start_with_env(&settings, s3.server_env());
-    post_conference(
-        &server,
-        &[end("moved", &media.url("/moved.mp3"), "10:58:47")],
-    )
-    .await;
+    server
+        .post_callbacks(&[end("moved", &media.url("/moved.mp3"), "10:58:47")])
+        .await;
     let first_upload = checkpointed_upload(&server, 2).await["upload_id"]
         .as_str()
         .unwrap()
@@ -670,7 +662,9 @@ async fn encryption_and_storage_class_settings_reach_every_object_written() {
     );
     let server = Server::start_with_env(&settings, s3.server_env());
 
-    post_conference(&server, &[end("sse", &media.url("/sse.mp3"), "10:58:47")]).await;
+    server
+        .post_callbacks(&[end("sse", &media.url("/sse.mp3"), "10:58:47")])
+        .await;
 
     let recording = archived_recording(&server, "sse").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -690,14 +684,12 @@ async fn the_local_directory_store_archives_end_to_end() {
         media.origin
     ));
 
-    post_conference(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("fs", "c1"),
             end("fs", &media.url("/fs.mp3"), "10:58:47"),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let recording = archived_recording(&server, "fs").await;
     assert_eq!(recording["status"], "archived", "{recording}");
@@ -791,14 +783,12 @@ impl ArchiveToMove {
         for conference in conferences {
             let path = format!("/{conference}.mp3");
             media.script(&path, vec![Answer::file("audio/mpeg", mp3.clone())]);
-            post_conference(
-                &server,
-                &[
+            server
+                .post_callbacks(&[
                     enter(conference, "c1"),
                     end(conference, &media.url(&path), "10:58:47"),
-                ],
-            )
-            .await;
+                ])
+                .await;
             let recording = archived_recording(&server, conference).await;
             assert_eq!(recording["status"], "archived", "{recording}");
             recordings.push(recording);
@@ -941,14 +931,12 @@ async fn rearchive_brings_an_archive_back_from_a_bucket_into_the_local_directory
         &s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
         s3.server_env(),
     );
-    post_conference(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("back", "c1"),
             end("back", &media.url("/back.mp3"), "10:58:47"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let recording = archived_recording(&server, "back").await;
     assert_eq!(recording["status"], "archived", "{recording}");
     let old = server.dir.path().join("confvault.toml");
@@ -998,14 +986,12 @@ async fn a_failed_read_from_the_bucket_never_prints_the_presigned_url() {
         &s3_settings(&bucket, &s3.endpoint, &[&media.origin], ""),
         s3.server_env(),
     );
-    post_conference(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("gone", "c1"),
             end("gone", &media.url("/gone.mp3"), "10:58:47"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let recording = archived_recording(&server, "gone").await;
     let key = recording["location"]
         .as_str()

@@ -123,22 +123,16 @@ async fn seeded_server() -> (MediaServer, Server) {
         ),
         ("b2", "Board%20Review", String::new()),
     ] {
-        for body in [
-            format!(
-                "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00"
-            ),
-            format!(
-                "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a{end}&Timestamp=2026-05-19+10%3A30%3A00"
-            ),
-        ] {
-            assert_eq!(
-                server
-                    .post_signed("/vobiz/conference", &body)
-                    .await
-                    .status(),
-                200
-            );
-        }
+        server
+            .post_callbacks(&[
+                format!(
+                    "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00"
+                ),
+                format!(
+                    "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a{end}&Timestamp=2026-05-19+10%3A30%3A00"
+                ),
+            ])
+            .await;
     }
     server
         .eventually("the recording to be archived", || async {

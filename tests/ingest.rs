@@ -178,15 +178,7 @@ async fn missing_wrong_and_replayed_signatures_are_refused_and_store_nothing() {
 async fn a_duplicate_callback_changes_nothing_and_still_gets_200() {
     let server = Server::start("");
     let body = fixture_form("documented-end-with-recording.form");
-    for _ in 0..3 {
-        assert_eq!(
-            server
-                .post_signed("/vobiz/conference", &body)
-                .await
-                .status(),
-            200
-        );
-    }
+    server.post_callbacks(&[&body, &body, &body]).await;
     assert_eq!(server.count("callback_events"), 1);
     assert_eq!(server.count("recordings"), 1);
     assert_eq!(server.count("jobs"), 1);
@@ -201,24 +193,8 @@ async fn a_late_exit_and_an_early_end_give_the_in_order_roster() {
         .replace("ConferenceAction=enter", "ConferenceAction=exit")
         .replace("10%3A32%3A15", "10%3A58%3A40");
     let end = fixture_form("documented-end-with-recording.form");
-    for body in [&enter, &exit, &end] {
-        assert_eq!(
-            in_order
-                .post_signed("/vobiz/conference", body)
-                .await
-                .status(),
-            200
-        );
-    }
-    for body in [&end, &exit, &enter] {
-        assert_eq!(
-            reordered
-                .post_signed("/vobiz/conference", body)
-                .await
-                .status(),
-            200
-        );
-    }
+    in_order.post_callbacks(&[&enter, &exit, &end]).await;
+    reordered.post_callbacks(&[&end, &exit, &enter]).await;
     let a = in_order.conference(DOCUMENTED_UUID).await;
     let b = reordered.conference(DOCUMENTED_UUID).await;
     assert_eq!(a["participants"], b["participants"]);

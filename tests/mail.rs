@@ -72,16 +72,6 @@ fn vobiz_and_jobs(media: &MediaServer) -> String {
     )
 }
 
-async fn post_all(server: &Server, bodies: &[String]) {
-    for body in bodies {
-        assert_eq!(
-            server.post_signed("/vobiz/conference", body).await.status(),
-            200,
-            "{body}"
-        );
-    }
-}
-
 async fn wait_for_mail(
     server: &Server,
     smtp: &Smtp,
@@ -126,9 +116,8 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
     );
     let server = Server::start_with_env(&settings, s3.server_env());
 
-    post_all(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("w1", "Weekly Standup", "a", "918071387423", "10:00:00"),
             enter("w1", "Weekly Standup", "b", "918071387424", "10:02:00"),
             exit("w1", "Weekly Standup", "b", "10:10:00"),
@@ -141,9 +130,8 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
                 Some(&media.url("/weekly.mp3")),
                 "10:30:01",
             ),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let mut delivered = Vec::new();
     for address in [&ops, &lead, &attendee] {
@@ -225,9 +213,8 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
 
     // A replayed end, then another conference to the same people: once its summary has
     // arrived, the first one has still been sent only once.
-    post_all(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             end(
                 "w1",
                 "Weekly Standup",
@@ -241,9 +228,8 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
                 "10:31:00",
             ),
             end("w2", "Weekly Retro", None, "11:00:00"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let after = wait_for_mail(&server, &smtp, &ops, 2).await;
     assert_eq!(
         after
@@ -275,9 +261,8 @@ async fn plain_smtp_keeps_a_non_ascii_name_and_escapes_a_hostile_one() {
         })
     ));
 
-    post_all(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter(
                 "n1",
                 "週次ミーティング Réunion",
@@ -294,9 +279,8 @@ async fn plain_smtp_keeps_a_non_ascii_name_and_escapes_a_hostile_one() {
                 "10:00:00",
             ),
             end("x1", "<script>alert(1)</script>", None, "10:20:00"),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let messages = wait_for_mail(&server, &smtp, &to, 2).await;
     let unicode = messages
@@ -342,16 +326,14 @@ async fn a_refused_recipient_fails_alone_and_a_failed_job_alerts_the_operators()
         })
     ));
 
-    post_all(
-        &server,
-        &[end(
+    server
+        .post_callbacks(&[end(
             "f1",
             "Board",
             Some(&media.url("/expired.mp3")),
             "10:20:00",
-        )],
-    )
-    .await;
+        )])
+        .await;
 
     let summary = wait_for_mail(&server, &smtp, &fine, 1).await;
     assert!(
@@ -434,14 +416,12 @@ async fn with_no_setup_summaries_land_in_the_outbox_and_links_stream_the_file() 
         vobiz_and_jobs(&media)
     ));
 
-    post_all(
-        &server,
-        &[
+    server
+        .post_callbacks(&[
             enter("o1", "Outbox", "a", "918071387423", "10:00:00"),
             end("o1", "Outbox", Some(&media.url("/o.mp3")), "10:20:00"),
-        ],
-    )
-    .await;
+        ])
+        .await;
 
     let outbox = server.dir.path().join("data/outbox");
     let eml = server

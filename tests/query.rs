@@ -82,15 +82,7 @@ async fn seeded() -> (Server, MediaServer) {
         conference("c4", "Board 50%_off", "910000000001", "2026-05-21", None),
     ];
     for bodies in all {
-        for body in bodies {
-            assert_eq!(
-                server
-                    .post_signed("/vobiz/conference", &body)
-                    .await
-                    .status(),
-                200
-            );
-        }
+        server.post_callbacks(&bodies).await;
     }
     (server, media)
 }

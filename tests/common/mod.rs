@@ -205,6 +205,18 @@ impl Server {
             .unwrap()
     }
 
+    /// POSTs each conference callback in turn, signed, and asserts that each is accepted.
+    pub async fn post_callbacks<B: AsRef<str>>(&self, bodies: &[B]) {
+        for body in bodies {
+            let body = body.as_ref();
+            assert_eq!(
+                self.post_signed("/vobiz/conference", body).await.status(),
+                200,
+                "{body}"
+            );
+        }
+    }
+
     /// POSTs a form body signed as Vobiz signs (V3, fresh nonce).
     pub async fn post_signed(&self, path: &str, body: &str) -> reqwest::Response {
         let nonce = fresh_nonce();
