@@ -4,7 +4,7 @@
 pub mod session;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use chrono::TimeZone;
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
@@ -59,11 +59,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conferences/{conference_uuid}", web::get().to(conference));
 }
 
-fn html(session: &Session, body: String) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
+/// A page, with the session's cookies.
+fn html(mut response: HttpResponseBuilder, session: &Session, body: String) -> HttpResponse {
     response.content_type("text/html; charset=utf-8");
     session.set_cookies(&mut response);
     response.body(body)
+}
+
+/// The sign-in form, with `error` above it when a token was refused.
+fn sign_in_page(pages: &Pages, session: &Session, error: Option<&str>) -> Result<String, ApiError> {
+    pages.render(
+        "signin.html",
+        minijinja::context! { csrf => session.csrf.clone(), signed_in => false, error => error },
+    )
 }
 
 fn see_other(location: &str) -> HttpResponse {
@@ -92,11 +100,8 @@ async fn home(
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::of(&req, &tokens, &state.config);
     if !session.signed_in {
-        let page = pages.render(
-            "signin.html",
-            minijinja::context! { csrf => session.csrf, signed_in => false },
-        )?;
-        return Ok(html(&session, page));
+        let page = sign_in_page(&pages, &session, None)?;
+        return Ok(html(HttpResponse::Ok(), &session, page));
     }
     let query = query.into_inner();
     let shown = minijinja::context! {
@@ -142,7 +147,7 @@ async fn home(
             next_url => next, error => error,
         },
     )?;
-    Ok(html(&session, page))
+    Ok(html(HttpResponse::Ok(), &session, page))
 }
 
 fn local(zone: chrono_tz::Tz, t: Option<crate::time::Instant>) -> String {
@@ -250,7 +255,7 @@ async fn conference(
             timezone => zone.name(), recordings => recordings, timeline => timeline,
         },
     )?;
-    Ok(html(&session, page))
+    Ok(html(HttpResponse::Ok(), &session, page))
 }
 
 #[derive(Deserialize)]
@@ -271,14 +276,8 @@ async fn sign_in(
     verify_csrf(&session, &form.csrf)?;
     if !tokens.accepts(form.token.trim()) {
         tracing::warn!("web sign-in refused: unknown token");
-        let page = pages.render(
-            "signin.html",
-            minijinja::context! { csrf => session.csrf.clone(), signed_in => false, error => "That token is not valid." },
-        )?;
-        let mut response = HttpResponse::Unauthorized();
-        response.content_type("text/html; charset=utf-8");
-        session.set_cookies(&mut response);
-        return Ok(response.body(page));
+        let page = sign_in_page(&pages, &session, Some("That token is not valid."))?;
+        return Ok(html(HttpResponse::Unauthorized(), &session, page));
     }
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, "/"));
