@@ -104,6 +104,16 @@ async fn until(
     }
 }
 
+/// Clicks the element `locator` finds.
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// The visible text of the element `locator` finds.
+async fn text_of(client: &Client, locator: Locator<'_>) -> String {
+    client.find(locator).await.unwrap().text().await.unwrap()
+}
+
 /// A server holding two conferences, "Weekly Standup" with an archived recording and "Board
 /// Review" without, and the media host the recording came from.
 async fn seeded_server() -> (MediaServer, Server) {
@@ -155,26 +165,14 @@ async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
         .send_keys(API_TOKEN)
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form[action='/signin'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form[action='/signin'] button")).await;
     let search = browser
         .wait()
         .for_element(Locator::Css("input[name=q]"))
         .await
         .unwrap();
     search.send_keys("Standup").await.unwrap();
-    browser
-        .find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form.search button")).await;
     browser
         .wait()
         .for_url(
@@ -183,25 +181,13 @@ async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
         )
         .await
         .unwrap();
-    let table = browser
-        .find(Locator::Css("table tbody"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = text_of(&browser, Locator::Css("table tbody")).await;
     assert!(table.contains("Weekly Standup"), "{table}");
     assert!(
         !table.contains("Board Review"),
         "the search filtered: {table}"
     );
-    browser
-        .find(Locator::LinkText("Weekly Standup"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::LinkText("Weekly Standup")).await;
     browser
         .wait()
         .for_element(Locator::Css("audio"))
@@ -253,13 +239,7 @@ async fn in_chromium_a_sign_in_link_signs_in_without_sending_the_token() {
         !url.as_str().contains(API_TOKEN),
         "the token left the address bar: {url}"
     );
-    let rows = browser
-        .find(Locator::Css("table tbody"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rows = text_of(&browser, Locator::Css("table tbody")).await;
     assert!(
         rows.contains("Weekly Standup") && rows.contains("Board Review"),
         "{rows}"

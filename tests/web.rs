@@ -9,15 +9,34 @@ use common::encode;
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, Server, fixture};
 
-/// The value of cookie `name` set by a response.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+/// The whole `Set-Cookie` line a response sent for cookie `name`.
+fn set_cookie_line(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie_line(response, name)
         .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
+}
+
+/// The text of the page at `path`, fetched with `cookies`.
+async fn page_text(client: &reqwest::Client, server: &Server, path: &str, cookies: &str) -> String {
+    client
+        .get(server.url(path))
+        .header("Cookie", cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 fn hidden_csrf(page: &str) -> String {
@@ -99,13 +118,7 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
         .await
         .unwrap();
     assert_eq!(signed_in.status(), 303);
-    let cookie_header = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with("confvault_session="))
-        .unwrap();
+    let cookie_header = set_cookie_line(&signed_in, "confvault_session").unwrap();
     assert!(
         cookie_header.contains("HttpOnly") && cookie_header.contains("SameSite=Strict"),
         "{cookie_header}"
@@ -117,44 +130,26 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
     let session = set_cookie(&signed_in, "confvault_session").unwrap();
     let cookies = format!("confvault_session={session}; confvault_csrf={csrf_cookie}");
 
-    let list = client
-        .get(server.url("/"))
-        .header("Cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = page_text(&client, &server, "/", &cookies).await;
     assert!(
         list.contains("Weekly Standup") && list.contains("&lt;b&gt;Board&lt;&#x2f;b&gt;"),
         "{list}\n{}",
         server.log()
     );
     assert!(!list.contains("<b>Board</b>"));
-    let searched = client
-        .get(server.url("/?q=week&participant=&since=&until=&status="))
-        .header("Cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let searched = page_text(
+        &client,
+        &server,
+        "/?q=week&participant=&since=&until=&status=",
+        &cookies,
+    )
+    .await;
     assert!(
         searched.contains("Weekly Standup") && !searched.contains("Board"),
         "{searched}"
     );
 
-    let detail = client
-        .get(server.url("/conferences/w1"))
-        .header("Cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let detail = page_text(&client, &server, "/conferences/w1", &cookies).await;
     assert!(
         detail.contains("918071387423") && detail.contains("joined") && detail.contains("left"),
         "{detail}"
