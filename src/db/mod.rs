@@ -70,6 +70,16 @@ pub fn open(path: &Path, synchronous: Synchronous) -> Result<Connection, DbError
     Ok(conn)
 }
 
+/// Records that the database took a write at `at`: readiness's proof that it is writable.
+pub fn heartbeat(conn: &Connection, at: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO heartbeat (id, at) VALUES (1, :at)
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )?
+    .execute(rusqlite::named_params! {":at": at})?;
+    Ok(())
+}
+
 /// Maps "no row" to `None`, as `rusqlite::OptionalExtension` does, for our error type.
 pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> Result<Option<T>, DbError> {
     match r {

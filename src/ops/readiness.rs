@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
-use crate::db::{DbError, ReadPool, Writer};
+use crate::db::{ReadPool, Writer};
 use crate::mail::transport::Mailer;
 use crate::storage::Store;
 
@@ -62,13 +62,16 @@ pub async fn run(
 ) {
     let mut previous: BTreeMap<&'static str, bool> = BTreeMap::new();
     loop {
+        // Side by side, so that one dependency hanging until its timeout delays no other.
+        let (database_ok, storage_ok, mail_ok) = tokio::join!(
+            bounded(timeout, database(&deps.writer)),
+            bounded(timeout, storage(deps.store.as_ref())),
+            bounded(timeout, mail(deps.mailer.as_ref())),
+        );
         let results = [
-            ("database", bounded(timeout, database(&deps.writer)).await),
-            (
-                "storage",
-                bounded(timeout, storage(deps.store.as_ref())).await,
-            ),
-            ("mail", bounded(timeout, mail(deps.mailer.as_ref())).await),
+            ("database", database_ok),
+            ("storage", storage_ok),
+            ("mail", mail_ok),
         ];
         let mut checks = BTreeMap::new();
         for (name, result) in results {
@@ -110,14 +113,7 @@ async fn bounded(
 async fn database(writer: &Writer) -> Result<(), String> {
     let at = crate::time::to_db(chrono::Utc::now());
     writer
-        .run(move |conn| -> Result<(), DbError> {
-            conn.prepare_cached(
-                "INSERT INTO heartbeat (id, at) VALUES (1, :at)
-                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-            )?
-            .execute(rusqlite::named_params! {":at": at})?;
-            Ok(())
-        })
+        .run(move |conn| crate::db::heartbeat(conn, &at))
         .await
         .map_err(|e| e.to_string())
 }
