@@ -240,7 +240,6 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let tokens = web::Data::new(tokens);
     let pages = web::Data::new(crate::web::Pages::load().context("loading the web templates")?);
     let readiness_view = web::Data::new(readiness_view);
-    let metrics_data = web::Data::from(Arc::clone(&metrics));
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::from_fn(
@@ -250,7 +249,6 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
             .app_data(tokens.clone())
             .app_data(pages.clone())
             .app_data(readiness_view.clone())
-            .app_data(metrics_data.clone())
             .configure(routes)
     })
     .listen(listener)

@@ -39,8 +39,8 @@ async fn readyz(view: web::Data<ReadinessView>) -> HttpResponse {
         .json(report)
 }
 
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+async fn metrics(state: web::Data<crate::app::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(metrics.encode())
+        .body(state.metrics.encode())
 }
