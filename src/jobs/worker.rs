@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::JobError;
 use super::archive::Archiver;
@@ -140,8 +141,9 @@ impl Worker {
         let archiver = Arc::clone(&self.archiver);
         let notifier = Arc::clone(&self.notifier);
         let started = std::time::Instant::now();
-        // Its own task, so that a panic is caught at the join and fails only this job.
-        let mut task = AbortOnDrop(tokio::spawn(async move {
+        // Its own task, so that a panic is caught at the join and fails only this job; stopped
+        // when this runner is dropped (shutdown, lost lease) rather than left running detached.
+        let mut task = AbortOnDropHandle::new(tokio::spawn(async move {
             match context.job.kind.as_str() {
                 jobs::ARCHIVE_RECORDING => archiver.run(&context).await,
                 jobs::NOTIFY_CONFERENCE => notifier.summary(&context).await,
@@ -153,7 +155,7 @@ impl Worker {
         renew.tick().await;
         let outcome = loop {
             tokio::select! {
-                joined = &mut task.0 => break joined,
+                joined = &mut task => break joined,
                 _ = renew.tick() => {
                     if !self.extend_lease(id).await {
                         tracing::warn!("lease lost; abandoning this run");
@@ -253,16 +255,6 @@ impl Worker {
                 // Keep going: the lease is long enough to try again at the next tick.
                 true
             })
-    }
-}
-
-/// Stops a job's task when its runner is dropped (shutdown, lost lease), which a plain
-/// `JoinHandle` would leave running detached.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
