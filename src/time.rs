@@ -11,6 +11,11 @@ pub fn to_db(t: Instant) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// `t` as wall-clock time in `zone`, in chrono's `format`: how people are shown instants.
+pub fn local(t: Instant, zone: Tz, format: &str) -> String {
+    t.with_timezone(&zone).format(format).to_string()
+}
+
 /// Reads the database text form (any RFC 3339 text is accepted).
 pub fn from_db(s: &str) -> Result<Instant, chrono::ParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))

@@ -1,7 +1,6 @@
 //! What a meeting summary says, computed from the roster: attendees merged by number (first
 //! join, last leave, time on the call, rejoins), peak size, recordings with their links.
 
-use chrono::TimeZone;
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -67,20 +66,16 @@ pub fn build(
         .started_at
         .or_else(|| legs.iter().filter_map(|l| l.joined_at).min());
     let local = |t: Option<Instant>| {
-        t.map(|t| {
-            zone.from_utc_datetime(&t.naive_utc())
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+        t.map_or_else(
+            || "unknown".to_owned(),
+            |t| crate::time::local(t, zone, "%Y-%m-%d %H:%M"),
+        )
     };
     let local_time = |t: Option<Instant>| {
-        t.map(|t| {
-            zone.from_utc_datetime(&t.naive_utc())
-                .format("%H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| "–".to_owned())
+        t.map_or_else(
+            || "–".to_owned(),
+            |t| crate::time::local(t, zone, "%H:%M:%S"),
+        )
     };
     let archive_failed = recordings.iter().any(|r| !r.archived);
     SummaryView {

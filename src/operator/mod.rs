@@ -177,12 +177,10 @@ pub fn list_conferences(
 }
 
 fn local(config: &Config, t: Option<crate::time::Instant>) -> String {
-    t.map(|t| {
-        t.with_timezone(&config.timezone)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    })
-    .unwrap_or_else(|| "-".to_owned())
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| crate::time::local(t, config.timezone, "%Y-%m-%d %H:%M:%S"),
+    )
 }
 
 pub fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow::Result<()> {

@@ -5,7 +5,6 @@ pub mod session;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use chrono::TimeZone;
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
@@ -151,12 +150,10 @@ async fn home(
 }
 
 fn local(zone: chrono_tz::Tz, t: Option<crate::time::Instant>) -> String {
-    t.map(|t| {
-        zone.from_utc_datetime(&t.naive_utc())
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    })
-    .unwrap_or_else(|| "–".to_owned())
+    t.map_or_else(
+        || "–".to_owned(),
+        |t| crate::time::local(t, zone, "%Y-%m-%d %H:%M"),
+    )
 }
 
 #[derive(Serialize)]
@@ -209,11 +206,7 @@ async fn conference(
         return Err(ApiError::not_found("conference"));
     };
     let zone = state.config.timezone;
-    let clock = |t: crate::time::Instant| {
-        zone.from_utc_datetime(&t.naive_utc())
-            .format("%H:%M:%S")
-            .to_string()
-    };
+    let clock = |t| crate::time::local(t, zone, "%H:%M:%S");
     let mut timeline: Vec<TimelineEntry> = Vec::new();
     for leg in &legs {
         let who = leg.from.clone().unwrap_or_else(|| leg.call_uuid.clone());
