@@ -1,17 +1,16 @@
-//! Wires the service together: database, writer thread, HTTP server, background tasks, and
-//! their orderly shutdown.
+//! Wires the service together: database, HTTP server, background tasks, and their orderly
+//! shutdown. Imported only by the command line and the demo.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::api::auth::ApiTokens;
+use crate::api::tokens::ApiTokens;
 use crate::config::Config;
-use crate::db::{self, ReadPool, Writer};
-use crate::error::ApiError;
+use crate::db::Database;
 use crate::ingest::rules::Rules;
 use crate::jobs::archive::Archiver;
 use crate::jobs::notify::Notifier;
@@ -20,53 +19,13 @@ use crate::mail::recipients::RecipientRules;
 use crate::mail::templates::Templates;
 use crate::ops::Metrics;
 use crate::ops::readiness::{self, Report};
-use crate::storage::Store;
+use crate::state::AppState;
 use crate::storage::keys::KeyTemplate;
 use crate::vobiz::download::{AllowList, DownloadSettings, Downloader};
 use crate::vobiz::signature;
 
-/// What every handler can reach.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub writer: Writer,
-    pub readers: ReadPool,
-    pub store: Arc<dyn Store>,
-    pub rules: Rules,
-    /// Set when signatures are verified.
-    pub signature_keys: Option<signature::Keys>,
-    pub metrics: Arc<Metrics>,
-}
-
-/// Registers every route; the server and the tests both use this.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(crate::ops::routes)
-        .route("/r/{token}", web::get().to(crate::links::play))
-        .configure(crate::ingest::routes::routes)
-        .configure(crate::api::routes)
-        .configure(crate::web::routes)
-        .default_service(web::to(not_found));
-}
-
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("route"))
-}
-
-/// Opens the database and applies pending migrations.
-pub fn open_database(config: &Config) -> anyhow::Result<rusqlite::Connection> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
-    let path = config.database_path();
-    let mut conn = db::open(&path, config.database.synchronous)
-        .with_context(|| format!("opening the database {}", path.display()))?;
-    let applied = db::migrate::run(&mut conn).context("applying migrations")?;
-    for name in applied {
-        tracing::info!(migration = name, "migration applied");
-    }
-    Ok(conn)
-}
-
 /// The archive job's collaborators, from the settings.
-pub async fn archiver(config: &Config, readers: ReadPool) -> anyhow::Result<Archiver> {
+pub async fn archiver(config: &Config) -> anyhow::Result<Archiver> {
     let downloader = Downloader::new(DownloadSettings {
         allow: AllowList::parse(&config.vobiz.recording_hosts)
             .map_err(|e| anyhow::anyhow!("vobiz.recording_hosts: {e}"))?,
@@ -85,7 +44,6 @@ pub async fn archiver(config: &Config, readers: ReadPool) -> anyhow::Result<Arch
         store: crate::storage::from_config(config)
             .await
             .context("opening the storage")?,
-        readers,
         key_template: KeyTemplate::parse(&config.storage.key_template)
             .map_err(|e| anyhow::anyhow!("storage.key_template: {e}"))?,
         prefix: config.storage.prefix.clone(),
@@ -115,7 +73,7 @@ fn rules(config: &Config) -> anyhow::Result<Rules> {
 }
 
 /// The notify jobs' collaborators, from the settings.
-pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow::Result<Notifier> {
+pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> {
     let mailbox = |key: &str, value: &str| {
         value
             .parse::<lettre::message::Mailbox>()
@@ -134,7 +92,6 @@ pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow
             .map(|r| mailbox("mail.reply_to", r))
             .transpose()?,
         alerts_to: config.mail.alerts_to.clone(),
-        readers,
         zone: config.timezone,
         link_base,
         link_lifetime: config.mail.link_lifetime_days.duration(),
@@ -144,6 +101,8 @@ pub fn notifier(config: &Config, readers: ReadPool, link_base: String) -> anyhow
 /// A started service: serving HTTP and running jobs until it is stopped or gets SIGINT/SIGTERM.
 pub struct Service {
     handle: actix_web::dev::ServerHandle,
+    /// Weak, so that holding the service does not keep the database from closing.
+    db: std::sync::Weak<dyn Database>,
     finished: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -151,6 +110,11 @@ impl Service {
     /// Waits until a signal stops the service and everything has shut down.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.finished.await.context("the service task failed")?
+    }
+
+    /// The running service's database, while it runs.
+    pub fn database(&self) -> Option<Arc<dyn Database>> {
+        self.db.upgrade()
     }
 
     /// Shuts down as a signal would, and waits for it.
@@ -175,13 +139,10 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
 /// Like [`start`], on a socket the caller bound (to know the port before configuring).
 pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
     let config = Arc::new(config);
-    let conn = open_database(&config)?;
-    db::checkpointer::hand_over(&conn).context("configuring checkpoints")?;
-    let checkpointer =
-        db::checkpointer::Checkpointer::start(config.database_path(), config.database.synchronous)
-            .context("starting the checkpoint thread")?;
-    let (writer, writer_thread) =
-        Writer::start(conn, config.database.max_batch).context("starting the database writer")?;
+    let path = config.database_path();
+    let database = crate::db::open(&config)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let db = Arc::clone(&database.db);
     let signature_keys = config.vobiz.verifies_signatures().then(|| signature::Keys {
         // Validation guarantees the token when verification is on.
         account: config.vobiz.auth_token.clone().unwrap_or_default(),
@@ -205,14 +166,13 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         }
     };
 
-    let readers = ReadPool::new(config.database_path());
     let metrics = Arc::new(Metrics::default());
-    let archiver = archiver(&config, readers.clone()).await?;
+    let archiver = archiver(&config).await?;
     let store = Arc::clone(&archiver.store);
-    let notifier = notifier(&config, readers.clone(), link_base)?;
+    let notifier = notifier(&config, link_base)?;
     let mailer = Arc::clone(&notifier.mailer);
     let worker = Arc::new(Worker {
-        writer: writer.clone(),
+        db: Arc::clone(&db),
         config: config.jobs.clone(),
         archiver: Arc::new(archiver),
         notifier: Arc::new(notifier),
@@ -222,34 +182,29 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let rules = rules(&config)?;
     let (report, readiness_view) = watch::channel(Report::starting());
     let readiness_deps = readiness::Dependencies {
-        writer: writer.clone(),
-        readers: readers.clone(),
+        db: Arc::clone(&db),
         store: Arc::clone(&store),
         mailer,
         metrics: Arc::clone(&metrics),
     };
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
-        writer: writer.clone(),
-        readers,
+        db: Arc::clone(&db),
         store,
         rules,
         signature_keys,
         metrics: Arc::clone(&metrics),
+        tokens,
+        pages: crate::web::pages::Pages::load().context("loading the web templates")?,
+        readiness: readiness_view,
     });
-    let tokens = web::Data::new(tokens);
-    let pages = web::Data::new(crate::web::Pages::load().context("loading the web templates")?);
-    let readiness_view = web::Data::new(readiness_view);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::from_fn(
                 crate::ops::request_id::middleware,
             ))
             .app_data(state.clone())
-            .app_data(tokens.clone())
-            .app_data(pages.clone())
-            .app_data(readiness_view.clone())
-            .configure(routes)
+            .configure(crate::routes::routes)
     })
     .listen(listener)
     .context("starting the HTTP server")?
@@ -261,7 +216,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
 
     let (stop_tasks, stopped) = watch::channel(false);
     let sweeper = tokio::spawn(crate::ingest::end_sweeper::run(
-        writer.clone(),
+        Arc::clone(&db),
         rules,
         config.vobiz.nonce_window(),
         std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
@@ -276,6 +231,8 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     ));
     let grace = std::time::Duration::from_secs(config.jobs.shutdown_grace_seconds);
     let jobs = tokio::spawn(worker.run(stopped, grace));
+    let weak = Arc::downgrade(&db);
+    drop(db);
 
     let finished = tokio::spawn(async move {
         // actix-web stops accepting on SIGINT/SIGTERM and finishes the requests in flight.
@@ -285,14 +242,16 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         let _ = sweeper.await;
         let _ = checker.await;
         let _ = jobs.await;
-        drop(writer);
-        // The server's state held writer handles; with them gone the writer drains and stops.
-        tokio::task::spawn_blocking(move || writer_thread.join())
+        // With the server's state and the tasks gone, the writer drains and stops.
+        tokio::task::spawn_blocking(move || database.close())
             .await
-            .context("joining the database writer")?;
-        drop(checkpointer);
+            .context("closing the database")?;
         tracing::info!("stopped");
         served
     });
-    Ok(Service { handle, finished })
+    Ok(Service {
+        handle,
+        db: weak,
+        finished,
+    })
 }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::db::model::{JobId, JobState};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -161,7 +162,7 @@ enum JobsCommand {
         state: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
-        limit: i64,
+        limit: u32,
         /// One JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -218,7 +219,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => runtime()?.block_on(crate::app::serve(settings()?)),
         Command::Migrate => {
             let config = settings()?;
-            crate::app::open_database(&config)?;
+            let path = config.database_path();
+            for name in crate::db::sqlite::migrate_file(&path, config.database.synchronous)
+                .with_context(|| format!("migrating the database {}", path.display()))?
+            {
+                println!("applied {name}");
+            }
             println!(
                 "database is up to date: {}",
                 config.database_path().display()
@@ -227,10 +233,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check => runtime()?.block_on(crate::operator::check_storage(&settings()?)),
         Command::Jobs(JobsCommand::List { state, limit, json }) => {
-            crate::operator::list_jobs(&settings()?, state.as_deref(), limit, json)
+            let state = state.as_deref().and_then(JobState::parse);
+            runtime()?.block_on(crate::operator::list_jobs(&settings()?, state, limit, json))
         }
         Command::Jobs(JobsCommand::Retry { id, all_failed }) => {
-            crate::operator::retry_jobs(&settings()?, if all_failed { None } else { id })
+            let id = if all_failed { None } else { id.map(JobId) };
+            runtime()?.block_on(crate::operator::retry_jobs(&settings()?, id))
         }
         Command::Mail(MailCommand::Test { address }) => {
             runtime()?.block_on(crate::operator::send_test_mail(&settings()?, &address))
@@ -244,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             json,
         }) => {
-            let query = crate::api::list::ListQuery {
+            let query = crate::search::ListQuery {
                 q,
                 participant,
                 since,
@@ -254,17 +262,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 limit: Some(limit),
                 cursor: None,
             };
-            crate::operator::list_conferences(&settings()?, query, json)
+            runtime()?.block_on(crate::operator::list_conferences(&settings()?, query, json))
         }
         Command::Conferences(ConferencesCommand::Show {
             conference_uuid,
             json,
-        }) => crate::operator::show_conference(&settings()?, &conference_uuid, json),
+        }) => runtime()?.block_on(crate::operator::show_conference(
+            &settings()?,
+            &conference_uuid,
+            json,
+        )),
         Command::Dev(DevCommand::GenArchive {
             conferences,
             legs,
             numbers,
-        }) => crate::dev::gen_archive(&settings()?, conferences, legs, numbers),
+        }) => crate::db::sqlite::synthetic::gen_archive(
+            &settings()?.database_path(),
+            conferences,
+            legs,
+            numbers,
+        ),
         Command::Recordings(RecordingsCommand::Download {
             recording_id,
             output,

@@ -4,12 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::AppState;
-use crate::db::mail;
 use crate::error::{ApiError, internal};
 use crate::jobs::notify::token_hash;
+use crate::state::AppState;
 use crate::storage::Playback;
-use crate::time::from_db;
 
 #[tracing::instrument(name = "link.play", skip_all)]
 pub async fn play(
@@ -18,19 +16,11 @@ pub async fn play(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = token_hash(&token.into_inner());
-    let found = state
-        .readers
-        .run(move |conn| mail::resolve_link(conn, &hash))
-        .await
-        .map_err(internal)?;
+    let found = state.db.resolve_link(hash).await.map_err(internal)?;
     let Some(target) = found else {
         return Err(ApiError::not_found("link"));
     };
-    let expired = target
-        .expires_at
-        .as_deref()
-        .and_then(|t| from_db(t).ok())
-        .is_some_and(|t| t < chrono::Utc::now());
+    let expired = target.expires_at.is_some_and(|t| t < chrono::Utc::now());
     if expired {
         return Err(ApiError::client(
             StatusCode::GONE,

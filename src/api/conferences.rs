@@ -4,10 +4,9 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::auth::Authorized;
-use crate::app::AppState;
-use crate::db::conferences::{self, Conference, Participant};
-use crate::db::recordings::{self, Recording};
+use crate::db::model::{self, Conference, Job, Participant, Recording};
 use crate::error::{ApiError, internal};
+use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConferenceDetail {
@@ -15,7 +14,18 @@ pub struct ConferenceDetail {
     pub conference: Conference,
     pub participants: Vec<Participant>,
     pub recordings: Vec<Recording>,
-    pub jobs: Vec<crate::db::jobs::Job>,
+    pub jobs: Vec<Job>,
+}
+
+impl From<model::ConferenceDetail> for ConferenceDetail {
+    fn from(d: model::ConferenceDetail) -> Self {
+        Self {
+            conference: d.conference,
+            participants: d.participants,
+            recordings: d.recordings,
+            jobs: d.jobs,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -35,24 +45,13 @@ pub async fn show(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let uuid = path.into_inner();
     let detail = state
-        .readers
-        .run(move |conn| {
-            let Some(conference) = conferences::get(conn, &uuid)? else {
-                return Ok(None);
-            };
-            Ok(Some(ConferenceDetail {
-                participants: conferences::participants(conn, &uuid)?,
-                recordings: recordings::for_conference(conn, &uuid)?,
-                jobs: crate::db::jobs::for_conference(conn, &uuid)?,
-                conference,
-            }))
-        })
+        .db
+        .conference_detail(&path.into_inner())
         .await
         .map_err(internal)?;
     match detail {
-        Some(detail) => Ok(HttpResponse::Ok().json(detail)),
+        Some(detail) => Ok(HttpResponse::Ok().json(ConferenceDetail::from(detail))),
         None => Err(ApiError::not_found("conference")),
     }
 }

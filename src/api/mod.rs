@@ -5,6 +5,7 @@ pub mod conferences;
 pub mod list;
 pub mod openapi;
 pub mod recordings;
+pub mod tokens;
 
 use actix_web::http::StatusCode;
 use actix_web::web;

@@ -4,17 +4,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::Authorized;
-use crate::app::AppState;
-use crate::db::recordings;
 use crate::error::{ApiError, internal};
 use crate::jobs::archive::sidecar_key;
+use crate::state::AppState;
 
 async fn archived(state: &AppState, id: String) -> Result<(String, Option<String>), ApiError> {
-    let found = state
-        .readers
-        .run(move |conn| recordings::archived_object(conn, &id))
-        .await
-        .map_err(internal)?;
+    let found = state.db.archived_object(&id).await.map_err(internal)?;
     match found.map(|o| (o.object_key, o.format)) {
         Some((Some(key), format)) => Ok((key, format)),
         Some((None, _)) => Err(ApiError::client(

@@ -16,7 +16,8 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::Config;
-use crate::db::ReadPool;
+use crate::db::Database;
+use crate::db::model::{MailKind, Recording, RecordingStatus, SentRow};
 use crate::vobiz::signature::{Scheme, sign};
 use media_host::MediaHost;
 
@@ -70,7 +71,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     })?;
     let base = format!("http://{}", listener.local_addr()?);
     let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
-    let database = config.database_path();
     let service = crate::app::start_on(config, listener).await?;
 
     let vobiz = Vobiz {
@@ -87,7 +87,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         "played {} signed conferences; waiting for archiving and email…",
         played.len()
     );
-    let outcome = wait_for_results(&database, &played).await;
+    let outcome = match service.database() {
+        Some(db) => wait_for_results(db.as_ref(), &played).await,
+        None => Err(anyhow::anyhow!(
+            "the service stopped before the demo finished"
+        )),
+    };
     media.stop().await;
     print!("{}", report(&base, &played, &outcome?));
     println!("web page:   {base}/#token={api_token}");
@@ -328,27 +333,25 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
 
 /// Polls the database until every played conference has its recordings archived and its
 /// summary sent; returns what became of each, in the order played.
-async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<Vec<Found>> {
-    let readers = ReadPool::new(database.to_owned());
+async fn wait_for_results(db: &dyn Database, played: &[Played]) -> anyhow::Result<Vec<Found>> {
     let started = Instant::now();
     loop {
-        let uuids: Vec<String> = played.iter().map(|p| p.uuid.clone()).collect();
-        let found = readers
-            .run(move |conn| {
-                let mut all = Vec::new();
-                for uuid in &uuids {
-                    all.push(Found {
-                        recordings: crate::db::recordings::for_conference(conn, uuid)?,
-                        mail: crate::db::mail::sent(conn, "summary", uuid)?,
-                    });
-                }
-                Ok(all)
-            })
-            .await?;
+        let mut found = Vec::new();
+        for conference in played {
+            let recordings = db
+                .conference_detail(&conference.uuid)
+                .await?
+                .map(|d| d.recordings)
+                .unwrap_or_default();
+            let mail = db
+                .sent_messages(MailKind::Summary, &conference.uuid)
+                .await?;
+            found.push(Found { recordings, mail });
+        }
         let failed: Vec<String> = found
             .iter()
             .flat_map(|f| &f.recordings)
-            .filter(|r| r.status == "failed")
+            .filter(|r| r.status == RecordingStatus::Failed)
             .map(|r| {
                 format!(
                     "{}: {}",
@@ -360,7 +363,9 @@ async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<
         anyhow::ensure!(failed.is_empty(), "archiving failed: {}", failed.join("; "));
         let done = found.iter().all(|f| {
             !f.recordings.is_empty()
-                && f.recordings.iter().all(|r| r.status == "archived")
+                && f.recordings
+                    .iter()
+                    .all(|r| r.status == RecordingStatus::Archived)
                 && !f.mail.is_empty()
         });
         if done {
@@ -376,8 +381,8 @@ async fn wait_for_results(database: &Path, played: &[Played]) -> anyhow::Result<
 
 /// A played conference's recordings and summary messages.
 struct Found {
-    recordings: Vec<crate::db::recordings::Recording>,
-    mail: Vec<crate::db::mail::SentRow>,
+    recordings: Vec<Recording>,
+    mail: Vec<SentRow>,
 }
 
 fn report(base: &str, played: &[Played], found: &[Found]) -> String {
@@ -398,7 +403,7 @@ fn report(base: &str, played: &[Played], found: &[Found]) -> String {
         for m in &found.mail {
             out.push_str(&format!(
                 "  email       {} to {}: {}\n",
-                m.status,
+                if m.ok { "sent" } else { "failed" },
                 m.recipient,
                 m.detail.as_deref().unwrap_or("")
             ));

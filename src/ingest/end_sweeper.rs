@@ -4,16 +4,17 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
-use crate::db::{DbError, Writer, jobs, nonces};
-use crate::time::to_db;
+use crate::db::Database;
 
 /// Longest sleep between checks, so a due end is confirmed promptly even if the clock jumps.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 pub async fn run(
-    writer: Writer,
+    db: Arc<dyn Database>,
     rules: super::rules::Rules,
     nonce_window: Duration,
     unlinked_grace: Duration,
@@ -22,15 +23,8 @@ pub async fn run(
     let window = chrono::Duration::from_std(nonce_window).unwrap_or(chrono::Duration::MAX);
     let grace = chrono::Duration::from_std(unlinked_grace).unwrap_or(chrono::Duration::MAX);
     loop {
-        let result = writer
-            .run(move |conn| {
-                let now = chrono::Utc::now();
-                let ended = super::rules::confirm_due_ends(conn, now, &rules)?;
-                nonces::forget_before(conn, &to_db(now - window))?;
-                jobs::enqueue_unlinked_archives(conn, &to_db(now - grace), &to_db(now))?;
-                Ok::<_, DbError>(ended)
-            })
-            .await;
+        let now = chrono::Utc::now();
+        let result = db.housekeep(now, rules, now - window, now - grace).await;
         match result {
             Ok(ended) => {
                 for conference_uuid in ended {

@@ -5,9 +5,9 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
-use super::rules::{self, Accepted, Endpoint, Outcome, Parsed};
-use crate::app::AppState;
+use super::rules::{Accepted, Endpoint, Outcome, Parsed};
 use crate::error::{ApiError, internal};
+use crate::state::AppState;
 use crate::vobiz::callback::{self, CallbackError, ConferenceCallback, Fields};
 use crate::vobiz::signature;
 
@@ -146,11 +146,7 @@ async fn accept(
 async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {
     let rules = state.rules;
     let kind = accepted.endpoint.as_str();
-    match state
-        .writer
-        .run(move |conn| rules::apply(conn, &accepted, &rules))
-        .await
-    {
+    match state.db.record_callback(accepted, rules).await {
         Ok(Outcome::Stored) => Ok(()),
         Ok(Outcome::Duplicate) => {
             tracing::debug!(

@@ -4,13 +4,13 @@
 //! of the same callbacks ends in the same roster.
 
 use chrono::Duration;
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::db::conferences::{self, Caller, Leg};
-use crate::db::recordings::{self, NewRecording, Source};
-use crate::db::{DbError, events, jobs, nonces};
-use crate::time::{Instant, to_db};
+use crate::db::error::DbError;
+use crate::db::ingest_tx::{
+    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NonceSeen,
+};
+use crate::db::model::{Instant, Source};
 use crate::vobiz::callback::{Action, ConferenceCallback, ConferenceEvent, Fields, RecordStop};
 use crate::vobiz::phone;
 
@@ -124,64 +124,61 @@ pub enum Outcome {
     ReplayRefused,
 }
 
-/// Stores `a` and applies it. Runs inside the writer's transaction: on error nothing is kept.
-pub fn apply(conn: &Connection, a: &Accepted, rules: &Rules) -> Result<Outcome, DbError> {
-    let now = to_db(a.received_at);
+/// Stores `a` and applies it. Runs inside the backend's transaction: on error nothing is kept.
+pub fn apply(tx: &dyn IngestTx, a: &Accepted, rules: &Rules) -> Result<Outcome, DbError> {
+    let now = a.received_at;
     if let Some(nonce) = &a.nonce {
         let body_hash: [u8; 32] = Sha256::digest(a.raw_body.as_bytes()).into();
         // Refused before anything is written, so the refusal leaves no trace.
-        if nonces::remember(conn, nonce, &body_hash, &now)? == nonces::Seen::OtherBody {
+        if tx.remember_nonce(nonce, &body_hash, now)? == NonceSeen::OtherBody {
             return Ok(Outcome::ReplayRefused);
         }
     }
-    let stored = events::insert(
-        conn,
-        &events::NewEvent {
-            endpoint: a.endpoint.as_str(),
-            dedupe_key: &a.dedupe_key(),
-            method: &a.method,
-            raw_body: &a.raw_body,
-            kind: a.parsed.kind(),
-            conference_uuid: a.parsed.conference_uuid(),
-            call_uuid: a.parsed.call_uuid(),
-            received_at: &now,
-        },
-    )?;
+    let stored = tx.insert_event(&NewEvent {
+        endpoint: a.endpoint.as_str(),
+        dedupe_key: &a.dedupe_key(),
+        method: &a.method,
+        raw_body: &a.raw_body,
+        kind: a.parsed.kind(),
+        conference_uuid: a.parsed.conference_uuid(),
+        call_uuid: a.parsed.call_uuid(),
+        received_at: now,
+    })?;
     if !stored {
         return Ok(Outcome::Duplicate);
     }
     match &a.parsed {
         Parsed::Conference(ConferenceCallback::WaitSound { .. }) => {}
         Parsed::Conference(ConferenceCallback::Event(e)) => {
-            apply_conference_event(conn, e, a.received_at, rules)?;
+            apply_conference_event(tx, e, now, rules)?;
         }
-        Parsed::RecordStop(r) => apply_record_stop(conn, r, &now)?,
+        Parsed::RecordStop(r) => apply_record_stop(tx, r, now)?,
     }
     Ok(Outcome::Stored)
 }
 
 fn apply_conference_event(
-    conn: &Connection,
+    tx: &dyn IngestTx,
     e: &ConferenceEvent,
-    received_at: Instant,
+    now: Instant,
     rules: &Rules,
 ) -> Result<(), DbError> {
-    let now = to_db(received_at);
-    let at = to_db(e.timestamp.unwrap_or(received_at));
+    let at = e.timestamp.unwrap_or(now);
     let conf = e.conference_uuid.as_str();
-    let touched = conferences::touch(
-        conn,
-        conf,
-        e.conference_name.as_deref(),
-        &at,
-        e.current_size,
-        &now,
+    let touched = tx.touch_conference(
+        &ConferenceActivity {
+            conference_uuid: conf,
+            name: e.conference_name.as_deref(),
+            at,
+            size: e.current_size,
+        },
+        now,
     )?;
-    let member_id = e.member_id.map(|m| m.to_string()).unwrap_or_default();
+    let member_id = e.member_id.map(|m| m.to_string());
     let leg = e.call_uuid.as_ref().map(|call| Leg {
         conference_uuid: conf,
         call_uuid: call.as_str(),
-        member_id: &member_id,
+        member_id: member_id.as_deref(),
     });
     let mut last_member_left = touched.last_member_left;
     match (e.action, &leg) {
@@ -193,19 +190,19 @@ fn apply_conference_event(
                 to: e.to.as_deref(),
                 direction: e.direction.as_deref(),
             };
-            conferences::record_enter(conn, leg, &caller, &at)?;
-            recordings::link_waiting(conn, leg.call_uuid, conf)?;
+            tx.record_enter(leg, &caller, at)?;
+            tx.link_waiting_recordings(leg.call_uuid, conf)?;
         }
         (Action::Exit, Some(leg)) => {
-            conferences::record_exit(conn, leg, &at)?;
+            tx.record_exit(leg, at)?;
             if e.last_member == Some(true) {
-                conferences::note_last_member_exit(conn, conf, &at, &now)?;
+                tx.note_last_member_exit(conf, at, now)?;
                 last_member_left = true;
             }
         }
         (Action::Start, _) => {}
         (Action::End, _) => {
-            conferences::end_by_event(conn, conf, &at, &now)?;
+            tx.end_by_event(conf, at, now)?;
             if let Some(url) = &e.recording_url {
                 let id = recording_id_for_end(conf, url.as_str());
                 let recording = NewRecording {
@@ -216,7 +213,7 @@ fn apply_conference_event(
                     source_url: url.as_str(),
                     duration_ms: None,
                 };
-                recordings::add(conn, &recording, &now)?;
+                tx.add_recording(&recording, now)?;
             }
         }
         // The parser guarantees a CallUUID on enter and exit.
@@ -224,11 +221,10 @@ fn apply_conference_event(
     }
     let ended = touched.ended || e.action == Action::End;
     if last_member_left && !ended {
-        let due = to_db(received_at + rules.end_quiet);
-        conferences::schedule_inferred_end(conn, conf, &due, &now)?;
+        tx.schedule_inferred_end(conf, now + rules.end_quiet, now)?;
     }
     if ended {
-        queue_end_work(conn, conf, received_at, rules)?;
+        queue_end_work(tx, conf, now, rules)?;
     }
     Ok(())
 }
@@ -236,19 +232,18 @@ fn apply_conference_event(
 /// The work an ended conference causes: archive its recordings, and summarise it once they
 /// are settled (or after a grace period when it has none). Safe to repeat.
 fn queue_end_work(
-    conn: &Connection,
+    tx: &dyn IngestTx,
     conf: &str,
     now: Instant,
     rules: &Rules,
 ) -> Result<(), DbError> {
-    let now_text = to_db(now);
-    jobs::enqueue_archives_if_ended(conn, conf, &now_text)?;
-    let no_recording_at = rules.no_recording_summary_after.map(|d| to_db(now + d));
-    jobs::enqueue_notify_when_settled(conn, conf, &now_text, no_recording_at.as_deref())
+    tx.enqueue_archives_if_ended(conf, now)?;
+    let no_recording_at = rules.no_recording_summary_after.map(|d| now + d);
+    tx.enqueue_summary_when_settled(conf, now, no_recording_at)
 }
 
-fn apply_record_stop(conn: &Connection, r: &RecordStop, now: &str) -> Result<(), DbError> {
-    let conference = conferences::conference_of_call(conn, r.call_uuid.as_str())?;
+fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<(), DbError> {
+    let conference = tx.conference_of_call(r.call_uuid.as_str())?;
     let recording = NewRecording {
         recording_id: r.recording_id.as_str(),
         conference_uuid: conference.as_deref(),
@@ -257,9 +252,9 @@ fn apply_record_stop(conn: &Connection, r: &RecordStop, now: &str) -> Result<(),
         source_url: r.url.as_str(),
         duration_ms: r.duration_ms,
     };
-    recordings::add(conn, &recording, now)?;
+    tx.add_recording(&recording, now)?;
     if let Some(conf) = conference {
-        jobs::enqueue_archives_if_ended(conn, &conf, now)?;
+        tx.enqueue_archives_if_ended(&conf, now)?;
     }
     Ok(())
 }
@@ -273,13 +268,13 @@ fn recording_id_for_end(conference_uuid: &str, url: &str) -> String {
 
 /// Ends conferences whose inferred end has come due, queueing their archive and notify jobs.
 pub fn confirm_due_ends(
-    conn: &Connection,
+    tx: &dyn IngestTx,
     now: Instant,
     rules: &Rules,
 ) -> Result<Vec<String>, DbError> {
-    let ended = conferences::confirm_due_ends(conn, &to_db(now))?;
+    let ended = tx.confirm_due_ends(now)?;
     for conf in &ended {
-        queue_end_work(conn, conf, now, rules)?;
+        queue_end_work(tx, conf, now, rules)?;
     }
     Ok(ended)
 }

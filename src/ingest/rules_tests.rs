@@ -2,16 +2,22 @@
 
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use rusqlite::Connection;
 
 use super::*;
-use crate::db::conferences::Status;
+use crate::db::model::{JobKind, Status};
+use crate::db::sqlite::testing::Memory;
 use crate::vobiz::callback;
 
-fn database() -> Connection {
-    let mut conn = Connection::open_in_memory().unwrap();
-    crate::db::migrate::run(&mut conn).unwrap();
-    conn
+fn database() -> Memory {
+    Memory::new()
+}
+
+fn apply(db: &Memory, a: &Accepted, rules: &Rules) -> Result<Outcome, DbError> {
+    db.write(|tx| super::apply(tx, a, rules))
+}
+
+fn confirm_due_ends(db: &Memory, now: Instant, rules: &Rules) -> Result<Vec<String>, DbError> {
+    db.write(|tx| super::confirm_due_ends(tx, now, rules))
 }
 
 const RULES: Rules = Rules {
@@ -69,9 +75,8 @@ fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
     out
 }
 
-fn roster(conn: &Connection, uuid: &str) -> Vec<String> {
-    conferences::participants(conn, uuid)
-        .unwrap()
+fn roster(conn: &Memory, uuid: &str) -> Vec<String> {
+    conn.participants(uuid)
         .into_iter()
         .map(|p| {
             format!(
@@ -91,8 +96,8 @@ fn roster(conn: &Connection, uuid: &str) -> Vec<String> {
         .collect()
 }
 
-fn job_count(conn: &Connection) -> i64 {
-    jobs::count_of_kind(conn, jobs::ARCHIVE_RECORDING).unwrap()
+fn job_count(conn: &Memory) -> i64 {
+    conn.jobs_of_kind(JobKind::ArchiveRecording)
 }
 
 const DOCUMENTED: &[&str] = &[
@@ -112,7 +117,7 @@ fn every_delivery_order_of_documented_callbacks_gives_the_same_conference() {
             let at = t0() + Duration::seconds(i as i64);
             apply(&conn, &conference_callback(body, at), &RULES).unwrap();
         }
-        let conference = conferences::get(&conn, "c1").unwrap().unwrap();
+        let conference = conn.conference("c1").unwrap();
         let snapshot = (
             roster(&conn, "c1"),
             conference.status,
@@ -138,9 +143,8 @@ const LIVE: &[&str] = &[
 ];
 
 /// What is the same whatever the order of live callbacks, which carry no time of their own.
-fn live_shape(conn: &Connection) -> Vec<String> {
-    conferences::participants(conn, "c2")
-        .unwrap()
+fn live_shape(conn: &Memory) -> Vec<String> {
+    conn.participants("c2")
         .into_iter()
         .map(|p| {
             assert!(p.joined_at <= p.left_at, "a leg never ends before it began");
@@ -189,7 +193,7 @@ fn a_redelivered_callback_changes_nothing() {
     assert_eq!(apply(&conn, &enter, &RULES).unwrap(), Outcome::Stored);
     let later = conference_callback(DOCUMENTED[0], t0() + Duration::seconds(9));
     assert_eq!(apply(&conn, &later, &RULES).unwrap(), Outcome::Duplicate);
-    assert_eq!(events::count(&conn).unwrap(), 1);
+    assert_eq!(conn.events(), 1);
     assert_eq!(roster(&conn, "c1").len(), 1);
 }
 
@@ -216,10 +220,10 @@ fn an_enter_during_the_quiet_period_keeps_the_conference_going() {
             .unwrap()
             .is_empty()
     );
-    let conference = conferences::get(&conn, "c2").unwrap().unwrap();
+    let conference = conn.conference("c2").unwrap();
     assert_eq!(conference.status, Status::Active);
-    let numbers: Vec<_> = conferences::participants(&conn, "c2")
-        .unwrap()
+    let numbers: Vec<_> = conn
+        .participants("c2")
         .into_iter()
         .map(|p| p.from)
         .collect();
@@ -236,9 +240,9 @@ fn a_recording_that_arrives_before_its_conference_is_linked_and_archived_after_t
     let conn = database();
     let stop = "Event=RecordStop&RecordingID=r1&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr1.mp3&CallUUID=a&RecordingDurationMs=1000";
     apply(&conn, &record_stop(stop, t0()), &RULES).unwrap();
-    assert!(recordings::for_conference(&conn, "c2").unwrap().is_empty());
+    assert!(conn.recordings("c2").is_empty());
     apply(&conn, &conference_callback(LIVE[0], t0()), &RULES).unwrap();
-    assert_eq!(recordings::for_conference(&conn, "c2").unwrap().len(), 1);
+    assert_eq!(conn.recordings("c2").len(), 1);
     assert_eq!(
         job_count(&conn),
         0,
@@ -249,11 +253,7 @@ fn a_recording_that_arrives_before_its_conference_is_linked_and_archived_after_t
     assert_eq!(job_count(&conn), 1);
     let again = "Event=RecordStop&RecordingID=r1&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr1.mp3&CallUUID=a&RecordingDurationMs=1001";
     apply(&conn, &record_stop(again, t0()), &RULES).unwrap();
-    assert_eq!(
-        recordings::for_conference(&conn, "c2").unwrap().len(),
-        1,
-        "deduped on RecordingID"
-    );
+    assert_eq!(conn.recordings("c2").len(), 1, "deduped on RecordingID");
 }
 
 #[test]
@@ -271,5 +271,5 @@ fn a_nonce_reused_with_another_body_is_refused_and_stores_nothing() {
         apply(&conn, &replay, &RULES).unwrap(),
         Outcome::ReplayRefused
     );
-    assert_eq!(events::count(&conn).unwrap(), 1);
+    assert_eq!(conn.events(), 1);
 }

@@ -12,12 +12,9 @@ use url::Url;
 
 use super::JobError;
 use super::worker::JobContext;
-use crate::db::conferences::{self, Conference, Participant};
-use crate::db::recordings::{self, Archived, ToArchive};
-use crate::db::{DbError, ReadPool};
+use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, Source, ToArchive};
 use crate::storage::keys::{KeyTemplate, KeyValues, segment};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
-use crate::time::{from_db, to_db};
 use crate::vobiz::download::{Downloaded, Downloader};
 use crate::vobiz::sniff::AudioFormat;
 
@@ -58,7 +55,7 @@ pub struct Sidecar {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SidecarRecording {
     pub recording_id: String,
-    pub source: String,
+    pub source: Source,
     pub source_url: String,
     pub call_uuid: Option<String>,
     pub duration_ms: Option<i64>,
@@ -75,7 +72,6 @@ pub const SIDECAR_SCHEMA: &str = "confvault.recording/1";
 pub struct Archiver {
     pub downloader: Downloader,
     pub store: Arc<dyn Store>,
-    pub readers: ReadPool,
     pub key_template: KeyTemplate,
     pub prefix: String,
     pub zone: Tz,
@@ -85,30 +81,14 @@ pub struct Archiver {
 
 impl Archiver {
     pub async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let recording_id = ctx.job.subject.clone();
-        let found = self
-            .readers
-            .run(move |conn| {
-                let Some(recording) = recordings::to_archive(conn, &recording_id)? else {
-                    return Ok(None);
-                };
-                let (conference, participants) = match &recording.conference_uuid {
-                    Some(uuid) => (
-                        conferences::get(conn, uuid)?,
-                        conferences::participants(conn, uuid)?,
-                    ),
-                    None => (None, Vec::new()),
-                };
-                Ok::<_, DbError>(Some((recording, conference, participants)))
-            })
-            .await?;
-        let Some((recording, conference, participants)) = found else {
+        let Some(ArchiveSubject {
+            recording,
+            conference,
+            participants,
+        }) = ctx.db.archive_subject(&ctx.job.subject).await?
+        else {
             return Err(JobError::Permanent("the recording no longer exists".into()));
         };
-        let id = recording.recording_id.clone();
-        ctx.writer
-            .run(move |conn| recordings::set_status(conn, &id, "archiving"))
-            .await?;
         let mut checkpoint: Checkpoint = ctx
             .job
             .checkpoint
@@ -153,8 +133,7 @@ impl Archiver {
         let date = conference
             .as_ref()
             .and_then(|c| c.started_at.or(c.ended_at))
-            .or_else(|| from_db(&recording.created_at).ok())
-            .unwrap_or_else(chrono::Utc::now);
+            .unwrap_or(recording.created_at);
         let key = self.key_template.render(&KeyValues {
             prefix: &self.prefix,
             date,
@@ -194,7 +173,7 @@ impl Archiver {
             schema: SIDECAR_SCHEMA.to_owned(),
             recording: SidecarRecording {
                 recording_id: recording.recording_id.clone(),
-                source: recording.source.clone(),
+                source: recording.source,
                 source_url: recording.source_url.clone(),
                 call_uuid: recording.call_uuid.clone(),
                 duration_ms: recording.duration_ms,
@@ -214,24 +193,16 @@ impl Archiver {
         self.store
             .put_bytes(&sidecar_key(&key), json, "application/json")
             .await?;
-        let id = recording.recording_id.clone();
-        let location = self.store.location(&key);
-        let object_key = key.clone();
-        ctx.writer
-            .run(move |conn| {
-                recordings::mark_archived(
-                    conn,
-                    &id,
-                    &Archived {
-                        object_key: &object_key,
-                        format: downloaded.format.extension(),
-                        size_bytes: downloaded.size,
-                        sha256: &downloaded.sha256,
-                        location: &location,
-                        archived_at: &to_db(archived_at),
-                    },
-                )
-            })
+        let archived = Archived {
+            object_key: key.clone(),
+            format: downloaded.format.extension().to_owned(),
+            size_bytes: downloaded.size,
+            sha256: downloaded.sha256.clone(),
+            location: self.store.location(&key),
+            archived_at,
+        };
+        ctx.db
+            .record_archived(&recording.recording_id, archived)
             .await?;
         tracing::info!(%key, size = sidecar.recording.size_bytes, "recording archived");
         ctx.metrics.recording_archived(sidecar.recording.size_bytes);

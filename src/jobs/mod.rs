@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod backoff;
+pub mod ending;
 pub mod notify;
 pub mod worker;
 

@@ -13,14 +13,13 @@ use sha2::{Digest, Sha256};
 
 use super::JobError;
 use super::worker::JobContext;
-use crate::db::conferences;
-use crate::db::recordings::{self, Recording};
-use crate::db::{DbError, ReadPool, jobs, mail};
+use crate::db::model::{
+    JobId, MailKind, NewLink, Recording, RecordingStatus, SentMessage, SummarySubject,
+};
 use crate::mail::recipients::RecipientRules;
 use crate::mail::summary::{self, RecordingFacts};
 use crate::mail::templates::{self, Rendered, Templates};
 use crate::mail::transport::{Mailer, SendError};
-use crate::time::to_db;
 
 pub struct Notifier {
     pub mailer: std::sync::Arc<dyn Mailer>,
@@ -29,7 +28,6 @@ pub struct Notifier {
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
     pub alerts_to: Vec<String>,
-    pub readers: ReadPool,
     pub zone: Tz,
     /// Where recording links point: `public_url`, or the listening address.
     pub link_base: String,
@@ -38,30 +36,18 @@ pub struct Notifier {
 
 impl Notifier {
     pub async fn summary(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let uuid = ctx.job.subject.clone();
-        let found = self
-            .readers
-            .run(move |conn| {
-                let Some(conference) = conferences::get(conn, &uuid)? else {
-                    return Ok(None);
-                };
-                Ok::<_, DbError>(Some((
-                    conferences::participants(conn, &uuid)?,
-                    recordings::for_conference(conn, &uuid)?,
-                    mail::handled_recipients(conn, "summary", &uuid)?,
-                    conference,
-                )))
-            })
-            .await?;
-        let Some((legs, recordings, handled, conference)) = found else {
+        let Some(SummarySubject {
+            conference,
+            participants: legs,
+            recordings,
+            handled,
+        }) = ctx.db.summary_subject(&ctx.job.subject).await?
+        else {
             return Err(JobError::Permanent(
                 "the conference no longer exists".into(),
             ));
         };
-        if recordings
-            .iter()
-            .any(|r| matches!(r.status.as_str(), "pending" | "archiving"))
-        {
+        if recordings.iter().any(|r| r.status.is_unsettled()) {
             return Err(JobError::Wait("a recording is still being archived".into()));
         }
         let recipients: Vec<String> = self
@@ -86,24 +72,25 @@ impl Notifier {
             .templates
             .render("summary", &view)
             .map_err(|e| JobError::Permanent(format!("{e:#}")))?;
-        self.send_all(ctx, "summary", &ctx.job.subject, &rendered, recipients)
-            .await
+        self.send_all(
+            ctx,
+            MailKind::Summary,
+            &ctx.job.subject,
+            &rendered,
+            recipients,
+        )
+        .await
     }
 
     pub async fn alert(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let id: i64 =
+        let id: JobId =
             ctx.job.subject.parse().map_err(|_| {
                 JobError::Permanent("alert for a job id that is not a number".into())
             })?;
-        let subject = ctx.job.subject.clone();
-        let (failed, handled) = self
-            .readers
-            .run(move |conn| {
-                Ok((
-                    jobs::get(conn, id)?,
-                    mail::handled_recipients(conn, "alert", &subject)?,
-                ))
-            })
+        let failed = ctx.db.job(id).await?;
+        let handled = ctx
+            .db
+            .handled_recipients(MailKind::Alert, &ctx.job.subject)
             .await?;
         let Some(failed) = failed else {
             return Ok(());
@@ -130,21 +117,29 @@ impl Notifier {
                 }),
             )
             .map_err(|e| JobError::Permanent(format!("{e:#}")))?;
-        self.send_all(ctx, "alert", &ctx.job.subject, &rendered, recipients)
-            .await
+        self.send_all(
+            ctx,
+            MailKind::Alert,
+            &ctx.job.subject,
+            &rendered,
+            recipients,
+        )
+        .await
     }
 
     /// What the summary says of one recording, with a fresh link if it was archived.
     async fn facts(&self, ctx: &JobContext, r: &Recording) -> Result<RecordingFacts, JobError> {
-        let archived = r.status == "archived";
+        let archived = r.status == RecordingStatus::Archived;
         let link = if archived {
             let token = new_token();
-            let hash = token_hash(&token);
-            let id = r.recording_id.clone();
             let now = chrono::Utc::now();
-            let expires = self.link_lifetime.map(|l| to_db(now + l));
-            ctx.writer
-                .run(move |conn| mail::add_link(conn, &hash, &id, &to_db(now), expires.as_deref()))
+            ctx.db
+                .add_link(NewLink {
+                    token_hash: token_hash(&token),
+                    recording_id: r.recording_id.clone(),
+                    created_at: now,
+                    expires_at: self.link_lifetime.map(|l| now + l),
+                })
                 .await?;
             Some(format!(
                 "{}/r/{token}",
@@ -168,7 +163,7 @@ impl Notifier {
     async fn send_all(
         &self,
         ctx: &JobContext,
-        kind: &'static str,
+        kind: MailKind,
         subject: &str,
         rendered: &Rendered,
         recipients: Vec<String>,
@@ -224,33 +219,22 @@ impl Notifier {
     async fn record(
         &self,
         ctx: &JobContext,
-        kind: &'static str,
+        kind: MailKind,
         subject: &str,
         recipient: &str,
         ok: bool,
         message_id: &str,
         detail: &str,
     ) -> Result<(), JobError> {
-        let (subject, recipient, message_id, detail) = (
-            subject.to_owned(),
-            recipient.to_ascii_lowercase(),
-            message_id.to_owned(),
-            detail.to_owned(),
-        );
-        ctx.writer
-            .run(move |conn| {
-                mail::record(
-                    conn,
-                    &mail::Sent {
-                        kind,
-                        subject: &subject,
-                        recipient: &recipient,
-                        ok,
-                        message_id: &message_id,
-                        detail: &detail,
-                        at: &to_db(chrono::Utc::now()),
-                    },
-                )
+        ctx.db
+            .record_sent(SentMessage {
+                kind,
+                subject: subject.to_owned(),
+                recipient: recipient.to_ascii_lowercase(),
+                ok,
+                message_id: message_id.to_owned(),
+                detail: detail.to_owned(),
+                at: chrono::Utc::now(),
             })
             .await?;
         Ok(())

@@ -10,37 +10,28 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::JobError;
 use super::archive::Archiver;
+use super::ending;
 use super::notify::Notifier;
 use crate::config::JobsConfig;
-use crate::db::jobs::{self, Finish, Job};
-use crate::db::{DbError, Writer};
+use crate::db::model::{Finish, Job, JobId, JobKind};
+use crate::db::{Database, DbError};
 use crate::ops::Metrics;
 use crate::ops::metrics::JobOutcome;
-use crate::time::to_db;
 
 /// What a running job can reach.
 pub struct JobContext {
     pub job: Job,
     pub owner: String,
-    pub writer: Writer,
+    pub db: Arc<dyn Database>,
     pub metrics: Arc<Metrics>,
 }
 
 impl JobContext {
     /// Saves progress so that a later run resumes; fails if this worker lost the job.
     pub async fn checkpoint(&self, checkpoint: Option<String>) -> Result<(), JobError> {
-        let (id, owner) = (self.job.id, self.owner.clone());
         let kept = self
-            .writer
-            .run(move |conn| {
-                jobs::save_checkpoint(
-                    conn,
-                    id,
-                    &owner,
-                    checkpoint.as_deref(),
-                    &to_db(chrono::Utc::now()),
-                )
-            })
+            .db
+            .save_checkpoint(self.job.id, &self.owner, checkpoint, chrono::Utc::now())
             .await?;
         if kept {
             Ok(())
@@ -51,7 +42,7 @@ impl JobContext {
 }
 
 pub struct Worker {
-    pub writer: Writer,
+    pub db: Arc<dyn Database>,
     pub config: JobsConfig,
     pub archiver: Arc<Archiver>,
     pub notifier: Arc<Notifier>,
@@ -101,12 +92,7 @@ impl Worker {
     }
 
     async fn release_leases(&self) {
-        let owner = self.owner.clone();
-        match self
-            .writer
-            .run(move |conn| jobs::release_all(conn, &owner, &to_db(chrono::Utc::now())))
-            .await
-        {
+        match self.db.release_jobs(&self.owner, chrono::Utc::now()).await {
             Ok(released) => {
                 tracing::info!(jobs = released, "leases handed back for the next start")
             }
@@ -115,13 +101,9 @@ impl Worker {
     }
 
     async fn claim(&self) -> Result<Option<Job>, DbError> {
-        let owner = self.owner.clone();
-        let lease = self.lease();
-        self.writer
-            .run(move |conn| {
-                let now = chrono::Utc::now();
-                jobs::claim(conn, &owner, &to_db(now), &to_db(now + lease))
-            })
+        let now = chrono::Utc::now();
+        self.db
+            .claim_job(&self.owner, now, now + self.lease())
             .await
     }
 
@@ -129,13 +111,13 @@ impl Worker {
         chrono::Duration::from_std(self.config.lease()).unwrap_or(chrono::Duration::MAX)
     }
 
-    #[tracing::instrument(name = "job", skip_all, fields(job_id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts))]
+    #[tracing::instrument(name = "job", skip_all, fields(job_id = %job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts))]
     async fn run_one(self: Arc<Self>, job: Job) {
-        let (id, attempts, kind) = (job.id, job.attempts, job.kind.clone());
+        let id = job.id;
         let context = JobContext {
-            job,
+            job: job.clone(),
             owner: self.owner.clone(),
-            writer: self.writer.clone(),
+            db: Arc::clone(&self.db),
             metrics: Arc::clone(&self.metrics),
         };
         let archiver = Arc::clone(&self.archiver);
@@ -144,11 +126,10 @@ impl Worker {
         // Its own task, so that a panic is caught at the join and fails only this job; stopped
         // when this runner is dropped (shutdown, lost lease) rather than left running detached.
         let mut task = AbortOnDropHandle::new(tokio::spawn(async move {
-            match context.job.kind.as_str() {
-                jobs::ARCHIVE_RECORDING => archiver.run(&context).await,
-                jobs::NOTIFY_CONFERENCE => notifier.summary(&context).await,
-                jobs::ALERT_JOB_FAILED => notifier.alert(&context).await,
-                other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+            match context.job.kind {
+                JobKind::ArchiveRecording => archiver.run(&context).await,
+                JobKind::NotifyConference => notifier.summary(&context).await,
+                JobKind::AlertJobFailed => notifier.alert(&context).await,
             }
         }));
         let mut renew = tokio::time::interval(self.config.lease() / 3);
@@ -167,71 +148,32 @@ impl Worker {
         let outcome = ended(outcome);
         let elapsed = started.elapsed();
         let now = chrono::Utc::now();
-        let (finish, run_at) = match &outcome {
-            Ok(()) => {
-                tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "job done");
-                (FinishKind::Done, None)
+        let ending = ending::decide(&job, &outcome, &self.config, now);
+        match (&ending.finish, &outcome) {
+            (Finish::Done, _) => {
+                tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "job done")
             }
-            Err(JobError::Wait(why)) => {
-                let wait = std::time::Duration::from_secs_f64(
-                    self.config.retry_base_seconds.clamp(0.05, 60.0),
-                );
-                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                tracing::debug!(reason = %why, "job deferred");
-                (FinishKind::Defer(why.clone()), Some(to_db(at)))
+            (Finish::Defer { reason, .. }, _) => tracing::debug!(%reason, "job deferred"),
+            (Finish::RetryAt { run_at, error }, _) => {
+                let retry_in_s = (*run_at - now).as_seconds_f64();
+                tracing::warn!(%error, retry_in_s, "job will be retried");
             }
-            Err(JobError::Retryable(e)) if attempts < i64::from(self.config.max_attempts) => {
-                let wait = super::backoff::delay(
-                    attempts as u32,
-                    self.config.retry_base_seconds,
-                    self.config.retry_max_seconds,
-                );
-                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                tracing::warn!(error = %e, retry_in_s = wait.as_secs_f64(), "job will be retried");
-                (FinishKind::Retry(e.clone()), Some(to_db(at)))
+            (Finish::Failed { error }, Err(JobError::Retryable(_))) => {
+                tracing::error!(%error, "job failed: out of attempts")
             }
-            Err(JobError::Retryable(e)) => {
-                tracing::error!(error = %e, "job failed: out of attempts");
-                (
-                    FinishKind::Failed(format!("{e} (gave up after {attempts} attempts)")),
-                    None,
-                )
-            }
-            Err(JobError::Permanent(e)) => {
-                tracing::error!(error = %e, "job failed permanently");
-                (FinishKind::Failed(e.clone()), None)
-            }
-        };
+            (Finish::Failed { error }, _) => tracing::error!(%error, "job failed permanently"),
+        }
         self.metrics.job_finished(
-            &kind,
-            match finish {
-                FinishKind::Done => JobOutcome::Done,
-                FinishKind::Defer(_) => JobOutcome::Deferred,
-                FinishKind::Retry(_) => JobOutcome::Retry,
-                FinishKind::Failed(_) => JobOutcome::Failed,
+            job.kind.as_str(),
+            match ending.finish {
+                Finish::Done => JobOutcome::Done,
+                Finish::Defer { .. } => JobOutcome::Deferred,
+                Finish::RetryAt { .. } => JobOutcome::Retry,
+                Finish::Failed { .. } => JobOutcome::Failed,
             },
             elapsed,
         );
-        let owner = self.owner.clone();
-        let recorded = self
-            .writer
-            .run(move |conn| {
-                let how = match &finish {
-                    FinishKind::Done => Finish::Done,
-                    FinishKind::Defer(reason) => Finish::Defer {
-                        run_at: run_at.as_deref().unwrap_or_default(),
-                        reason,
-                    },
-                    FinishKind::Retry(error) => Finish::RetryAt {
-                        run_at: run_at.as_deref().unwrap_or_default(),
-                        error,
-                    },
-                    FinishKind::Failed(error) => Finish::Failed { error },
-                };
-                jobs::finish(conn, id, &owner, how, &to_db(now))
-            })
-            .await;
-        match recorded {
+        match self.db.finish_job(id, &self.owner, ending, now).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("another worker took this job over; its result was dropped")
@@ -242,13 +184,10 @@ impl Worker {
         }
     }
 
-    async fn extend_lease(&self, id: i64) -> bool {
-        let owner = self.owner.clone();
-        let lease = self.lease();
-        self.writer
-            .run(move |conn| {
-                jobs::extend_lease(conn, id, &owner, &to_db(chrono::Utc::now() + lease))
-            })
+    async fn extend_lease(&self, id: JobId) -> bool {
+        let until = chrono::Utc::now() + self.lease();
+        self.db
+            .extend_lease(id, &self.owner, until)
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "could not extend a lease");
@@ -256,13 +195,6 @@ impl Worker {
                 true
             })
     }
-}
-
-enum FinishKind {
-    Done,
-    Defer(String),
-    Retry(String),
-    Failed(String),
 }
 
 /// How a job's own task ended: a panic (caught at the join, so the worker goes on) or a

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::recipients::Directory;
-use crate::db::conferences::{Conference, Participant};
+use crate::db::model::{Conference, Participant};
 use crate::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]

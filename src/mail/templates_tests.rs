@@ -4,7 +4,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::db::conferences::{Conference, Participant, Status};
+use crate::db::model::{Conference, Participant, Status};
 use crate::mail::recipients::Directory;
 use crate::mail::summary::{self, RecordingFacts};
 

@@ -14,10 +14,26 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::db::jobs;
+use crate::db::Database;
+use crate::db::model::{JobId, JobState, RetrySelection};
 use crate::progress::{Progress, Unit};
+use crate::search::ListQuery;
 use crate::storage::{Playback, Store};
-use crate::time::to_db;
+
+/// Opens the database, runs `work` on it, and closes it (everything written is committed).
+pub async fn with_database<R>(
+    config: &Config,
+    work: impl AsyncFnOnce(&dyn Database) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let path = config.database_path();
+    let opened = crate::db::open(config)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let result = work(opened.db.as_ref()).await;
+    tokio::task::spawn_blocking(move || opened.close())
+        .await
+        .context("closing the database")?;
+    result
+}
 
 /// Writes, reads back and deletes a probe object; fails with the reason if any step does.
 pub async fn check_storage(config: &Config) -> anyhow::Result<()> {
@@ -53,14 +69,15 @@ pub async fn check_storage(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn list_jobs(
+pub async fn list_jobs(
     config: &Config,
-    state: Option<&str>,
-    limit: i64,
+    state: Option<JobState>,
+    limit: u32,
     json: bool,
 ) -> anyhow::Result<()> {
-    let conn = crate::app::open_database(config)?;
-    let list = jobs::list(&conn, state, limit).context("listing jobs")?;
+    let list = with_database(config, async |db| Ok(db.jobs(state, limit).await?))
+        .await
+        .context("listing jobs")?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &list)?;
@@ -80,7 +97,7 @@ pub fn list_jobs(
             job.state,
             job.kind,
             job.attempts,
-            job.run_at,
+            crate::time::to_db(job.run_at),
             job.subject,
             job.last_error.unwrap_or_default()
         )?;
@@ -88,32 +105,25 @@ pub fn list_jobs(
     Ok(())
 }
 
-/// Retries one failed job, or every failed job when `id` is `None`.
-pub fn retry_jobs(config: &Config, id: Option<i64>) -> anyhow::Result<()> {
-    let conn = crate::app::open_database(config)?;
-    let now = to_db(chrono::Utc::now());
-    let ids = match id {
-        Some(id) => {
-            let job = jobs::get(&conn, id)?.with_context(|| format!("no job {id}"))?;
-            anyhow::ensure!(
-                job.state == "failed",
-                "job {id} is {}, not failed",
-                job.state
-            );
-            vec![id]
-        }
-        None => jobs::failed_ids(&conn)?,
-    };
-    let mut retried = 0;
-    let mut progress = Progress::new("retrying failed jobs", ids.len() as u64, Unit::Items);
-    for id in &ids {
-        if jobs::retry(&conn, *id, &now)? {
-            retried += 1;
-        }
-        progress.advance(1);
-    }
-    progress.finish();
-    println!("{retried} job(s) queued again");
+/// Retries one failed job, or every failed job when `id` is `None`, in one transaction.
+pub async fn retry_jobs(config: &Config, id: Option<JobId>) -> anyhow::Result<()> {
+    let retried = with_database(config, async |db| {
+        let which = match id {
+            Some(id) => {
+                let job = db.job(id).await?.with_context(|| format!("no job {id}"))?;
+                anyhow::ensure!(
+                    job.state == JobState::Failed,
+                    "job {id} is {}, not failed",
+                    job.state
+                );
+                RetrySelection::One(id)
+            }
+            None => RetrySelection::AllFailed,
+        };
+        Ok::<_, anyhow::Error>(db.retry_jobs(which, chrono::Utc::now()).await?)
+    })
+    .await?;
+    println!("{} job(s) queued again", retried.len());
     Ok(())
 }
 
@@ -134,19 +144,13 @@ pub async fn send_test_mail(config: &Config, address: &str) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn list_conferences(
-    config: &Config,
-    query: crate::api::list::ListQuery,
-    json: bool,
-) -> anyhow::Result<()> {
-    let filter =
-        crate::api::list::filter(query, config.timezone).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let conn = crate::app::open_database(config)?;
-    let page = crate::db::search::conferences(&conn, &filter)?;
+pub async fn list_conferences(config: &Config, query: ListQuery, json: bool) -> anyhow::Result<()> {
+    let filter = crate::search::filter(query, config.timezone)?;
+    let page = with_database(config, async |db| Ok(db.search_conferences(filter).await?)).await?;
     let mut out = std::io::stdout().lock();
     if json {
         let answer = crate::api::list::ListAnswer {
-            next_cursor: page.next.as_ref().map(crate::api::list::encode_cursor),
+            next_cursor: page.next.as_ref().map(crate::search::encode_cursor),
             conferences: page.rows,
         };
         serde_json::to_writer_pretty(&mut out, &answer)?;
@@ -183,17 +187,11 @@ fn local(config: &Config, t: Option<crate::time::Instant>) -> String {
     )
 }
 
-pub fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow::Result<()> {
-    use crate::db::{conferences, recordings};
-    let conn = crate::app::open_database(config)?;
-    let conference =
-        conferences::get(&conn, uuid)?.with_context(|| format!("no conference {uuid}"))?;
-    let detail = crate::api::conferences::ConferenceDetail {
-        participants: conferences::participants(&conn, uuid)?,
-        recordings: recordings::for_conference(&conn, uuid)?,
-        jobs: jobs::for_conference(&conn, uuid)?,
-        conference,
-    };
+pub async fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow::Result<()> {
+    let detail = with_database(config, async |db| Ok(db.conference_detail(uuid).await?))
+        .await?
+        .with_context(|| format!("no conference {uuid}"))?;
+    let detail = crate::api::conferences::ConferenceDetail::from(detail);
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &detail)?;
@@ -235,8 +233,8 @@ pub async fn download_recording(
     id: &str,
     output: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let conn = crate::app::open_database(config)?;
-    let archived = crate::db::recordings::archived_object(&conn, id)?
+    let archived = with_database(config, async |db| Ok(db.archived_object(id).await?))
+        .await?
         .with_context(|| format!("no recording {id}"))?;
     let key = archived
         .object_key

@@ -11,7 +11,8 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::db::recordings::{self, ArchivedRecording};
+use crate::db::Database;
+use crate::db::model::ArchivedRecording;
 use crate::jobs::archive::sidecar_key;
 use crate::progress::{Progress, Unit};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
@@ -41,8 +42,7 @@ pub async fn rearchive(config: &Config, from: &Path, concurrency: usize) -> anyh
     let target = crate::storage::from_config(config)
         .await
         .context("opening the configured storage")?;
-    let conn = crate::app::open_database(config)?;
-    let spool_dir = config.data_dir.join("spool");
+    let spool_dir = config.spool_dir();
     tokio::fs::create_dir_all(&spool_dir)
         .await
         .with_context(|| format!("creating {}", spool_dir.display()))?;
@@ -51,19 +51,29 @@ pub async fn rearchive(config: &Config, from: &Path, concurrency: usize) -> anyh
         source.location(""),
         target.location("")
     );
+    super::with_database(config, async |db| {
+        copy_all(db, &*source, &*target, &spool_dir, concurrency).await
+    })
+    .await
+}
 
-    let total = recordings::count_archived(&conn)?;
+/// Copies every archived recording, a page at a time, and names those that failed.
+async fn copy_all(
+    db: &dyn Database,
+    source: &dyn Store,
+    target: &dyn Store,
+    spool_dir: &Path,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let total = db.count_archived().await?;
     let mut progress = Progress::new("re-archiving", total, Unit::Items);
     let (mut copied, mut already_there) = (0u64, 0u64);
     let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
     let mut after = String::new();
     loop {
-        let page = recordings::archived_after(&conn, &after, PAGE)?;
+        let page = db.archived_after(&after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.recording_id.clone();
-        let source = &*source;
-        let target = &*target;
-        let spool_dir = &spool_dir;
         let mut copies = futures_util::stream::iter(page)
             .map(|recording| async move {
                 let span = tracing::info_span!("rearchive", recording_id = %recording.recording_id);
@@ -76,12 +86,16 @@ pub async fn rearchive(config: &Config, from: &Path, concurrency: usize) -> anyh
             })
             .buffer_unordered(concurrency.max(1));
         while let Some((recording, result)) = copies.next().await {
-            let result = result.and_then(|outcome| {
-                let location = target.location(&recording.object_key);
-                recordings::set_location(&conn, &recording.recording_id, &location)
-                    .context("recording the new location")?;
-                Ok(outcome)
-            });
+            let result = match result {
+                Ok(outcome) => {
+                    let location = target.location(&recording.object_key);
+                    db.set_location(&recording.recording_id, &location)
+                        .await
+                        .context("recording the new location")
+                        .map(|()| outcome)
+                }
+                Err(e) => Err(e),
+            };
             match result {
                 Ok(Outcome::Copied) => copied += 1,
                 Ok(Outcome::AlreadyThere) => already_there += 1,

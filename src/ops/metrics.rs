@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::db::jobs::JobStats;
+use crate::db::model::{JobState, JobStats};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
@@ -215,7 +215,7 @@ impl Metrics {
 
     /// Replaces the queue gauges with a fresh reading.
     pub fn set_job_stats(&self, stats: &JobStats) {
-        for state in crate::db::jobs::STATES {
+        for state in JobState::ALL {
             let count = stats
                 .by_state
                 .iter()
@@ -223,7 +223,7 @@ impl Metrics {
                 .map_or(0, |(_, n)| *n);
             self.jobs
                 .get_or_create(&StateLabels {
-                    state: (*state).to_owned(),
+                    state: state.as_str().to_owned(),
                 })
                 .set(count);
         }
@@ -278,7 +278,7 @@ mod tests {
         let metrics = Metrics::default();
 
         metrics.set_job_stats(&JobStats {
-            by_state: vec![("pending".into(), 3)],
+            by_state: vec![(JobState::Pending, 3)],
             due: 2,
             oldest_waiting: Some(Duration::from_secs(90)),
         });

@@ -7,13 +7,10 @@ pub mod request_id;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use tokio::sync::watch;
 
+use crate::state::AppState;
 pub use metrics::Metrics;
 pub use readiness::Report;
-
-/// The latest readiness verdict, as handlers see it.
-pub type ReadinessView = watch::Receiver<Report>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -27,8 +24,8 @@ async fn healthz() -> HttpResponse {
 }
 
 /// 200 when the last background round found the database, storage and mail usable, else 503.
-async fn readyz(view: web::Data<ReadinessView>) -> HttpResponse {
-    let report = view.borrow().clone();
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let report = state.readiness.borrow().clone();
     let mut answer = if report.is_ready() {
         HttpResponse::Ok()
     } else {
@@ -39,7 +36,7 @@ async fn readyz(view: web::Data<ReadinessView>) -> HttpResponse {
         .json(report)
 }
 
-async fn metrics(state: web::Data<crate::app::AppState>) -> HttpResponse {
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())

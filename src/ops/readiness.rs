@@ -10,9 +10,12 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
-use crate::db::{ReadPool, Writer};
+use crate::db::Database;
 use crate::mail::transport::Mailer;
 use crate::storage::Store;
+
+/// The latest readiness verdict, as handlers see it.
+pub type ReadinessView = watch::Receiver<Report>;
 
 /// One dependency's state. Details stay in the log: `/readyz` answers without a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,8 +48,7 @@ impl Report {
 
 /// What the checker looks at.
 pub struct Dependencies {
-    pub writer: Writer,
-    pub readers: ReadPool,
+    pub db: Arc<dyn Database>,
     pub store: Arc<dyn Store>,
     pub mailer: Arc<dyn Mailer>,
     pub metrics: Arc<Metrics>,
@@ -64,7 +66,7 @@ pub async fn run(
     loop {
         // Side by side, so that one dependency hanging until its timeout delays no other.
         let (database_ok, storage_ok, mail_ok) = tokio::join!(
-            bounded(timeout, database(&deps.writer)),
+            bounded(timeout, database(deps.db.as_ref())),
             bounded(timeout, storage(deps.store.as_ref())),
             bounded(timeout, mail(deps.mailer.as_ref())),
         );
@@ -92,7 +94,7 @@ pub async fn run(
             checked_at: Some(crate::time::to_db(chrono::Utc::now())),
             checks,
         });
-        refresh_queue_metrics(&deps.readers, &deps.metrics).await;
+        refresh_queue_metrics(deps.db.as_ref(), &deps.metrics).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
@@ -110,12 +112,10 @@ async fn bounded(
 }
 
 #[tracing::instrument(name = "ready.database", skip_all)]
-async fn database(writer: &Writer) -> Result<(), String> {
-    let at = crate::time::to_db(chrono::Utc::now());
-    writer
-        .run(move |conn| crate::db::heartbeat(conn, &at))
+async fn database(db: &dyn Database) -> Result<(), String> {
+    db.heartbeat(chrono::Utc::now())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
 }
 
 #[tracing::instrument(name = "ready.storage", skip_all)]
@@ -128,11 +128,8 @@ async fn mail(mailer: &dyn Mailer) -> Result<(), String> {
     mailer.probe().await.map_err(|e| e.to_string())
 }
 
-async fn refresh_queue_metrics(readers: &ReadPool, metrics: &Metrics) {
-    match readers
-        .run(|conn| crate::db::jobs::stats(conn, chrono::Utc::now()))
-        .await
-    {
+async fn refresh_queue_metrics(db: &dyn Database, metrics: &Metrics) {
+    match db.job_stats(chrono::Utc::now()).await {
         Ok(stats) => metrics.set_job_stats(&stats),
         Err(e) => tracing::warn!(error = %e, "could not read the job queue for metrics"),
     }

@@ -1,55 +1,20 @@
 //! The web pages: sign in with an access token, search conferences, open one to see its
 //! timeline and play its recordings. Server-rendered from templates/web/ with minijinja.
 
+pub mod pages;
 pub mod session;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth::ApiTokens;
-use crate::api::list::{self, ListQuery};
-use crate::app::AppState;
-use crate::db::{conferences, recordings, search};
+use crate::db::model::{ConferenceDetail, RecordingStatus};
 use crate::error::{ApiError, internal};
 use crate::mail::summary::human_size;
+use crate::search::{self, ListQuery};
+use crate::state::AppState;
+use pages::Pages;
 use session::{Session, verify_csrf};
-
-const PAGES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/web/base.html")),
-    (
-        "signin.html",
-        include_str!("../../templates/web/signin.html"),
-    ),
-    ("list.html", include_str!("../../templates/web/list.html")),
-    (
-        "conference.html",
-        include_str!("../../templates/web/conference.html"),
-    ),
-];
-
-/// The compiled page templates (HTML autoescaped).
-pub struct Pages {
-    env: Environment<'static>,
-}
-
-impl Pages {
-    pub fn load() -> anyhow::Result<Self> {
-        let mut env = Environment::new();
-        for (name, source) in PAGES {
-            env.add_template(name, source)?;
-        }
-        Ok(Self { env })
-    }
-
-    fn render(&self, name: &str, context: impl Serialize) -> Result<String, ApiError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(context))
-            .map_err(internal)
-    }
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -94,12 +59,10 @@ async fn home(
     req: HttpRequest,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
-    pages: web::Data<Pages>,
-    tokens: web::Data<ApiTokens>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &tokens, &state.config);
+    let session = Session::of(&req, &state.tokens, &state.config);
     if !session.signed_in {
-        let page = sign_in_page(&pages, &session, None)?;
+        let page = sign_in_page(&state.pages, &session, None)?;
         return Ok(html(HttpResponse::Ok(), &session, page));
     }
     let query = query.into_inner();
@@ -108,17 +71,17 @@ async fn home(
         until => query.until.clone(), status => query.status.clone(),
     };
     let zone = state.config.timezone;
-    let (rows, next, error) = match list::filter(query.clone_for_page(), zone) {
+    let (rows, next, error) = match search::filter(query.clone_for_page(), zone) {
         Err(e) => (Vec::new(), None, Some(e.to_string())),
         Ok(filter) => {
             let page = state
-                .readers
-                .run(move |conn| search::conferences(conn, &filter))
+                .db
+                .search_conferences(filter)
                 .await
                 .map_err(internal)?;
             let next = page.next.as_ref().map(|key| {
                 let mut params = query.as_pairs();
-                params.push(("cursor".to_owned(), list::encode_cursor(key)));
+                params.push(("cursor".to_owned(), search::encode_cursor(key)));
                 format!(
                     "/?{}",
                     serde_urlencoded::to_string(params).unwrap_or_default()
@@ -139,7 +102,7 @@ async fn home(
             (rows, next, None)
         }
     };
-    let page = pages.render(
+    let page = state.pages.render(
         "list.html",
         minijinja::context! {
             signed_in => true, csrf => session.csrf.clone(), query => shown, conferences => rows,
@@ -180,29 +143,23 @@ async fn conference(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
-    pages: web::Data<Pages>,
-    tokens: web::Data<ApiTokens>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &tokens, &state.config);
+    let session = Session::of(&req, &state.tokens, &state.config);
     if !session.signed_in {
         return Ok(see_other("/"));
     }
-    let uuid = path.into_inner();
     let found = state
-        .readers
-        .run(move |conn| {
-            let Some(c) = conferences::get(conn, &uuid)? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                c,
-                conferences::participants(conn, &uuid)?,
-                recordings::for_conference(conn, &uuid)?,
-            )))
-        })
+        .db
+        .conference_detail(&path.into_inner())
         .await
         .map_err(internal)?;
-    let Some((c, legs, recs)) = found else {
+    let Some(ConferenceDetail {
+        conference: c,
+        participants: legs,
+        recordings: recs,
+        ..
+    }) = found
+    else {
         return Err(ApiError::not_found("conference"));
     };
     let zone = state.config.timezone;
@@ -231,15 +188,15 @@ async fn conference(
     let recordings: Vec<RecordingEntry> = recs
         .into_iter()
         .map(|r| RecordingEntry {
-            archived: r.status == "archived",
+            archived: r.status == RecordingStatus::Archived,
             format: r.format.unwrap_or_default().to_ascii_uppercase(),
             size: r.size_bytes.map(human_size).unwrap_or_default(),
             error: r.last_error,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             recording_id: r.recording_id,
         })
         .collect();
-    let page = pages.render(
+    let page = state.pages.render(
         "conference.html",
         minijinja::context! {
             signed_in => true, csrf => session.csrf.clone(), name => c.name,
@@ -262,14 +219,12 @@ async fn sign_in(
     req: HttpRequest,
     form: web::Form<SignIn>,
     state: web::Data<AppState>,
-    pages: web::Data<Pages>,
-    tokens: web::Data<ApiTokens>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &tokens, &state.config);
+    let session = Session::of(&req, &state.tokens, &state.config);
     verify_csrf(&session, &form.csrf)?;
-    if !tokens.accepts(form.token.trim()) {
+    if !state.tokens.accepts(form.token.trim()) {
         tracing::warn!("web sign-in refused: unknown token");
-        let page = sign_in_page(&pages, &session, Some("That token is not valid."))?;
+        let page = sign_in_page(&state.pages, &session, Some("That token is not valid."))?;
         return Ok(html(HttpResponse::Unauthorized(), &session, page));
     }
     let mut response = HttpResponse::SeeOther();
@@ -287,9 +242,8 @@ async fn sign_out(
     req: HttpRequest,
     form: web::Form<SignOut>,
     state: web::Data<AppState>,
-    tokens: web::Data<ApiTokens>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &tokens, &state.config);
+    let session = Session::of(&req, &state.tokens, &state.config);
     verify_csrf(&session, &form.csrf)?;
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, "/"));

@@ -7,7 +7,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use crate::api::auth::ApiTokens;
+use crate::api::tokens::ApiTokens;
 use crate::config::Config;
 use crate::error::ApiError;
 

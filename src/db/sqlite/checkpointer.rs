@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::DbError;
 use crate::config::Synchronous;
+use crate::db::DbError;
 
 /// How often the background checkpoint runs.
 const INTERVAL: Duration = Duration::from_millis(500);
@@ -48,7 +48,7 @@ impl Checkpointer {
                     }
                 }
             })
-            .map_err(|e| DbError::Blocking(e.to_string()))?;
+            .map_err(DbError::Thread)?;
         Ok(Self {
             stop: Some(stop),
             handle: Some(handle),

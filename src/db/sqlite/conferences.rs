@@ -1,65 +1,12 @@
 //! Conferences and their roster (one row per call leg): the state the rules in `ingest` keep.
 
 use rusqlite::{Connection, Row, named_params};
-use serde::{Deserialize, Serialize};
 
-use super::{DbError, optional};
+use super::optional;
+use crate::db::DbError;
+use crate::db::ingest_tx::{Caller, Leg, Touched};
+use crate::db::model::{Conference, Participant, Status};
 use crate::time::{Instant, from_db};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Active,
-    Ended,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Ended => "ended",
-        }
-    }
-
-    /// The stored form; anything but `ended` is still running.
-    pub fn from_db(text: &str) -> Self {
-        if text == "ended" {
-            Status::Ended
-        } else {
-            Status::Active
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Conference {
-    pub conference_uuid: String,
-    pub name: String,
-    pub status: Status,
-    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub end_reason: Option<String>,
-    pub peak_size: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Participant {
-    pub call_uuid: String,
-    pub member_id: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub direction: Option<String>,
-    pub joined_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// What a callback found when it touched its conference.
-#[derive(Debug, Clone, Copy)]
-pub struct Touched {
-    pub ended: bool,
-    /// Live shape: an exit said the room was empty, so the end may be inferred.
-    pub last_member_left: bool,
-}
 
 /// Creates the conference if it is new and records activity at `at`: the name if it had none,
 /// `started_at` moved earlier, the largest room size seen.
@@ -200,21 +147,6 @@ pub fn confirm_due_ends(conn: &Connection, now: &str) -> Result<Vec<String>, DbE
     Ok(ids)
 }
 
-/// The leg whose enter or exit this is.
-pub struct Leg<'a> {
-    pub conference_uuid: &'a str,
-    pub call_uuid: &'a str,
-    pub member_id: &'a str,
-}
-
-/// What an enter tells about the caller.
-pub struct Caller<'a> {
-    pub from: Option<&'a str>,
-    pub from_normalized: Option<&'a str>,
-    pub to: Option<&'a str>,
-    pub direction: Option<&'a str>,
-}
-
 /// Records a join at `at`; the earliest join wins. With receive-time stamps an enter
 /// delivered after its exit looks later than it, and a leg cannot end before it began, so the
 /// join is never later than a known leave.
@@ -238,7 +170,7 @@ pub fn record_enter(
                              COALESCE(left_at, excluded.joined_at))",
     )?
     .execute(named_params! {
-        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id,
+        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id.unwrap_or(""),
         ":from": caller.from, ":norm": caller.from_normalized, ":to": caller.to,
         ":direction": caller.direction, ":at": at,
     })?;
@@ -255,7 +187,7 @@ pub fn record_exit(conn: &Connection, leg: &Leg<'_>, at: &str) -> Result<(), DbE
              joined_at = MIN(joined_at, MAX(COALESCE(left_at, excluded.left_at), excluded.left_at))",
     )?
     .execute(named_params! {
-        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id, ":at": at,
+        ":conf": leg.conference_uuid, ":call": leg.call_uuid, ":member": leg.member_id.unwrap_or(""), ":at": at,
     })?;
     Ok(())
 }
@@ -294,7 +226,7 @@ pub fn get(conn: &Connection, uuid: &str) -> Result<Option<Conference>, DbError>
             Ok(Conference {
                 conference_uuid: uuid,
                 name,
-                status: Status::from_db(&status),
+                status: status_from_db(&status),
                 started_at: instant(started)?,
                 ended_at: instant(ended)?,
                 end_reason,
@@ -346,4 +278,9 @@ fn participant_row(r: &Row<'_>) -> rusqlite::Result<ParticipantRow> {
 pub(crate) fn instant(text: Option<String>) -> Result<Option<Instant>, DbError> {
     text.map(|t| from_db(&t).map_err(|e| DbError::Corrupt(format!("timestamp {t:?}: {e}"))))
         .transpose()
+}
+
+/// The stored form; anything but `ended` is still running.
+pub(crate) fn status_from_db(text: &str) -> Status {
+    Status::parse(text).unwrap_or(Status::Active)
 }

@@ -1,14 +1,14 @@
 //! The job queue: rows written in the same transaction as the event that causes them, claimed
-//! by workers with a lease, retried with backoff, failed with a reason.
+//! by workers with a lease, retried with backoff, failed with a reason. What a finished job
+//! causes is decided in `jobs::ending`; this file only applies it.
 
 use rusqlite::{Connection, Row, named_params};
-use serde::Serialize;
 
-use super::{DbError, optional};
-
-pub const ARCHIVE_RECORDING: &str = "archive_recording";
-pub const NOTIFY_CONFERENCE: &str = "notify_conference";
-pub const ALERT_JOB_FAILED: &str = "alert_job_failed";
+use super::optional;
+use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
+use crate::db::DbError;
+use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
+use crate::time::{Instant, from_db, to_db};
 
 /// Queues the summary of an ended conference once nothing about it is still being archived: at
 /// once when its recordings are all archived or failed, at `no_recording_run_at` when it has
@@ -20,13 +20,14 @@ pub fn enqueue_notify_when_settled(
     no_recording_run_at: Option<&str>,
 ) -> Result<(), DbError> {
     let (ended, recordings, unsettled): (bool, i64, i64) = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT c.status = 'ended',
                     (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid),
-                    (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid
-                                                        AND r.status IN ('pending', 'archiving'))
-             FROM conferences c WHERE c.conference_uuid = :conf",
-        )?
+                    (SELECT COUNT(*) FROM recordings r {ARCHIVE_JOB_JOIN}
+                     WHERE r.conference_uuid = c.conference_uuid
+                       AND {STATUS_SQL} IN ('pending', 'archiving'))
+             FROM conferences c WHERE c.conference_uuid = :conf"
+        ))?
         .query_row(named_params! {":conf": conference_uuid}, |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
@@ -39,12 +40,18 @@ pub fn enqueue_notify_when_settled(
         (true, _, 0) => now,
         _ => return Ok(()),
     };
-    enqueue(conn, NOTIFY_CONFERENCE, conference_uuid, run_at, now)
+    enqueue(
+        conn,
+        JobKind::NotifyConference,
+        conference_uuid,
+        run_at,
+        now,
+    )
 }
 
 fn enqueue(
     conn: &Connection,
-    kind: &str,
+    kind: JobKind,
     subject: &str,
     run_at: &str,
     now: &str,
@@ -74,7 +81,7 @@ pub fn enqueue_archives_if_ended(
              ON CONFLICT (kind, subject) DO NOTHING",
         )?
         .execute(
-            named_params! {":kind": ARCHIVE_RECORDING, ":conf": conference_uuid, ":now": now},
+            named_params! {":kind": JobKind::ArchiveRecording, ":conf": conference_uuid, ":now": now},
         )?)
 }
 
@@ -93,41 +100,51 @@ pub fn enqueue_unlinked_archives(
              WHERE r.conference_uuid IS NULL AND r.created_at < :cutoff
              ON CONFLICT (kind, subject) DO NOTHING",
         )?
-        .execute(named_params! {":kind": ARCHIVE_RECORDING, ":cutoff": cutoff, ":now": now})?)
-}
-
-/// A job as the queue holds it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Job {
-    pub id: i64,
-    pub kind: String,
-    pub subject: String,
-    pub state: String,
-    pub attempts: i64,
-    pub run_at: String,
-    pub last_error: Option<String>,
-    #[serde(skip)]
-    pub checkpoint: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+        .execute(
+            named_params! {":kind": JobKind::ArchiveRecording, ":cutoff": cutoff, ":now": now},
+        )?)
 }
 
 const JOB_COLUMNS: &str =
     "id, kind, subject, state, attempts, run_at, last_error, checkpoint, created_at, updated_at";
 
-fn job_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+type JobRow = (Job, String, String, String);
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok((
+        Job {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            subject: r.get(2)?,
+            state: r.get(3)?,
+            attempts: r.get(4)?,
+            run_at: chrono::DateTime::UNIX_EPOCH,
+            last_error: r.get(6)?,
+            checkpoint: r.get(7)?,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        },
+        r.get(5)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+fn stamp(text: &str) -> Result<Instant, DbError> {
+    from_db(text).map_err(|e| DbError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+fn job((job, run_at, created_at, updated_at): JobRow) -> Result<Job, DbError> {
     Ok(Job {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        subject: r.get(2)?,
-        state: r.get(3)?,
-        attempts: r.get(4)?,
-        run_at: r.get(5)?,
-        last_error: r.get(6)?,
-        checkpoint: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
+        run_at: stamp(&run_at)?,
+        created_at: stamp(&created_at)?,
+        updated_at: stamp(&updated_at)?,
+        ..job
     })
+}
+
+fn jobs(rows: impl Iterator<Item = rusqlite::Result<JobRow>>) -> Result<Vec<Job>, DbError> {
+    rows.map(|row| job(row?)).collect()
 }
 
 /// Takes the next due job (or one whose holder's lease ran out) for `owner` until `lease_until`.
@@ -151,11 +168,18 @@ pub fn claim(
             named_params! {":owner": owner, ":now": now, ":until": lease_until},
             job_row,
         ),
-    )
+    )?
+    .map(job)
+    .transpose()
 }
 
 /// Extends the lease; false if `owner` no longer holds the job.
-pub fn extend_lease(conn: &Connection, id: i64, owner: &str, until: &str) -> Result<bool, DbError> {
+pub fn extend_lease(
+    conn: &Connection,
+    id: JobId,
+    owner: &str,
+    until: &str,
+) -> Result<bool, DbError> {
     Ok(conn
         .prepare_cached(
             "UPDATE jobs SET lease_until = :until
@@ -168,7 +192,7 @@ pub fn extend_lease(conn: &Connection, id: i64, owner: &str, until: &str) -> Res
 /// Saves a job's progress; false if `owner` no longer holds the job.
 pub fn save_checkpoint(
     conn: &Connection,
-    id: i64,
+    id: JobId,
     owner: &str,
     checkpoint: Option<&str>,
     now: &str,
@@ -184,93 +208,87 @@ pub fn save_checkpoint(
         == 1)
 }
 
-/// How a run of a job ended.
-pub enum Finish<'a> {
-    Done,
-    /// Not an attempt: the job waits for something else and runs again at `run_at`.
-    Defer {
-        run_at: &'a str,
-        reason: &'a str,
-    },
-    RetryAt {
-        run_at: &'a str,
-        error: &'a str,
-    },
-    Failed {
-        error: &'a str,
-    },
-}
-
-/// Records the end of a run; false if `owner` no longer held the job (its result is dropped).
+/// Records the end of a run and applies what it causes; false if `owner` no longer held the
+/// job (its result is dropped and nothing else changes).
 pub fn finish(
     conn: &Connection,
-    id: i64,
+    id: JobId,
     owner: &str,
-    how: Finish<'_>,
+    ending: &Ending,
     now: &str,
 ) -> Result<bool, DbError> {
-    let (state, run_at, error, keep_checkpoint) = match how {
-        Finish::Done => ("done", None, None, false),
-        Finish::Defer { run_at, reason } => {
-            conn.prepare_cached("UPDATE jobs SET attempts = MAX(attempts - 1, 0) WHERE id = :id AND lease_owner = :owner")?
-                .execute(named_params! {":id": id, ":owner": owner})?;
-            ("pending", Some(run_at), Some(reason), true)
-        }
-        Finish::RetryAt { run_at, error } => ("pending", Some(run_at), Some(error), true),
-        Finish::Failed { error } => ("failed", None, Some(error), false),
+    let (state, run_at, error, keep_checkpoint, counts) = match &ending.finish {
+        Finish::Done => (JobState::Done, None, None, false, true),
+        Finish::Defer { run_at, reason } => (
+            JobState::Pending,
+            Some(to_db(*run_at)),
+            Some(reason.as_str()),
+            true,
+            false,
+        ),
+        Finish::RetryAt { run_at, error } => (
+            JobState::Pending,
+            Some(to_db(*run_at)),
+            Some(error.as_str()),
+            true,
+            true,
+        ),
+        Finish::Failed { error } => (JobState::Failed, None, Some(error.as_str()), false, true),
     };
-    let changed = conn
-        .prepare_cached(
+    let subject: Option<String> = optional(
+        conn.prepare_cached(
             "UPDATE jobs SET state = :state, run_at = COALESCE(:run_at, run_at),
                              last_error = :error, lease_owner = NULL, lease_until = NULL,
                              checkpoint = CASE WHEN :keep THEN checkpoint ELSE NULL END,
+                             attempts = CASE WHEN :counts THEN attempts ELSE MAX(attempts - 1, 0) END,
                              updated_at = :now
-             WHERE id = :id AND lease_owner = :owner AND state = 'running'",
+             WHERE id = :id AND lease_owner = :owner AND state = 'running'
+             RETURNING subject",
         )?
-        .execute(named_params! {
-            ":id": id, ":owner": owner, ":state": state, ":run_at": run_at, ":error": error,
-            ":keep": keep_checkpoint, ":now": now,
-        })?;
-    if changed == 1 && state == "failed" {
-        super::recordings::set_status_for_job(conn, id, "failed")?;
-        let kind: String = conn
-            .prepare_cached("SELECT kind FROM jobs WHERE id = :id")?
-            .query_row(named_params! {":id": id}, |r| r.get(0))?;
-        // Alerts about failed alerts would loop.
-        if kind != ALERT_JOB_FAILED {
-            enqueue(conn, ALERT_JOB_FAILED, &id.to_string(), now, now)?;
-        }
+        .query_row(
+            named_params! {
+                ":id": id, ":owner": owner, ":state": state, ":run_at": run_at, ":error": error,
+                ":keep": keep_checkpoint, ":counts": counts, ":now": now,
+            },
+            |r| r.get(0),
+        ),
+    )?;
+    let Some(subject) = subject else {
+        return Ok(false);
+    };
+    if ending.alert_operators {
+        enqueue(conn, JobKind::AlertJobFailed, &id.to_string(), now, now)?;
     }
-    if changed == 1 && state != "pending" {
-        // A settled archive job may complete its conference: queue the summary.
+    if ending.summarise_if_settled {
         let conference: Option<String> = optional(
             conn.prepare_cached(
-                "SELECT r.conference_uuid FROM jobs j JOIN recordings r ON r.recording_id = j.subject
-                 WHERE j.id = :id AND j.kind = :kind AND r.conference_uuid IS NOT NULL",
+                "SELECT conference_uuid FROM recordings
+                 WHERE recording_id = :id AND conference_uuid IS NOT NULL",
             )?
-            .query_row(named_params! {":id": id, ":kind": ARCHIVE_RECORDING}, |r| r.get(0)),
+            .query_row(named_params! {":id": subject}, |r| r.get(0)),
         )?;
         if let Some(conference) = conference {
             enqueue_notify_when_settled(conn, &conference, now, None)?;
         }
     }
-    Ok(changed == 1)
+    Ok(true)
 }
 
-pub fn get(conn: &Connection, id: i64) -> Result<Option<Job>, DbError> {
+pub fn get(conn: &Connection, id: JobId) -> Result<Option<Job>, DbError> {
     optional(
         conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = :id"))?
             .query_row(named_params! {":id": id}, job_row),
-    )
+    )?
+    .map(job)
+    .transpose()
 }
 
-pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Job>, DbError> {
+pub fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE (:state IS NULL OR state = :state)
          ORDER BY id DESC LIMIT :limit"
     ))?;
-    let rows = stmt.query_map(named_params! {":state": state, ":limit": limit}, job_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    jobs(stmt.query_map(named_params! {":state": state, ":limit": limit}, job_row)?)
 }
 
 /// The jobs about a conference: its notify job and its recordings' archive jobs.
@@ -282,49 +300,33 @@ pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Jo
                    (SELECT recording_id FROM recordings WHERE conference_uuid = :conf))
          ORDER BY id"
     ))?;
-    let rows = stmt.query_map(
-        named_params! {":conf": conference_uuid, ":archive": ARCHIVE_RECORDING},
+    jobs(stmt.query_map(
+        named_params! {":conf": conference_uuid, ":archive": JobKind::ArchiveRecording},
         job_row,
+    )?)
+}
+
+/// Makes failed jobs due again now, with a fresh count of attempts; returns those that were
+/// failed. Runs inside the caller's transaction, so "every failed job" is one snapshot.
+pub fn retry(conn: &Connection, which: RetrySelection, now: &str) -> Result<Vec<JobId>, DbError> {
+    let one = match which {
+        RetrySelection::One(id) => Some(id),
+        RetrySelection::AllFailed => None,
+    };
+    let mut stmt = conn.prepare_cached(
+        "UPDATE jobs SET state = 'pending', run_at = :now, attempts = 0, updated_at = :now
+         WHERE state = 'failed' AND (:id IS NULL OR id = :id)
+         RETURNING id",
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut ids = stmt
+        .query_map(named_params! {":id": one, ":now": now}, |r| r.get(0))?
+        .collect::<Result<Vec<JobId>, _>>()?;
+    ids.sort();
+    Ok(ids)
 }
 
-/// Jobs in the `failed` state, oldest first.
-pub fn failed_ids(conn: &Connection) -> Result<Vec<i64>, DbError> {
-    let mut stmt = conn.prepare_cached("SELECT id FROM jobs WHERE state = 'failed' ORDER BY id")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Makes a failed job due again now, with a fresh count of attempts. False if it is not failed.
-pub fn retry(conn: &Connection, id: i64, now: &str) -> Result<bool, DbError> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE jobs SET state = 'pending', run_at = :now, attempts = 0, updated_at = :now
-             WHERE id = :id AND state = 'failed'",
-        )?
-        .execute(named_params! {":id": id, ":now": now})?;
-    if changed == 1 {
-        super::recordings::set_status_for_job(conn, id, "pending")?;
-    }
-    Ok(changed == 1)
-}
-
-/// Every state a job can be in.
-pub const STATES: &[&str] = &["pending", "running", "done", "failed"];
-
-/// A reading of the queue, for metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JobStats {
-    pub by_state: Vec<(String, i64)>,
-    /// Pending jobs due now.
-    pub due: i64,
-    /// How long the oldest job not yet done or failed has existed.
-    pub oldest_waiting: Option<std::time::Duration>,
-}
-
-pub fn stats(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<JobStats, DbError> {
-    let now_text = crate::time::to_db(now);
+pub fn stats(conn: &Connection, now: Instant) -> Result<JobStats, DbError> {
+    let now_text = to_db(now);
     let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
     let by_state = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -336,7 +338,7 @@ pub fn stats(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<Jo
         .prepare_cached("SELECT MIN(created_at) FROM jobs WHERE state IN ('pending', 'running')")?
         .query_row([], |r| r.get(0))?;
     let oldest_waiting = oldest
-        .and_then(|t| crate::time::from_db(&t).ok())
+        .and_then(|t| from_db(&t).ok())
         .and_then(|t| (now - t).to_std().ok());
     Ok(JobStats {
         by_state,
@@ -348,24 +350,18 @@ pub fn stats(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<Jo
 /// Hands back the jobs `owner` still holds at shutdown, due at once and without counting the
 /// interrupted attempt, so that the next start resumes them instead of waiting for the lease.
 pub fn release_all(conn: &Connection, owner: &str, now: &str) -> Result<usize, DbError> {
-    let ids: Vec<i64> = conn
+    Ok(conn
         .prepare_cached(
             "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL,
                              run_at = :now, attempts = MAX(attempts - 1, 0), updated_at = :now
-             WHERE state = 'running' AND lease_owner = :owner
-             RETURNING id",
+             WHERE state = 'running' AND lease_owner = :owner",
         )?
-        .query_map(named_params! {":owner": owner, ":now": now}, |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for id in &ids {
-        super::recordings::set_status_for_job(conn, *id, "pending")?;
-    }
-    Ok(ids.len())
+        .execute(named_params! {":owner": owner, ":now": now})?)
 }
 
 /// Jobs of one kind, any state.
 #[cfg(test)]
-pub fn count_of_kind(conn: &Connection, kind: &str) -> Result<i64, DbError> {
+pub fn count_of_kind(conn: &Connection, kind: JobKind) -> Result<i64, DbError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM jobs WHERE kind = :kind")?
         .query_row(named_params! {":kind": kind}, |r| r.get(0))?)
@@ -377,10 +373,11 @@ mod tests {
 
     fn database() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::run(&mut conn).unwrap();
+        crate::db::sqlite::migrate::run(&mut conn).unwrap();
         conn.execute(
             "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-             VALUES ('k', 's', 'pending', '2026-01-01T00:00:00.000000Z', 'x', 'x')",
+             VALUES ('notify_conference', 's', 'pending', '2026-01-01T00:00:00.000000Z',
+                     '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
             [],
         )
         .unwrap();
@@ -390,6 +387,19 @@ mod tests {
     const T0: &str = "2026-01-01T00:00:00.000000Z";
     const T1: &str = "2026-01-01T00:01:00.000000Z";
     const T2: &str = "2026-01-01T00:02:00.000000Z";
+
+    fn ending(finish: Finish) -> Ending {
+        let alert_operators = matches!(finish, Finish::Failed { .. });
+        Ending {
+            finish,
+            alert_operators,
+            summarise_if_settled: false,
+        }
+    }
+
+    fn at(text: &str) -> Instant {
+        from_db(text).unwrap()
+    }
 
     #[test]
     fn a_claimed_job_is_not_claimed_again_until_its_lease_expires() {
@@ -406,10 +416,10 @@ mod tests {
             "a lost its lease"
         );
         assert!(
-            !finish(&conn, job.id, "a", Finish::Done, T2).unwrap(),
+            !finish(&conn, job.id, "a", &ending(Finish::Done), T2).unwrap(),
             "a's result is dropped"
         );
-        assert!(finish(&conn, job.id, "b", Finish::Done, T2).unwrap());
+        assert!(finish(&conn, job.id, "b", &ending(Finish::Done), T2).unwrap());
     }
 
     #[test]
@@ -417,49 +427,61 @@ mod tests {
         let conn = database();
         let job = claim(&conn, "a", T0, T1).unwrap().unwrap();
         save_checkpoint(&conn, job.id, "a", Some("{\"parts\":3}"), T0).unwrap();
-        finish(
-            &conn,
-            job.id,
-            "a",
-            Finish::RetryAt {
-                run_at: T2,
-                error: "HTTP 404",
-            },
-            T0,
-        )
-        .unwrap();
+        let retry = Finish::RetryAt {
+            run_at: at(T2),
+            error: "HTTP 404".into(),
+        };
+        finish(&conn, job.id, "a", &ending(retry), T0).unwrap();
         assert!(claim(&conn, "a", T1, T2).unwrap().is_none());
         let again = claim(&conn, "a", T2, "2026-01-01T00:03:00.000000Z")
             .unwrap()
             .unwrap();
         assert_eq!(again.checkpoint.as_deref(), Some("{\"parts\":3}"));
         assert_eq!(again.last_error.as_deref(), Some("HTTP 404"));
+        assert_eq!(again.attempts, 2);
+    }
+
+    #[test]
+    fn a_deferred_job_does_not_use_up_an_attempt() {
+        let conn = database();
+        let job = claim(&conn, "a", T0, T1).unwrap().unwrap();
+        let defer = Finish::Defer {
+            run_at: at(T1),
+            reason: "waiting".into(),
+        };
+        finish(&conn, job.id, "a", &ending(defer), T0).unwrap();
+        let again = claim(&conn, "a", T1, T2).unwrap().unwrap();
+        assert_eq!(again.attempts, 1);
     }
 
     #[test]
     fn a_failed_job_waits_for_an_operator_to_retry_it() {
         let conn = database();
         let job = claim(&conn, "a", T0, T1).unwrap().unwrap();
-        finish(
-            &conn,
-            job.id,
-            "a",
-            Finish::Failed { error: "not audio" },
-            T0,
-        )
-        .unwrap();
+        let failed = Finish::Failed {
+            error: "not audio".into(),
+        };
+        finish(&conn, job.id, "a", &ending(failed), T0).unwrap();
         let alert = claim(&conn, "a", T2, T2).unwrap().unwrap();
-        assert_eq!(alert.kind, ALERT_JOB_FAILED, "a failure queues an alert");
+        assert_eq!(
+            alert.kind,
+            JobKind::AlertJobFailed,
+            "a failure queues an alert"
+        );
         assert_eq!(alert.subject, job.id.to_string());
-        finish(&conn, alert.id, "a", Finish::Done, T2).unwrap();
+        finish(&conn, alert.id, "a", &ending(Finish::Done), T2).unwrap();
         assert!(
             claim(&conn, "a", T2, T2).unwrap().is_none(),
             "the failed job is not taken again"
         );
-        assert_eq!(failed_ids(&conn).unwrap(), vec![job.id]);
-        assert!(retry(&conn, job.id, T1).unwrap());
+        assert_eq!(
+            retry(&conn, RetrySelection::AllFailed, T1).unwrap(),
+            vec![job.id]
+        );
         assert!(
-            !retry(&conn, job.id, T1).unwrap(),
+            retry(&conn, RetrySelection::One(job.id), T1)
+                .unwrap()
+                .is_empty(),
             "only failed jobs are retried"
         );
         let again = claim(&conn, "a", T2, T2).unwrap().unwrap();
@@ -486,16 +508,10 @@ mod tests {
     #[test]
     fn stats_count_states_due_jobs_and_the_oldest_waiting() {
         let conn = database();
-        conn.execute(
-            "UPDATE jobs SET created_at = '2026-01-01T00:00:00.000000Z'",
-            [],
-        )
-        .unwrap();
-        let now = crate::time::from_db(T2).unwrap();
 
-        let stats = stats(&conn, now).unwrap();
+        let stats = stats(&conn, at(T2)).unwrap();
 
-        assert_eq!(stats.by_state, vec![("pending".to_owned(), 1)]);
+        assert_eq!(stats.by_state, vec![(JobState::Pending, 1)]);
         assert_eq!(stats.due, 1);
         assert_eq!(
             stats.oldest_waiting,

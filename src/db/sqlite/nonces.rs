@@ -2,17 +2,9 @@
 
 use rusqlite::{Connection, named_params};
 
-use super::{DbError, optional};
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Seen {
-    /// First time within the window.
-    New,
-    /// Seen before with the same body: a redelivery, harmless.
-    SameBody,
-    /// Seen before with another body: a replay.
-    OtherBody,
-}
+use super::optional;
+use crate::db::DbError;
+use crate::db::ingest_tx::NonceSeen as Seen;
 
 pub fn remember(
     conn: &Connection,

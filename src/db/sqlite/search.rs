@@ -2,45 +2,11 @@
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use serde::Serialize;
 
-use super::DbError;
-use super::conferences::{Status, instant};
-
-/// What to look for. Every filter is optional.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// Part of the conference name (case-insensitive).
-    pub q: Option<String>,
-    /// A participant's number, already normalised.
-    pub participant: Option<String>,
-    /// Started at or after (database text form).
-    pub since: Option<String>,
-    /// Started before (database text form).
-    pub until: Option<String>,
-    pub status: Option<Status>,
-    pub has_recording: Option<bool>,
-    /// Continue after this (started_at, conference_uuid).
-    pub after: Option<(String, String)>,
-    pub limit: u32,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConferenceRow {
-    pub conference_uuid: String,
-    pub name: String,
-    pub status: Status,
-    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub participants: i64,
-    pub recordings: i64,
-}
-
-/// One page, and the key to continue after it (when there may be more).
-pub struct Page {
-    pub rows: Vec<ConferenceRow>,
-    pub next: Option<(String, String)>,
-}
+use super::conferences::{instant, status_from_db};
+use crate::db::DbError;
+use crate::db::model::{ConferenceRow, Cursor, Filter, Page, Status};
+use crate::time::to_db;
 
 pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
     // Trigram search needs three characters; shorter text falls back to a substring scan.
@@ -82,13 +48,13 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         );
         values.push((":participant", Value::Text(participant.clone())));
     }
-    if let Some(since) = &f.since {
+    if let Some(since) = f.since {
         conditions.push("c.started_at >= :since");
-        values.push((":since", Value::Text(since.clone())));
+        values.push((":since", Value::Text(to_db(since))));
     }
-    if let Some(until) = &f.until {
+    if let Some(until) = f.until {
         conditions.push("c.started_at < :until");
-        values.push((":until", Value::Text(until.clone())));
+        values.push((":until", Value::Text(to_db(until))));
     }
     // Literal, not bound: only then can SQLite use the partial index of running conferences.
     match f.status {
@@ -105,10 +71,11 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         ),
         None => {}
     }
-    if let Some((at, uuid)) = &f.after {
+    if let Some(after) = &f.after {
         conditions.push("(c.started_at, c.conference_uuid) < (:after_at, :after_uuid)");
-        values.push((":after_at", Value::Text(at.clone())));
-        values.push((":after_uuid", Value::Text(uuid.clone())));
+        let at = after.started_at.map(to_db).unwrap_or_default();
+        values.push((":after_at", Value::Text(at)));
+        values.push((":after_uuid", Value::Text(after.conference_uuid.clone())));
     }
     let limit = f.limit.clamp(1, 200);
     values.push((":limit", Value::Integer(i64::from(limit) + 1)));
@@ -148,7 +115,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         out.push(ConferenceRow {
             conference_uuid: uuid,
             name,
-            status: Status::from_db(&status),
+            status: status_from_db(&status),
             started_at: instant(started)?,
             ended_at: instant(ended)?,
             participants,
@@ -159,11 +126,9 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
     let next = if more {
-        out.last().map(|r| {
-            (
-                r.started_at.map(crate::time::to_db).unwrap_or_default(),
-                r.conference_uuid.clone(),
-            )
+        out.last().map(|r| Cursor {
+            started_at: r.started_at,
+            conference_uuid: r.conference_uuid.clone(),
         })
     } else {
         None
@@ -205,7 +170,7 @@ mod tests {
 
     fn database(common: usize) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::run(&mut conn).unwrap();
+        crate::db::sqlite::migrate::run(&mut conn).unwrap();
         let tx = conn.transaction().unwrap();
         for i in 0..common {
             tx.execute(

@@ -1,53 +1,33 @@
 //! Recordings Vobiz made, where they came from, and how far their archiving has got.
 
 use rusqlite::{Connection, named_params};
-use serde::Serialize;
 
-use super::DbError;
 use super::conferences::instant;
+use crate::db::DbError;
+use crate::db::ingest_tx::NewRecording;
+use crate::db::model::{
+    Archived, ArchivedObject, ArchivedRecording, Recording, RecordingStatus, Source, ToArchive,
+};
+use crate::time::to_db;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `RecordingUrl` on a documented `end`.
-    ConferenceEnd,
-    /// An `Event=RecordStop` callback.
-    RecordStop,
+/// A recording's status, derived from its archive job and whether it was archived: the one
+/// place it is decided. `r` is the recording, `j` its archive job (LEFT JOINed).
+pub(crate) const STATUS_SQL: &str = "CASE WHEN r.archived_at IS NOT NULL THEN 'archived'
+          WHEN j.state = 'failed' THEN 'failed'
+          WHEN j.state = 'running' THEN 'archiving'
+          ELSE 'pending' END";
+
+/// The archive job of recording `r`, as `j`.
+pub(crate) const ARCHIVE_JOB_JOIN: &str =
+    "LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id";
+
+fn status(text: &str) -> Result<RecordingStatus, DbError> {
+    RecordingStatus::parse(text)
+        .ok_or_else(|| DbError::Corrupt(format!("recording status {text:?}")))
 }
 
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::ConferenceEnd => "conference_end",
-            Source::RecordStop => "record_stop",
-        }
-    }
-}
-
-pub struct NewRecording<'a> {
-    pub recording_id: &'a str,
-    pub conference_uuid: Option<&'a str>,
-    pub call_uuid: Option<&'a str>,
-    pub source: Source,
-    pub source_url: &'a str,
-    pub duration_ms: Option<u64>,
-}
-
-/// A recording as the API shows it, with its archive job's progress.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Recording {
-    pub recording_id: String,
-    pub source: String,
-    pub source_url: String,
-    pub call_uuid: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub status: String,
-    pub format: Option<String>,
-    pub size_bytes: Option<i64>,
-    pub sha256: Option<String>,
-    pub location: Option<String>,
-    pub archived_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub attempts: i64,
-    pub last_error: Option<String>,
+fn source(text: &str) -> Result<Source, DbError> {
+    Source::parse(text).ok_or_else(|| DbError::Corrupt(format!("recording source {text:?}")))
 }
 
 /// Stores a recording once; `false` if its id was seen before.
@@ -83,24 +63,23 @@ pub fn link_waiting(
 }
 
 pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.recording_id, r.source, r.source_url, r.call_uuid, r.duration_ms, r.status,
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT r.recording_id, r.source, r.source_url, r.call_uuid, r.duration_ms, {STATUS_SQL},
                 r.format, r.size_bytes, r.sha256, r.location, r.archived_at,
                 COALESCE(j.attempts, 0), j.last_error
-         FROM recordings r
-         LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id
+         FROM recordings r {ARCHIVE_JOB_JOIN}
          WHERE r.conference_uuid = :uuid
-         ORDER BY r.created_at, r.recording_id",
-    )?;
+         ORDER BY r.created_at, r.recording_id"
+    ))?;
     let rows = stmt.query_map(named_params! {":uuid": uuid}, |r| {
         Ok((
             Recording {
                 recording_id: r.get(0)?,
-                source: r.get(1)?,
+                source: Source::RecordStop,
                 source_url: r.get(2)?,
                 call_uuid: r.get(3)?,
                 duration_ms: r.get(4)?,
-                status: r.get(5)?,
+                status: RecordingStatus::Pending,
                 format: r.get(6)?,
                 size_bytes: r.get(7)?,
                 sha256: r.get(8)?,
@@ -109,76 +88,36 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 attempts: r.get(11)?,
                 last_error: r.get(12)?,
             },
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(5)?,
             r.get::<_, Option<String>>(10)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (rec, archived_at) = row?;
+        let (recording, src, st, archived_at) = row?;
         out.push(Recording {
+            source: source(&src)?,
+            status: status(&st)?,
             archived_at: instant(archived_at)?,
-            ..rec
+            ..recording
         });
     }
     Ok(out)
 }
 
-/// Sets the status of the recording an archive job works on.
-pub fn set_status_for_job(conn: &Connection, job_id: i64, status: &str) -> Result<(), DbError> {
+/// Records where the recording was archived and what it is; from then on it is `archived`.
+pub fn mark_archived(conn: &Connection, recording_id: &str, a: &Archived) -> Result<(), DbError> {
     conn.prepare_cached(
-        "UPDATE recordings SET status = :status
-         WHERE recording_id = (SELECT subject FROM jobs WHERE id = :job AND kind = :kind)",
-    )?
-    .execute(
-        named_params! {":status": status, ":job": job_id, ":kind": super::jobs::ARCHIVE_RECORDING},
-    )?;
-    Ok(())
-}
-
-pub fn set_status(conn: &Connection, recording_id: &str, status: &str) -> Result<(), DbError> {
-    conn.prepare_cached("UPDATE recordings SET status = :status WHERE recording_id = :id")?
-        .execute(named_params! {":status": status, ":id": recording_id})?;
-    Ok(())
-}
-
-/// What archiving found and where it put the recording.
-pub struct Archived<'a> {
-    pub object_key: &'a str,
-    pub format: &'a str,
-    pub size_bytes: u64,
-    pub sha256: &'a str,
-    pub location: &'a str,
-    pub archived_at: &'a str,
-}
-
-pub fn mark_archived(
-    conn: &Connection,
-    recording_id: &str,
-    a: &Archived<'_>,
-) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "UPDATE recordings SET status = 'archived', format = :format, size_bytes = :size,
-                               sha256 = :sha256, location = :location, archived_at = :at,
-                               object_key = :key
+        "UPDATE recordings SET format = :format, size_bytes = :size, sha256 = :sha256,
+                               location = :location, archived_at = :at, object_key = :key
          WHERE recording_id = :id",
     )?
     .execute(named_params! {
-        ":id": recording_id, ":format": a.format, ":key": a.object_key, ":size": a.size_bytes, ":sha256": a.sha256,
-        ":location": a.location, ":at": a.archived_at,
+        ":id": recording_id, ":format": a.format, ":key": a.object_key, ":size": a.size_bytes,
+        ":sha256": a.sha256, ":location": a.location, ":at": to_db(a.archived_at),
     })?;
     Ok(())
-}
-
-/// Everything the archive job needs to know about a recording.
-#[derive(Debug, Clone)]
-pub struct ToArchive {
-    pub recording_id: String,
-    pub conference_uuid: Option<String>,
-    pub source: String,
-    pub source_url: String,
-    pub call_uuid: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub created_at: String,
 }
 
 pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArchive>, DbError> {
@@ -189,27 +128,29 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
              FROM recordings WHERE recording_id = :id",
         )?
         .query_row(named_params! {":id": recording_id}, |r| {
-            Ok(ToArchive {
-                recording_id: r.get(0)?,
-                conference_uuid: r.get(1)?,
-                source: r.get(2)?,
-                source_url: r.get(3)?,
-                call_uuid: r.get(4)?,
-                duration_ms: r.get(5)?,
-                created_at: r.get(6)?,
-            })
+            Ok((
+                ToArchive {
+                    recording_id: r.get(0)?,
+                    conference_uuid: r.get(1)?,
+                    source: Source::RecordStop,
+                    source_url: r.get(3)?,
+                    call_uuid: r.get(4)?,
+                    duration_ms: r.get(5)?,
+                    created_at: chrono::DateTime::UNIX_EPOCH,
+                },
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(6)?,
+            ))
         }),
-    )
-}
-
-/// Where a recording is archived, if it is.
-#[derive(Debug, Clone)]
-pub struct ArchivedObject {
-    /// `None` while the recording is not archived.
-    pub object_key: Option<String>,
-    pub format: Option<String>,
-    pub size_bytes: Option<i64>,
-    pub sha256: Option<String>,
+    )?
+    .map(|(recording, src, created)| {
+        Ok(ToArchive {
+            source: source(&src)?,
+            created_at: instant(Some(created))?.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+            ..recording
+        })
+    })
+    .transpose()
 }
 
 /// `None` if the recording is unknown.
@@ -219,7 +160,8 @@ pub fn archived_object(
 ) -> Result<Option<ArchivedObject>, DbError> {
     super::optional(
         conn.prepare_cached(
-            "SELECT CASE WHEN status = 'archived' THEN object_key END, format, size_bytes, sha256
+            "SELECT CASE WHEN archived_at IS NOT NULL THEN object_key END, format, size_bytes,
+                    sha256
              FROM recordings WHERE recording_id = :id",
         )?
         .query_row(named_params! {":id": recording_id}, |r| {
@@ -233,22 +175,12 @@ pub fn archived_object(
     )
 }
 
-/// An archived recording, as re-archiving needs it.
-#[derive(Debug, Clone)]
-pub struct ArchivedRecording {
-    pub recording_id: String,
-    pub object_key: String,
-    pub format: String,
-    pub size_bytes: u64,
-    pub sha256: String,
-}
-
 /// How many recordings are archived.
 pub fn count_archived(conn: &Connection) -> Result<u64, DbError> {
     Ok(conn
         .prepare_cached(
             "SELECT COUNT(*) FROM recordings
-             WHERE status = 'archived' AND object_key IS NOT NULL AND sha256 IS NOT NULL",
+             WHERE archived_at IS NOT NULL AND object_key IS NOT NULL AND sha256 IS NOT NULL",
         )?
         .query_row([], |r| r.get::<_, i64>(0))?
         .max(0) as u64)
@@ -263,7 +195,7 @@ pub fn archived_after(
 ) -> Result<Vec<ArchivedRecording>, DbError> {
     let mut stmt = conn.prepare_cached(
         "SELECT recording_id, object_key, format, size_bytes, sha256 FROM recordings
-         WHERE status = 'archived' AND object_key IS NOT NULL AND sha256 IS NOT NULL
+         WHERE archived_at IS NOT NULL AND object_key IS NOT NULL AND sha256 IS NOT NULL
            AND recording_id > :after
          ORDER BY recording_id LIMIT :limit",
     )?;
@@ -295,7 +227,7 @@ mod tests {
 
     fn database_with(recordings: &[(&str, bool)]) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::run(&mut conn).unwrap();
+        crate::db::sqlite::migrate::run(&mut conn).unwrap();
         for (id, archived) in recordings {
             let new = NewRecording {
                 recording_id: id,
@@ -308,12 +240,12 @@ mod tests {
             assert!(add(&conn, &new, "2026-01-01T00:00:00.000000Z").unwrap());
             if *archived {
                 let archived = Archived {
-                    object_key: &format!("calls/{id}.mp3"),
-                    format: "mp3",
+                    object_key: format!("calls/{id}.mp3"),
+                    format: "mp3".into(),
                     size_bytes: 1000,
-                    sha256: "ab",
-                    location: "/old",
-                    archived_at: "2026-01-01T00:01:00.000000Z",
+                    sha256: "ab".into(),
+                    location: "/old".into(),
+                    archived_at: crate::time::from_db("2026-01-01T00:01:00.000000Z").unwrap(),
                 };
                 mark_archived(&conn, id, &archived).unwrap();
             }
@@ -348,15 +280,15 @@ mod tests {
 
         set_location(&conn, "r1", "s3://bucket/calls/r1.mp3").unwrap();
 
-        let (location, status, key): (String, String, String) = conn
+        let (location, archived_at, key): (String, String, String) = conn
             .query_row(
-                "SELECT location, status, object_key FROM recordings WHERE recording_id = 'r1'",
+                "SELECT location, archived_at, object_key FROM recordings WHERE recording_id = 'r1'",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
         assert_eq!(location, "s3://bucket/calls/r1.mp3");
-        assert_eq!(status, "archived");
+        assert_eq!(archived_at, "2026-01-01T00:01:00.000000Z");
         assert_eq!(key, "calls/r1.mp3");
     }
 }

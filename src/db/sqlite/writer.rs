@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::DbError;
+use crate::db::DbError;
 
 /// One queued write.
 trait Write: Send {

@@ -4,25 +4,25 @@
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
-use super::DbError;
+use crate::db::DbError;
 
 /// The migrations compiled into this build, in order. Never edit one that has landed.
 const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0001_initial",
-        include_str!("../../migrations/0001_initial.sql"),
+        include_str!("../../../migrations/0001_initial.sql"),
     ),
     (
         "0002_mail_and_links",
-        include_str!("../../migrations/0002_mail_and_links.sql"),
+        include_str!("../../../migrations/0002_mail_and_links.sql"),
     ),
     (
         "0003_search",
-        include_str!("../../migrations/0003_search.sql"),
+        include_str!("../../../migrations/0003_search.sql"),
     ),
     (
         "0004_heartbeat",
-        include_str!("../../migrations/0004_heartbeat.sql"),
+        include_str!("../../../migrations/0004_heartbeat.sql"),
     ),
 ];
 

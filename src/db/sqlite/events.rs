@@ -2,19 +2,8 @@
 
 use rusqlite::{Connection, named_params};
 
-use super::DbError;
-
-/// One callback as received.
-pub struct NewEvent<'a> {
-    pub endpoint: &'static str,
-    pub dedupe_key: &'a [u8],
-    pub method: &'a str,
-    pub raw_body: &'a str,
-    pub kind: &'a str,
-    pub conference_uuid: Option<&'a str>,
-    pub call_uuid: Option<&'a str>,
-    pub received_at: &'a str,
-}
+use crate::db::DbError;
+use crate::db::ingest_tx::NewEvent;
 
 /// Stores the event; `false` when the same callback was stored before.
 pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
@@ -35,7 +24,7 @@ pub fn insert(conn: &Connection, e: &NewEvent<'_>) -> Result<bool, DbError> {
             ":kind": e.kind,
             ":conference_uuid": e.conference_uuid,
             ":call_uuid": e.call_uuid,
-            ":received_at": e.received_at,
+            ":received_at": crate::time::to_db(e.received_at),
         })?;
     Ok(inserted == 1)
 }

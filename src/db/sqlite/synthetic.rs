@@ -1,9 +1,11 @@
-//! Developer tools: fill a database with a large synthetic archive for benchmarks.
+//! A large synthetic archive written straight into SQLite, for the query benchmark.
+
+use std::path::Path;
 
 use anyhow::Context;
 use rusqlite::params;
 
-use crate::config::Config;
+use crate::config::Synchronous;
 use crate::time::to_db;
 
 const WORDS: &[&str] = &[
@@ -36,13 +38,9 @@ const WORDS: &[&str] = &[
 
 /// Writes `conferences` ended conferences over the two years before now, `legs` legs each
 /// (numbers drawn from a pool of `numbers`), and an archived recording on every third.
-pub fn gen_archive(
-    config: &Config,
-    conferences: u64,
-    legs: u64,
-    numbers: u64,
-) -> anyhow::Result<()> {
-    let mut conn = crate::app::open_database(config)?;
+pub fn gen_archive(path: &Path, conferences: u64, legs: u64, numbers: u64) -> anyhow::Result<()> {
+    super::migrate_file(path, Synchronous::Normal).context("migrating the database")?;
+    let mut conn = super::open(path, Synchronous::Normal)?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     let now = chrono::Utc::now();
     let span = 2 * 365 * 24 * 3600;
@@ -75,9 +73,9 @@ pub fn gen_archive(
                  VALUES (?1, ?2, '', ?3, ?3, '919624705678', ?4, ?5)",
             )?;
             let mut recording = tx.prepare_cached(
-                "INSERT INTO recordings (recording_id, conference_uuid, source, source_url, status,
-                                         format, size_bytes, created_at)
-                 VALUES (?1, ?2, 'conference_end', ?3, 'archived', 'mp3', ?4, ?5)",
+                "INSERT INTO recordings (recording_id, conference_uuid, source, source_url,
+                                         format, size_bytes, created_at, archived_at)
+                 VALUES (?1, ?2, 'conference_end', ?3, 'mp3', ?4, ?5, ?5)",
             )?;
             for i in chunk * batch..((chunk + 1) * batch).min(conferences) {
                 let uuid = format!("gen-{i:09}");
@@ -120,7 +118,7 @@ pub fn gen_archive(
     println!(
         "done in {:.0} s: {}",
         started.elapsed().as_secs_f64(),
-        config.database_path().display()
+        path.display()
     );
     Ok(())
 }

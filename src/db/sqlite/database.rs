@@ -1,0 +1,272 @@
+//! [`Sqlite`] as the [`crate::db::Database`]: each operation is one write through the writer
+//! (committed with its neighbours) or one snapshot on a reader.
+
+use async_trait::async_trait;
+
+use super::tx::SqliteTx;
+use super::{Sqlite, conferences, jobs, mail, nonces, recordings, search};
+use crate::db::model::{
+    ArchiveSubject, Archived, ArchivedObject, ArchivedRecording, ConferenceDetail, Ending, Filter,
+    Instant, Job, JobId, JobState, JobStats, LinkTarget, MailKind, NewLink, Page, RetrySelection,
+    SentMessage, SentRow, SummarySubject,
+};
+use crate::db::{ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide};
+use crate::ingest::rules::{self, Accepted, Outcome, Rules};
+use crate::time::to_db;
+
+#[async_trait]
+impl IngestStore for Sqlite {
+    async fn record_callback(&self, callback: Accepted, rules: Rules) -> Result<Outcome, DbError> {
+        self.writer
+            .run(move |conn| rules::apply(&SqliteTx(conn), &callback, &rules))
+            .await
+    }
+}
+
+#[async_trait]
+impl Housekeeping for Sqlite {
+    async fn housekeep(
+        &self,
+        now: Instant,
+        rules: Rules,
+        nonces_before: Instant,
+        unlinked_before: Instant,
+    ) -> Result<Vec<String>, DbError> {
+        self.writer
+            .run(move |conn| {
+                let ended = rules::confirm_due_ends(&SqliteTx(conn), now, &rules)?;
+                nonces::forget_before(conn, &to_db(nonces_before))?;
+                jobs::enqueue_unlinked_archives(conn, &to_db(unlinked_before), &to_db(now))?;
+                Ok(ended)
+            })
+            .await
+    }
+
+    async fn heartbeat(&self, at: Instant) -> Result<(), DbError> {
+        self.writer
+            .run(move |conn| super::heartbeat(conn, &to_db(at)))
+            .await
+    }
+}
+
+#[async_trait]
+impl JobQueue for Sqlite {
+    async fn claim_job(
+        &self,
+        owner: &str,
+        now: Instant,
+        lease_until: Instant,
+    ) -> Result<Option<Job>, DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| jobs::claim(conn, &owner, &to_db(now), &to_db(lease_until)))
+            .await
+    }
+
+    async fn extend_lease(&self, id: JobId, owner: &str, until: Instant) -> Result<bool, DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| jobs::extend_lease(conn, id, &owner, &to_db(until)))
+            .await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: JobId,
+        owner: &str,
+        checkpoint: Option<String>,
+        now: Instant,
+    ) -> Result<bool, DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| {
+                jobs::save_checkpoint(conn, id, &owner, checkpoint.as_deref(), &to_db(now))
+            })
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        id: JobId,
+        owner: &str,
+        ending: Ending,
+        now: Instant,
+    ) -> Result<bool, DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| jobs::finish(conn, id, &owner, &ending, &to_db(now)))
+            .await
+    }
+
+    async fn release_jobs(&self, owner: &str, now: Instant) -> Result<usize, DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| jobs::release_all(conn, &owner, &to_db(now)))
+            .await
+    }
+
+    async fn retry_jobs(&self, which: RetrySelection, now: Instant) -> Result<Vec<JobId>, DbError> {
+        self.writer
+            .run(move |conn| jobs::retry(conn, which, &to_db(now)))
+            .await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>, DbError> {
+        self.readers.run(move |conn| jobs::get(conn, id)).await
+    }
+
+    async fn jobs(&self, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError> {
+        self.readers
+            .run(move |conn| jobs::list(conn, state, limit))
+            .await
+    }
+
+    async fn job_stats(&self, now: Instant) -> Result<JobStats, DbError> {
+        self.readers.run(move |conn| jobs::stats(conn, now)).await
+    }
+}
+
+#[async_trait]
+impl ArchiveStore for Sqlite {
+    async fn archive_subject(&self, recording_id: &str) -> Result<Option<ArchiveSubject>, DbError> {
+        let id = recording_id.to_owned();
+        self.readers
+            .run(move |conn| {
+                let Some(recording) = recordings::to_archive(conn, &id)? else {
+                    return Ok(None);
+                };
+                let (conference, participants) = match &recording.conference_uuid {
+                    Some(uuid) => (
+                        conferences::get(conn, uuid)?,
+                        conferences::participants(conn, uuid)?,
+                    ),
+                    None => (None, Vec::new()),
+                };
+                Ok(Some(ArchiveSubject {
+                    recording,
+                    conference,
+                    participants,
+                }))
+            })
+            .await
+    }
+
+    async fn record_archived(&self, recording_id: &str, archived: Archived) -> Result<(), DbError> {
+        let id = recording_id.to_owned();
+        self.writer
+            .run(move |conn| recordings::mark_archived(conn, &id, &archived))
+            .await
+    }
+
+    async fn archived_object(&self, recording_id: &str) -> Result<Option<ArchivedObject>, DbError> {
+        let id = recording_id.to_owned();
+        self.readers
+            .run(move |conn| recordings::archived_object(conn, &id))
+            .await
+    }
+
+    async fn count_archived(&self) -> Result<u64, DbError> {
+        self.readers.run(recordings::count_archived).await
+    }
+
+    async fn archived_after(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ArchivedRecording>, DbError> {
+        let after = after.to_owned();
+        self.readers
+            .run(move |conn| recordings::archived_after(conn, &after, limit))
+            .await
+    }
+
+    async fn set_location(&self, recording_id: &str, location: &str) -> Result<(), DbError> {
+        let (id, location) = (recording_id.to_owned(), location.to_owned());
+        self.writer
+            .run(move |conn| recordings::set_location(conn, &id, &location))
+            .await
+    }
+}
+
+#[async_trait]
+impl MailLog for Sqlite {
+    async fn summary_subject(
+        &self,
+        conference_uuid: &str,
+    ) -> Result<Option<SummarySubject>, DbError> {
+        let uuid = conference_uuid.to_owned();
+        self.readers
+            .run(move |conn| {
+                let Some(conference) = conferences::get(conn, &uuid)? else {
+                    return Ok(None);
+                };
+                Ok(Some(SummarySubject {
+                    conference,
+                    participants: conferences::participants(conn, &uuid)?,
+                    recordings: recordings::for_conference(conn, &uuid)?,
+                    handled: mail::handled_recipients(conn, MailKind::Summary, &uuid)?,
+                }))
+            })
+            .await
+    }
+
+    async fn handled_recipients(
+        &self,
+        kind: MailKind,
+        subject: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let subject = subject.to_owned();
+        self.readers
+            .run(move |conn| mail::handled_recipients(conn, kind, &subject))
+            .await
+    }
+
+    async fn record_sent(&self, sent: SentMessage) -> Result<(), DbError> {
+        self.writer.run(move |conn| mail::record(conn, &sent)).await
+    }
+
+    async fn sent_messages(&self, kind: MailKind, subject: &str) -> Result<Vec<SentRow>, DbError> {
+        let subject = subject.to_owned();
+        self.readers
+            .run(move |conn| mail::sent(conn, kind, &subject))
+            .await
+    }
+
+    async fn add_link(&self, link: NewLink) -> Result<(), DbError> {
+        self.writer
+            .run(move |conn| mail::add_link(conn, &link))
+            .await
+    }
+
+    async fn resolve_link(&self, token_hash: Vec<u8>) -> Result<Option<LinkTarget>, DbError> {
+        self.readers
+            .run(move |conn| mail::resolve_link(conn, &token_hash))
+            .await
+    }
+}
+
+#[async_trait]
+impl ReadSide for Sqlite {
+    async fn search_conferences(&self, filter: Filter) -> Result<Page, DbError> {
+        self.readers
+            .run(move |conn| search::conferences(conn, &filter))
+            .await
+    }
+
+    async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError> {
+        let uuid = uuid.to_owned();
+        self.readers
+            .run(move |conn| {
+                let Some(conference) = conferences::get(conn, &uuid)? else {
+                    return Ok(None);
+                };
+                Ok(Some(ConferenceDetail {
+                    conference,
+                    participants: conferences::participants(conn, &uuid)?,
+                    recordings: recordings::for_conference(conn, &uuid)?,
+                    jobs: jobs::for_conference(conn, &uuid)?,
+                }))
+            })
+            .await
+    }
+}

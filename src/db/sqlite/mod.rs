@@ -1,0 +1,155 @@
+//! The embedded default backend: one SQLite file in WAL mode, a single writer thread that
+//! commits concurrent writes together (group commit), a bounded pool of readers, and
+//! checkpoints moved off the writer.
+
+pub mod checkpointer;
+mod conferences;
+mod database;
+mod events;
+mod jobs;
+mod mail;
+pub mod migrate;
+mod nonces;
+mod read_pool;
+mod recordings;
+mod search;
+pub mod synthetic;
+mod tx;
+mod types;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::config::Synchronous;
+use crate::db::DbError;
+use checkpointer::Checkpointer;
+use read_pool::ReadPool;
+use writer::{Writer, WriterThread};
+
+#[cfg(test)]
+pub(crate) use tx::testing;
+
+/// How long a connection waits for another process's lock (the CLI beside the server).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readers open at once: enough for both cores and a few waiting on the disk.
+const READERS: usize = 8;
+
+/// What opening the database needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub max_batch: usize,
+}
+
+/// The SQLite backend of [`crate::db::Database`].
+pub struct Sqlite {
+    writer: Writer,
+    readers: ReadPool,
+}
+
+/// The threads behind an open [`Sqlite`]; [`Threads::join`] waits for them once every handle
+/// to the database is dropped.
+pub struct Threads {
+    writer: WriterThread,
+    checkpointer: Checkpointer,
+}
+
+impl Threads {
+    /// Blocks until the writer has committed everything queued and stopped, then checkpoints.
+    pub fn join(self) {
+        self.writer.join();
+        drop(self.checkpointer);
+    }
+}
+
+/// Applies pending migrations to the database at `path`, creating it; returns their names.
+pub fn migrate_file(path: &Path, synchronous: Synchronous) -> Result<Vec<&'static str>, DbError> {
+    ensure_directory(path)?;
+    let mut conn = open(path, synchronous)?;
+    migrate::run(&mut conn)
+}
+
+impl Sqlite {
+    /// Opens (and migrates) the database and starts its writer and checkpoint threads.
+    pub fn open(settings: &Settings) -> Result<(Arc<Sqlite>, Threads), DbError> {
+        ensure_directory(&settings.path)?;
+        let mut conn = open(&settings.path, settings.synchronous)?;
+        for name in migrate::run(&mut conn)? {
+            tracing::info!(migration = name, "migration applied");
+        }
+        checkpointer::hand_over(&conn)?;
+        let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;
+        let (writer, writer_thread) =
+            Writer::start(conn, settings.max_batch).map_err(DbError::Thread)?;
+        let db = Sqlite {
+            writer,
+            readers: ReadPool::new(settings.path.clone(), READERS),
+        };
+        Ok((
+            Arc::new(db),
+            Threads {
+                writer: writer_thread,
+                checkpointer,
+            },
+        ))
+    }
+}
+
+/// Creates the directory the database file lives in.
+fn ensure_directory(path: &Path) -> Result<(), DbError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
+            path: dir.to_owned(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Opens a connection with the pragmas every confvault connection uses.
+fn open(path: &Path, synchronous: Synchronous) -> Result<Connection, DbError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals for savepoints would otherwise be temp files, created and unlinked
+    // on the writer's hot path.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Keeps a WAL that grew during a burst from staying large on disk after it is reset.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Records that the database took a write at `at`: readiness's proof that it is writable.
+fn heartbeat(conn: &Connection, at: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO heartbeat (id, at) VALUES (1, :at)
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )?
+    .execute(rusqlite::named_params! {":at": at})?;
+    Ok(())
+}
+
+/// Maps "no row" to `None`, as `rusqlite::OptionalExtension` does, for our error type.
+fn optional<T>(r: rusqlite::Result<T>) -> Result<Option<T>, DbError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

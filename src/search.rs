@@ -1,0 +1,149 @@
+//! Reading a search from what people type (the API's query string, the web page's form, the
+//! command line's flags) into the database's typed filter, and the opaque page cursor.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::db::model::{Cursor, Filter, Instant, Status};
+use crate::time::{from_db, to_db};
+
+/// Filters of the conference list; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Part of the conference name.
+    pub q: Option<String>,
+    /// A participant's number in any spelling (`+91…`, `91…`, `sip:…@…`).
+    pub participant: Option<String>,
+    /// Started at or after: RFC 3339, or a date in the configured time zone.
+    pub since: Option<String>,
+    /// Started before: RFC 3339, or a date (inclusive).
+    pub until: Option<String>,
+    /// `active` or `ended`.
+    pub status: Option<String>,
+    pub has_recording: Option<bool>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// Blank form fields count as absent.
+    pub fn clone_for_page(&self) -> ListQuery {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        ListQuery {
+            q: given(&self.q),
+            participant: given(&self.participant),
+            since: given(&self.since),
+            until: given(&self.until),
+            status: given(&self.status),
+            has_recording: self.has_recording,
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+
+    /// The search as query-string pairs, without the cursor.
+    pub fn as_pairs(&self) -> Vec<(String, String)> {
+        [
+            ("q", &self.q),
+            ("participant", &self.participant),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("status", &self.status),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.to_owned(), v.clone()))
+        })
+        .collect()
+    }
+}
+
+/// A filter that cannot be understood; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct SearchError {
+    pub field: &'static str,
+    pub why: &'static str,
+}
+
+fn bad(field: &'static str, why: &'static str) -> SearchError {
+    SearchError { field, why }
+}
+
+/// Turns query parameters into a search filter; shared with the command line.
+pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchError> {
+    let bound = |field: &'static str, value: Option<String>, end_of_day: bool| {
+        value
+            .map(|v| {
+                parse_bound(&v, zone, end_of_day)
+                    .ok_or_else(|| bad(field, "not an RFC 3339 time or a YYYY-MM-DD date"))
+            })
+            .transpose()
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad("limit", "must be between 1 and 200"));
+    }
+    Ok(Filter {
+        participant: query
+            .participant
+            .map(|p| crate::vobiz::phone::normalize(&p))
+            .filter(|p| !p.is_empty()),
+        since: bound("since", query.since, false)?,
+        until: bound("until", query.until, true)?,
+        status: match query.status.as_deref() {
+            None => None,
+            Some(text) => {
+                Some(Status::parse(text).ok_or_else(|| bad("status", "must be active or ended"))?)
+            }
+        },
+        has_recording: query.has_recording,
+        after: query
+            .cursor
+            .map(|c| decode_cursor(&c).ok_or_else(|| bad("cursor", "not a cursor from this API")))
+            .transpose()?,
+        q: query.q,
+        limit,
+    })
+}
+
+/// An RFC 3339 time, or a date (its start; with `end_of_day`, the start of the next day).
+fn parse_bound(value: &str, zone: chrono_tz::Tz, end_of_day: bool) -> Option<Instant> {
+    use chrono::TimeZone;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
+    let date = if end_of_day { date.succ_opt()? } else { date };
+    let start = zone
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0)?)
+        .earliest()?;
+    Some(start.with_timezone(&chrono::Utc))
+}
+
+/// The opaque `next_cursor` of a page.
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    let at = cursor.started_at.map(to_db).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{at}\n{}", cursor.conference_uuid))
+}
+
+fn decode_cursor(cursor: &str) -> Option<Cursor> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let (at, uuid) = text.split_once('\n')?;
+    let started_at = if at.is_empty() {
+        None
+    } else {
+        Some(from_db(at).ok()?)
+    };
+    Some(Cursor {
+        started_at,
+        conference_uuid: uuid.to_owned(),
+    })
+}
