@@ -123,6 +123,11 @@ pub async fn retry_jobs(config: &Config, id: Option<JobId>) -> anyhow::Result<()
         Ok::<_, anyhow::Error>(db.retry_jobs(which, chrono::Utc::now()).await?)
     })
     .await?;
+    // One transaction, so there is nothing to watch while it runs; the line says what it did,
+    // in the form scripted runs of the other long commands leave in their logs.
+    let mut progress = Progress::new("retrying failed jobs", retried.len() as u64, Unit::Items);
+    progress.advance(retried.len() as u64);
+    progress.finish();
     println!("{} job(s) queued again", retried.len());
     Ok(())
 }
