@@ -8,7 +8,7 @@ use crate::api::tokens::ApiTokens;
 use crate::config::Config;
 use crate::db::Database;
 use crate::ingest::rules::Rules;
-use crate::ops::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::ops::readiness::ReadinessView;
 use crate::storage::Store;
 use crate::vobiz::signature;

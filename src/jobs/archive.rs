@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::JobError;
-use super::worker::JobContext;
+use super::context::JobContext;
 use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, Source, ToArchive};
 use crate::storage::keys::{KeyTemplate, KeyValues, segment};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod backoff;
+pub mod context;
 pub mod ending;
 pub mod notify;
 pub mod worker;

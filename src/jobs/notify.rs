@@ -12,7 +12,7 @@ use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
 
 use super::JobError;
-use super::worker::JobContext;
+use super::context::JobContext;
 use crate::db::model::{
     JobId, MailKind, NewLink, Recording, RecordingStatus, SentMessage, SummarySubject,
 };

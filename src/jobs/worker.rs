@@ -10,6 +10,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::JobError;
 use super::archive::Archiver;
+use super::context::JobContext;
 use super::ending;
 use super::notify::Notifier;
 use crate::config::JobsConfig;
@@ -17,29 +18,6 @@ use crate::db::model::{Finish, Job, JobId, JobKind};
 use crate::db::{Database, DbError};
 use crate::ops::Metrics;
 use crate::ops::metrics::JobOutcome;
-
-/// What a running job can reach.
-pub struct JobContext {
-    pub job: Job,
-    pub owner: String,
-    pub db: Arc<dyn Database>,
-    pub metrics: Arc<Metrics>,
-}
-
-impl JobContext {
-    /// Saves progress so that a later run resumes; fails if this worker lost the job.
-    pub async fn checkpoint(&self, checkpoint: Option<String>) -> Result<(), JobError> {
-        let kept = self
-            .db
-            .save_checkpoint(self.job.id, &self.owner, checkpoint, chrono::Utc::now())
-            .await?;
-        if kept {
-            Ok(())
-        } else {
-            Err(JobError::Retryable("lease lost to another worker".into()))
-        }
-    }
-}
 
 pub struct Worker {
     pub db: Arc<dyn Database>,
