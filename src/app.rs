@@ -20,15 +20,13 @@ use crate::mail::templates::Templates;
 use crate::ops::Metrics;
 use crate::ops::readiness::{self, Report};
 use crate::state::AppState;
-use crate::storage::keys::KeyTemplate;
-use crate::vobiz::download::{AllowList, DownloadSettings, Downloader};
+use crate::vobiz::download::{DownloadSettings, Downloader};
 use crate::vobiz::signature;
 
 /// The archive job's collaborators, from the settings.
 pub async fn archiver(config: &Config) -> anyhow::Result<Archiver> {
     let downloader = Downloader::new(DownloadSettings {
-        allow: AllowList::parse(&config.vobiz.recording_hosts)
-            .map_err(|e| anyhow::anyhow!("vobiz.recording_hosts: {e}"))?,
+        allow: config.vobiz.recording_hosts.clone(),
         auth_id: config.vobiz.auth_id.clone(),
         auth_token: config.vobiz.auth_token.clone(),
         max_bytes: config.archive.max_bytes,
@@ -44,8 +42,7 @@ pub async fn archiver(config: &Config) -> anyhow::Result<Archiver> {
         store: crate::storage::from_config(config)
             .await
             .context("opening the storage")?,
-        key_template: KeyTemplate::parse(&config.storage.key_template)
-            .map_err(|e| anyhow::anyhow!("storage.key_template: {e}"))?,
+        key_template: config.storage.key_template.clone(),
         prefix: config.storage.prefix.clone(),
         zone: config.timezone,
         spool_dir: config.spool_dir(),
@@ -74,24 +71,19 @@ fn rules(config: &Config) -> anyhow::Result<Rules> {
 
 /// The notify jobs' collaborators, from the settings.
 pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> {
-    let mailbox = |key: &str, value: &str| {
-        value
-            .parse::<lettre::message::Mailbox>()
-            .with_context(|| format!("{key} {value:?}"))
-    };
     Ok(Notifier {
         mailer: crate::mail::transport::from_config(config).context("setting up mail")?,
         templates: Templates::load(config.mail.templates_dir.as_deref())
             .context("loading email templates")?,
         rules: RecipientRules::from_config(&config.mail)?,
-        from: mailbox("mail.from", &config.mail.from)?,
-        reply_to: config
+        from: config.mail.from.mailbox().clone(),
+        reply_to: config.mail.reply_to.as_ref().map(|r| r.mailbox().clone()),
+        alerts_to: config
             .mail
-            .reply_to
-            .as_deref()
-            .map(|r| mailbox("mail.reply_to", r))
-            .transpose()?,
-        alerts_to: config.mail.alerts_to.clone(),
+            .alerts_to
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
         zone: config.timezone,
         link_base,
         link_lifetime: config.mail.link_lifetime_days.duration(),

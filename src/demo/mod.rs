@@ -121,13 +121,14 @@ fn demo_config(
     };
     config.vobiz.auth_id = Some(AUTH_ID.to_owned());
     config.vobiz.auth_token = Some(SecretString::from(auth_token.to_owned()));
-    config.vobiz.recording_hosts = vec![media_origin.to_owned()];
+    config.vobiz.recording_hosts = crate::config::AllowList::parse(&[media_origin.to_owned()])
+        .map_err(|e| anyhow::anyhow!("the demo's media host: {e}"))?;
     // A live-shape conference ends after this quiet period; the default (30 s) is for real calls.
     config.vobiz.end_quiet_seconds = 2;
     config.api.tokens = vec![SecretString::from(api_token.to_owned())];
     config.jobs.poll_interval_seconds = 0.2;
     config.jobs.retry_base_seconds = 1.0;
-    config.mail.to = vec![TEAM.to_owned()];
+    config.mail.to = vec![TEAM.parse().map_err(|e: String| anyhow::anyhow!(e))?];
     config.mail.directory = vec![
         directory("+918071387423", "Asha Rao"),
         directory("+919624705678", "Ben Okafor"),

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use globset::{Glob, GlobMatcher};
+use globset::GlobMatcher;
 
-use crate::config::{DirectoryEntry, MailConfig};
+use crate::config::{DirectoryEntry, EmailAddress, MailConfig};
 use crate::vobiz::phone;
 
 /// Numbers to names and addresses.
@@ -39,7 +39,11 @@ impl Directory {
             }
         }
         for entry in entries {
-            directory.insert(&entry.number, entry.name.clone(), entry.email.clone());
+            directory.insert(
+                &entry.number,
+                entry.name.clone(),
+                entry.email.as_ref().map(|e| e.as_str().to_owned()),
+            );
         }
         Ok(directory)
     }
@@ -62,6 +66,10 @@ impl Directory {
     }
 }
 
+fn addresses(list: &[EmailAddress]) -> Vec<String> {
+    list.iter().map(|a| a.as_str().to_owned()).collect()
+}
+
 pub struct RecipientRules {
     default_to: Vec<String>,
     routes: Vec<(GlobMatcher, Vec<String>)>,
@@ -73,13 +81,12 @@ pub struct RecipientRules {
 impl RecipientRules {
     pub fn from_config(mail: &MailConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            default_to: mail.to.clone(),
+            default_to: addresses(&mail.to),
             routes: mail
                 .routes
                 .iter()
-                .map(|r| Ok((Glob::new(&r.conferences)?.compile_matcher(), r.to.clone())))
-                .collect::<Result<_, globset::Error>>()
-                .context("mail.routes")?,
+                .map(|r| (r.conferences.matcher(), addresses(&r.to)))
+                .collect(),
             notify_attendees: mail.notify_attendees,
             opt_out: mail
                 .opt_out
@@ -124,25 +131,28 @@ mod tests {
     #[test]
     fn routes_attendees_and_opt_outs_combine_into_one_list() {
         let mail = MailConfig {
-            to: vec!["ops@example.com".into()],
+            to: vec!["ops@example.com".parse().unwrap()],
             routes: vec![MailRoute {
-                conferences: "Sales*".into(),
-                to: vec!["sales@example.com".into(), "OPS@example.com".into()],
+                conferences: "Sales*".to_owned().try_into().unwrap(),
+                to: vec![
+                    "sales@example.com".parse().unwrap(),
+                    "OPS@example.com".parse().unwrap(),
+                ],
             }],
             directory: vec![
                 DirectoryEntry {
                     number: "+91 80713 87423".into(),
                     name: "Asha".into(),
-                    email: Some("asha@example.com".into()),
+                    email: Some("asha@example.com".parse().unwrap()),
                 },
                 DirectoryEntry {
                     number: "918071387424".into(),
                     name: "Ravi".into(),
-                    email: Some("ravi@example.com".into()),
+                    email: Some("ravi@example.com".parse().unwrap()),
                 },
             ],
             notify_attendees: true,
-            opt_out: vec!["Ravi@Example.com".into()],
+            opt_out: vec!["Ravi@Example.com".parse().unwrap()],
             ..MailConfig::default()
         };
         let rules = RecipientRules::from_config(&mail).unwrap();

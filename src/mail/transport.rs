@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
-use crate::config::{Config, MailTransport, SmtpTls};
+use crate::config::{Config, MailTransport, SmtpEndpoint, SmtpTls};
 
 /// Why a message was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,41 +31,6 @@ pub trait Mailer: Send + Sync {
     async fn probe(&self) -> Result<(), SendError>;
 }
 
-/// The host, port and credentials of `mail.smtp_url`.
-pub struct SmtpEndpoint {
-    pub host: String,
-    pub port: Option<u16>,
-    pub credentials: Option<(String, SecretString)>,
-}
-
-impl SmtpEndpoint {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        // The error never repeats the URL: it may hold a password.
-        let parsed = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
-        if parsed.scheme() != "smtp" {
-            return Err("must start with smtp:// (choose TLS with mail.tls)".into());
-        }
-        let host = parsed.host_str().ok_or("has no host")?.to_owned();
-        let user = percent_decode(parsed.username());
-        let credentials = (!user.is_empty()).then(|| {
-            let password = percent_decode(parsed.password().unwrap_or(""));
-            (user, SecretString::from(password))
-        });
-        Ok(Self {
-            host,
-            port: parsed.port(),
-            credentials,
-        })
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     /// Longest a whole send may take, whatever the server does.
@@ -74,13 +39,11 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     pub fn new(
-        url: &SecretString,
+        endpoint: &SmtpEndpoint,
         tls: SmtpTls,
         ca_file: Option<&PathBuf>,
         timeout: std::time::Duration,
     ) -> anyhow::Result<Self> {
-        let endpoint = SmtpEndpoint::parse(url.expose_secret())
-            .map_err(|e| anyhow::anyhow!("mail.smtp_url {e}"))?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&endpoint.host)
             .timeout(Some(timeout));
         let parameters = || -> anyhow::Result<TlsParameters> {
@@ -98,9 +61,12 @@ impl SmtpMailer {
             SmtpTls::None => (Tls::None, 25),
         };
         builder = builder.tls(tls).port(endpoint.port.unwrap_or(default_port));
-        if let Some((user, password)) = endpoint.credentials {
+        if let Some((user, password)) = &endpoint.credentials {
             builder = builder
-                .credentials(Credentials::new(user, password.expose_secret().to_owned()))
+                .credentials(Credentials::new(
+                    user.clone(),
+                    password.expose_secret().to_owned(),
+                ))
                 .authentication(vec![Mechanism::Plain, Mechanism::Login]);
         }
         Ok(Self {
@@ -217,33 +183,4 @@ pub fn from_config(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
             )?)
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_smtp_url_yields_host_port_and_decoded_credentials() {
-        let e = SmtpEndpoint::parse("smtp://ops%40example.com:p%40ss%2Bw@mail.example.com:2525")
-            .unwrap();
-        assert_eq!((e.host.as_str(), e.port), ("mail.example.com", Some(2525)));
-        let (user, password) = e.credentials.unwrap();
-        assert_eq!(
-            (user.as_str(), password.expose_secret()),
-            ("ops@example.com", "p@ss+w")
-        );
-        assert!(
-            SmtpEndpoint::parse("smtp://relay")
-                .unwrap()
-                .credentials
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn a_bad_smtp_url_is_refused_without_echoing_it() {
-        let err = SmtpEndpoint::parse("smtps://u:secret@h").err().unwrap();
-        assert!(!err.contains("secret"), "{err}");
-    }
 }

@@ -135,7 +135,7 @@ pub async fn retry_jobs(config: &Config, id: Option<JobId>) -> anyhow::Result<()
 /// Sends a short message through the configured transport and prints the server's answer.
 pub async fn send_test_mail(config: &Config, address: &str) -> anyhow::Result<()> {
     let mailer = crate::mail::transport::from_config(config)?;
-    let from: lettre::message::Mailbox = config.mail.from.parse().context("mail.from")?;
+    let from = config.mail.from.mailbox();
     let to: lettre::message::Mailbox = address.parse().with_context(|| format!("{address:?}"))?;
     let rendered = crate::mail::templates::Rendered {
         subject: "confvault test message".to_owned(),
@@ -143,7 +143,7 @@ pub async fn send_test_mail(config: &Config, address: &str) -> anyhow::Result<()
         html: "<p>This is a test message from confvault: mail delivery works.</p>".to_owned(),
     };
     let message_id = format!("<{:032x}.test@confvault>", rand::random::<u128>());
-    let message = crate::mail::templates::message(&rendered, &from, None, to, &message_id)?;
+    let message = crate::mail::templates::message(&rendered, from, None, to, &message_id)?;
     let answer = mailer.send(message).await.context("FAILED to send")?;
     println!("sent: {answer}");
     Ok(())
