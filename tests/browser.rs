@@ -32,7 +32,14 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver: run the tests with scripts/test.sh, which installs it");
+            .unwrap_or_else(|_| {
+                // Straight to the process's stderr: the test harness would swallow eprintln!.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"chromedriver is not installed: run the tests with scripts/test.sh, which installs it\n",
+                );
+                std::process::exit(2)
+            });
         let driver = Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),

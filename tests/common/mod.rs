@@ -5,7 +5,7 @@
 pub mod media;
 pub mod proxy;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -323,11 +323,7 @@ pub struct S3 {
 
 impl S3 {
     pub fn from_env() -> S3 {
-        let var = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: run the tests with scripts/test.sh, which starts s3s-fs")
-            })
-        };
+        let var = |name: &str| test_service(name, "s3s-fs");
         S3 {
             endpoint: var("CV_TEST_S3_ENDPOINT"),
             access_key: var("CV_TEST_S3_ACCESS_KEY"),
@@ -413,6 +409,21 @@ impl S3 {
     }
 }
 
+/// Where a test service is, from the variable `scripts/test.sh` sets. Without it the test
+/// binary stops at once with one line saying what to run, not a panic per test.
+pub fn test_service(variable: &str, service: &str) -> String {
+    static ONE_LINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    std::env::var(variable).unwrap_or_else(|_| {
+        let _only_one = ONE_LINE.lock();
+        // Straight to the process's stderr: the test harness would swallow eprintln!.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{variable} is not set: these tests need {service}; run them with scripts/test.sh, which installs and starts the test services"
+        );
+        std::process::exit(2)
+    })
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
@@ -440,13 +451,7 @@ pub struct Received {
 
 impl Smtp {
     pub fn from_env() -> Smtp {
-        let var = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!(
-                    "{name} is not set: run the tests with scripts/test.sh, which starts aiosmtpd"
-                )
-            })
-        };
+        let var = |name: &str| test_service(name, "aiosmtpd");
         Smtp {
             plain_port: var("CV_TEST_SMTP_PLAIN_PORT"),
             tls_port: var("CV_TEST_SMTP_TLS_PORT"),
