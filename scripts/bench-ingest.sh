@@ -1,37 +1,99 @@
 #!/usr/bin/env bash
-# Ingest benchmark: a release build under wrk at concurrency 32 with unique, validly signed
-# live-shape callbacks; then kill -9 the server and check that every acknowledged callback is in
-# the database. Runs several rounds (this machine is shared and noisy) and prints each round's
-# requests/s and latency percentiles, then the medians.
+# Ingest benchmark, side by side with its anchor: the seed's own Express handler
+# (../shared/bench/seed-express.js, run from there: it logs and answers OK, storing and checking
+# nothing) and a release build of confvault, each under the same wrk load in the same round:
+# 2 threads, 32 connections, unique validly signed documented-shape callbacks.
+#   legs: conferences of six legs, each leg enters and then leaves (the target load);
+#   new:  every callback opens a new conference (confvault's worst case).
+# After each confvault run the server is killed with kill -9 and every acknowledged callback
+# must be in the database. Answers are counted by status: a run with any refusal fails, since
+# it would measure the wrong thing. The WAL file is sampled every 0.2 s and its peak printed.
 #   scripts/bench-ingest.sh [SECONDS] [SYNCHRONOUS=full|normal] [ROUNDS]
-# BENCH_LOG=info measures with the access log on (the default filter of `serve`); default warn.
+# BENCH_SHAPES="legs new" picks the loads; BENCH_LOG=info measures with the access log on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 synchronous="${2:-full}"
 rounds="${3:-3}"
+shapes="${BENCH_SHAPES:-legs new}"
 connections=32
 threads=2
+seed_handler="$(cd .. && pwd)/shared/bench/seed-express.js"
+express_dir="$PWD/.tools/express"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
+command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+[ -f "$seed_handler" ] || { echo "the anchor $seed_handler is missing"; exit 1; }
+if [ ! -d "$express_dir/node_modules/express" ]; then
+    echo "== installing express@4 into $express_dir"
+    npm install --silent --no-audit --no-fund --prefix "$express_dir" express@4 >/dev/null
+fi
 cargo build --release --quiet
 
 work=""
 server_pid=""
+sampler_pid=""
 cleanup() {
     [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+    [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
     [ -n "$work" ] && rm -rf "$work"
 }
 trap cleanup EXIT
 
 results="$(mktemp)"
-run_round() {
-work="$(mktemp -d)"
-
 token="bench-token-$$"
 public_url="https://bench.example.test"
-cat > "$work/confvault.toml" <<TOML
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Pre-signed nonces, enough that no thread runs out (wrk's Lua has no HMAC). V3 signs the URL
+# and the nonce; each request pairs a unique nonce with a unique body.
+nonces="$(mktemp -d)"
+per_thread=$(( duration * 40000 ))
+python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
+    "$threads" "$per_thread" "$nonces"
+
+load() { # SHAPE URL OUT
+    SHAPE="$1" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
+        -s scripts/bench/ingest.lua "$2" > "$3"
+    grep -o 'requests/s=.*' "$3"
+}
+
+check_answers() { # OUT: every answer must be a 200
+    local line
+    line="$(grep -o 'requests/s=.*' "$1")"
+    if ! grep -q 'non2xx=0 connect=0 read=0 write=0 timeout=0' <<<"$line"; then
+        echo "FAIL: not every request was answered 200: $line"
+        exit 1
+    fi
+}
+
+run_express() { # SHAPE
+    work="$(mktemp -d)"
+    local port
+    port="$(free_port)"
+    NODE_PATH="$express_dir/node_modules" node -e \
+        "new Function('require', require('fs').readFileSync(process.argv[1], 'utf8') + '\\napp.listen(' + Number(process.argv[2]) + ');')(require);" \
+        "$seed_handler" "$port" > /dev/null 2> "$work/stderr" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "== express ($1): wrk ${threads} threads, ${connections} connections, ${duration}s"
+    load "$1" "http://127.0.0.1:$port/conference-events" "$work/wrk.out"
+    check_answers "$work/wrk.out"
+    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    echo "server=express shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out")" >> "$results"
+    rm -rf "$work"; work=""
+}
+
+run_confvault() { # SHAPE
+    work="$(mktemp -d)"
+    cat > "$work/confvault.toml" <<TOML
 listen = "127.0.0.1:0"
 data_dir = "$work/data"
 public_url = "$public_url"
@@ -40,60 +102,78 @@ auth_token = "$token"
 [database]
 synchronous = "$synchronous"
 TOML
+    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/confvault.toml" serve \
+        > "$work/stdout" 2> "$work/stderr" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$work/stdout" 2>/dev/null && break
+        sleep 0.1
+    done
+    local url
+    url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
+    [ -n "$url" ] || { echo "server did not start"; cat "$work/stderr"; exit 1; }
+    ( peak=0; while :; do
+          size="$(stat -c %s "$work/data/confvault.db-wal" 2>/dev/null || echo 0)"
+          [ "$size" -gt "$peak" ] && { peak="$size"; echo "$peak" > "$work/wal-peak"; }
+          sleep 0.2
+      done ) &
+    sampler_pid=$!
 
-# Pre-sign enough nonces that no thread runs out (wrk's Lua has no HMAC). The body is not
-# signed, so each request pairs a unique nonce with a unique body.
-per_thread=$(( duration * 40000 ))
-python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
-    "$threads" "$per_thread" "$work/nonces"
+    echo "== confvault ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
+    load "$1" "$url/vobiz/conference" "$work/wrk.out"
+    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+    check_answers "$work/wrk.out"
 
-RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/confvault.toml" serve \
-    > "$work/stdout" 2> "$work/stderr" &
-server_pid=$!
-for _ in $(seq 100); do
-    grep -q "listening on" "$work/stdout" 2>/dev/null && break
-    sleep 0.1
-done
-url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
-[ -n "$url" ] || { echo "server did not start"; cat "$work/stderr"; exit 1; }
-
-echo "== wrk: ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
-NONCE_DIR="$work/nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
-    -s scripts/bench/ingest.lua "$url/vobiz/conference" | tee "$work/wrk.out"
-
-kill -9 "$server_pid"
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
-
-acknowledged="$(grep -o 'acknowledged=[0-9]*' "$work/wrk.out" | cut -d= -f2)"
-stored="$(sqlite3 "$work/data/confvault.db" 'SELECT COUNT(*) FROM callback_events')"
-echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored"
-# wrk stops at the deadline without reading the answers still in flight (at most one per
-# connection); those callbacks may be committed without being counted as acknowledged.
-if [ "$stored" -lt "$acknowledged" ]; then
-    echo "FAIL: $(( acknowledged - stored )) acknowledged callbacks were lost"
-    exit 1
-fi
-if [ $(( stored - acknowledged )) -gt "$connections" ]; then
-    echo "FAIL: more stored than acknowledged beyond the requests in flight at the deadline"
-    exit 1
-fi
-echo "OK: every acknowledged callback survived kill -9 ($(( stored - acknowledged )) in flight at the deadline were stored too)"
-grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out" >> "$results"
-rm -rf "$work"
-work=""
+    local acknowledged stored legs wal_mib
+    acknowledged="$(grep -o 'acknowledged=[0-9]*' "$work/wrk.out" | cut -d= -f2)"
+    stored="$(sqlite3 "$work/data/confvault.db" 'SELECT COUNT(*) FROM callback_events')"
+    legs="$(sqlite3 "$work/data/confvault.db" 'SELECT COUNT(*) FROM participants')"
+    wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
+    echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"
+    # wrk stops at the deadline without reading the answers still in flight (at most one per
+    # connection); those callbacks may be committed without being counted as acknowledged.
+    if [ "$stored" -lt "$acknowledged" ]; then
+        echo "FAIL: $(( acknowledged - stored )) acknowledged callbacks were lost"
+        exit 1
+    fi
+    if [ $(( stored - acknowledged )) -gt "$connections" ]; then
+        echo "FAIL: more stored than acknowledged beyond the requests in flight at the deadline"
+        exit 1
+    fi
+    echo "OK: every acknowledged callback survived kill -9 ($(( stored - acknowledged )) in flight at the deadline were stored too)"
+    echo "server=confvault shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out") wal_mib=$wal_mib" >> "$results"
+    rm -rf "$work"; work=""
 }
 
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds"
-    run_round
+    for shape in $shapes; do
+        [ "$shape" = legs ] && run_express "$shape"
+        run_confvault "$shape"
+    done
 done
-echo "== medians over $rounds rounds (synchronous=$synchronous)"
+rm -rf "$nonces"
+echo "== medians over $rounds rounds (synchronous=$synchronous, ${duration}s each)"
 python3 - "$results" <<'PY'
-import re, statistics, sys
-rows = [dict(re.findall(r"([\w/]+)=([0-9.]+)", line)) for line in open(sys.argv[1])]
-for key, unit in (("requests/s", ""), ("p50", " ms"), ("p99", " ms")):
-    values = [float(r[key]) for r in rows]
-    print(f"{key}: median {statistics.median(values):.2f}{unit}  (rounds: {', '.join(f'{v:g}' for v in values)})")
+import collections, re, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    row = dict(re.findall(r"([\w/]+)=([\w.]+)", line))
+    runs[(row["server"], row["shape"])].append(row)
+medians = {}
+for (server, shape), rows in sorted(runs.items()):
+    rps = statistics.median(float(r["requests/s"]) for r in rows)
+    p50 = statistics.median(float(r["p50"].rstrip("ms")) for r in rows)
+    p99 = statistics.median(float(r["p99"].rstrip("ms")) for r in rows)
+    medians[(server, shape)] = rps
+    wal = ""
+    if "wal_mib" in rows[0]:
+        wal = f"  peak WAL {max(float(r['wal_mib']) for r in rows):.1f} MiB"
+    each = ", ".join(r["requests/s"] for r in rows)
+    print(f"{server:9} {shape:4}  {rps:8.0f} requests/s  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms{wal}  (rounds: {each})")
+if ("express", "legs") in medians and ("confvault", "legs") in medians:
+    ratio = medians[("confvault", "legs")] / medians[("express", "legs")]
+    print(f"confvault / express (legs): {ratio:.2f}x")
 PY
 rm -f "$results"

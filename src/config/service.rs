@@ -36,6 +36,9 @@ pub struct DatabaseConfig {
     pub synchronous: Synchronous,
     /// Most callbacks committed together in one transaction.
     pub max_batch: usize,
+    /// The write-ahead log is checkpointed and restarted well before it reaches this, and
+    /// cut back to it after a burst, so a sustained load cannot fill the disk.
+    pub wal_max_bytes: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -44,6 +47,7 @@ impl Default for DatabaseConfig {
             path: None,
             synchronous: Synchronous::Full,
             max_batch: 256,
+            wal_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -204,6 +208,12 @@ impl DatabaseConfig {
             return Err(ConfigError::invalid(
                 "database.max_batch",
                 "must be at least 1",
+            ));
+        }
+        if self.wal_max_bytes < 4 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                "database.wal_max_bytes",
+                "must be at least 4 MiB",
             ));
         }
         Ok(())

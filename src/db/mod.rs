@@ -162,6 +162,7 @@ pub fn open(config: &Config) -> Result<Opened, DbError> {
         path: config.database_path(),
         synchronous: config.database.synchronous,
         max_batch: config.database.max_batch,
+        wal_max_bytes: config.database.wal_max_bytes,
     })?;
     Ok(Opened { db, threads })
 }

@@ -1,5 +1,10 @@
-//! Moves WAL checkpoints off the writer thread: the writer never checkpoints, and this thread
-//! copies committed pages into the database file in the background, without blocking writes.
+//! Keeps the write-ahead log small without stalling writes. A background thread copies
+//! committed pages into the database file (PASSIVE: it never waits for the writer or readers).
+//! That alone never lets the log restart under sustained load, since the writer keeps
+//! appending while it copies; so once the log passes a quarter of `database.wal_max_bytes`,
+//! the writer's own commit finishes the checkpoint (only the frames the background thread has
+//! not copied yet) and its next transaction starts the log again from the beginning. A log
+//! reused in place is also cheaper to write than one that keeps growing the file.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -11,12 +16,16 @@ use rusqlite::Connection;
 use crate::config::Synchronous;
 use crate::db::DbError;
 
-/// How often the background checkpoint runs.
-const INTERVAL: Duration = Duration::from_millis(500);
+/// How often the background checkpoint runs: often enough that the writer's share stays small.
+const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Turns off automatic checkpoints on the writer's connection; [`Checkpointer`] takes over.
-pub fn hand_over(writer: &Connection) -> Result<(), DbError> {
-    writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+/// Sets the writer's connection up for this: its automatic checkpoint at a quarter of the
+/// bound, and the log file cut back to the bound whenever it restarts.
+pub fn hand_over(writer: &Connection, wal_max_bytes: u64) -> Result<(), DbError> {
+    let page_size: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let quarter_pages = (wal_max_bytes / 4) as i64 / page_size.max(512);
+    writer.pragma_update(None, "wal_autocheckpoint", quarter_pages.max(1))?;
+    writer.pragma_update(None, "journal_size_limit", wal_max_bytes as i64)?;
     Ok(())
 }
 

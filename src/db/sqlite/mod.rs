@@ -45,6 +45,8 @@ pub struct Settings {
     pub path: PathBuf,
     pub synchronous: Synchronous,
     pub max_batch: usize,
+    /// See `database.wal_max_bytes`.
+    pub wal_max_bytes: u64,
 }
 
 /// The SQLite backend of [`crate::db::Database`].
@@ -83,7 +85,7 @@ impl Sqlite {
         for name in migrate::run(&mut conn)? {
             tracing::info!(migration = name, "migration applied");
         }
-        checkpointer::hand_over(&conn)?;
+        checkpointer::hand_over(&conn, settings.wal_max_bytes)?;
         let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;
         let (writer, writer_thread) =
             Writer::start(conn, settings.max_batch).map_err(DbError::Thread)?;
@@ -129,8 +131,6 @@ fn open(path: &Path, synchronous: Synchronous) -> Result<Connection, DbError> {
     // Statement journals for savepoints would otherwise be temp files, created and unlinked
     // on the writer's hot path.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Keeps a WAL that grew during a burst from staying large on disk after it is reset.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
