@@ -7,10 +7,12 @@
 # SMTP: aiosmtpd (PyPI) in a venv in .tools/venv, run by scripts/smtp_test_server.py: a plain
 # listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
 # Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs).
+# API conformance: schemathesis (PyPI) in the same venv, run by scripts/api-conformance.sh.
 
 TEST_TOOLS_DIR="${TEST_TOOLS_DIR:-$PWD/.tools}"
 TEST_SERVICES_DIR="${TEST_SERVICES_DIR:-$PWD/.test-services}"
 S3S_FS_VERSION=0.14.1
+SCHEMATHESIS_VERSION=4.32.5
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -37,6 +39,10 @@ install_test_services() {
         echo "== installing aiosmtpd into $TEST_TOOLS_DIR/venv"
         python3 -m venv "$TEST_TOOLS_DIR/venv"
         "$TEST_TOOLS_DIR/venv/bin/pip" install -q aiosmtpd==1.4.6
+    fi
+    if [ ! -x "$TEST_TOOLS_DIR/venv/bin/st" ]; then
+        echo "== installing schemathesis into $TEST_TOOLS_DIR/venv"
+        "$TEST_TOOLS_DIR/venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
     fi
     command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
     command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }

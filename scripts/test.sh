@@ -26,3 +26,6 @@ cargo clippy --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --all-targets --locked
+
+echo "== API conformance (schemathesis against the published OpenAPI document)"
+bash scripts/api-conformance.sh

@@ -31,9 +31,23 @@ impl From<model::ConferenceDetail> for ConferenceDetail {
 #[utoipa::path(
     get,
     path = "/api/v1/conferences/{conference_uuid}",
+    operation_id = "getConference",
     params(("conference_uuid" = String, Path, description = "Vobiz ConferenceUUID")),
     responses(
-        (status = 200, description = "The conference with its roster, recordings and jobs", body = ConferenceDetail),
+        (status = 200, description = "The conference with its roster, recordings and jobs", body = ConferenceDetail,
+            links(
+                ("download" = (
+                    operation_id = "downloadRecording",
+                    parameters(("recording_id" = "$response.body#/recordings/0/recording_id")),
+                    description = "The first recording of the conference"
+                )),
+                ("sidecar" = (
+                    operation_id = "getRecordingSidecar",
+                    parameters(("recording_id" = "$response.body#/recordings/0/recording_id")),
+                    description = "The sidecar of the first recording"
+                ))
+            )
+        ),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown conference", body = crate::error::ErrorBody),
     ),

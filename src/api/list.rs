@@ -19,9 +19,23 @@ pub struct ListAnswer {
 #[utoipa::path(
     get,
     path = "/api/v1/conferences",
+    operation_id = "listConferences",
     params(ListQuery),
     responses(
-        (status = 200, description = "Newest first", body = ListAnswer),
+        (status = 200, description = "Newest first", body = ListAnswer,
+            links(
+                ("conference" = (
+                    operation_id = "getConference",
+                    parameters(("conference_uuid" = "$response.body#/conferences/0/conference_uuid")),
+                    description = "The first conference of the page, in full"
+                )),
+                ("nextPage" = (
+                    operation_id = "listConferences",
+                    parameters(("cursor" = "$response.body#/next_cursor")),
+                    description = "The next page of the same search"
+                ))
+            )
+        ),
         (status = 400, description = "A bad filter", body = crate::error::ErrorBody),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
     ),

@@ -1,6 +1,8 @@
 //! `GET /api/v1/openapi.json`: the API described by OpenAPI 3, generated from the handlers and
 //! types themselves (utoipa), so it cannot drift from the code.
 
+use std::sync::OnceLock;
+
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -33,5 +35,59 @@ impl Modify for BearerAuth {
 }
 
 pub async fn spec(_: super::auth::Authorized) -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    HttpResponse::Ok().json(DOCUMENT.get_or_init(document))
+}
+
+/// The OpenAPI document as JSON. utoipa 5 writes a link's fields in snake_case
+/// (`operation_id`), which OpenAPI tools read as no target at all; they are renamed to the
+/// specification's camelCase here.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|methods| methods.values_mut());
+    for operation in operations {
+        let links = operation
+            .get_mut("responses")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+            .filter_map(|response| response.get_mut("links"))
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|links| links.values_mut())
+            .filter_map(serde_json::Value::as_object_mut);
+        for link in links {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_name_their_target_operation_as_openapi_spells_it() {
+        let doc = document();
+        let link =
+            &doc["paths"]["/api/v1/conferences"]["get"]["responses"]["200"]["links"]["conference"];
+        assert_eq!(link["operationId"], "getConference");
+        assert!(link.get("operation_id").is_none());
+        let detail = &doc["paths"]["/api/v1/conferences/{conference_uuid}"]["get"];
+        assert_eq!(detail["operationId"], "getConference");
+    }
 }

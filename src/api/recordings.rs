@@ -24,12 +24,20 @@ async fn archived(state: &AppState, id: String) -> Result<(String, Option<String
 #[utoipa::path(
     get,
     path = "/api/v1/recordings/{recording_id}/download",
+    operation_id = "downloadRecording",
     params(("recording_id" = String, Path)),
     responses(
-        (status = 200, description = "The recording (local store; Range requests give 206)", content_type = "audio/mpeg"),
+        (status = 200, description = "The recording (local store)", content(
+            ("audio/mpeg"), ("audio/wav"), ("application/octet-stream")
+        )),
+        (status = 206, description = "The asked-for range of the recording (local store)", content(
+            ("audio/mpeg"), ("audio/wav"), ("application/octet-stream")
+        )),
         (status = 302, description = "A presigned URL (S3)"),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
         (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
+        (status = 416, description = "A range the recording does not have (local store)"),
     ),
     security(("bearer" = []))
 )]
@@ -47,9 +55,11 @@ pub async fn download(
 #[utoipa::path(
     get,
     path = "/api/v1/recordings/{recording_id}/sidecar",
+    operation_id = "getRecordingSidecar",
     params(("recording_id" = String, Path)),
     responses(
-        (status = 200, description = "The sidecar JSON written beside the recording", content_type = "application/json"),
+        (status = 200, description = "The sidecar JSON written beside the recording", body = Object, content_type = "application/json"),
+        (status = 401, description = "No valid token", body = crate::error::ErrorBody),
         (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
         (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
     ),
