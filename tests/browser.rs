@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, DEADLINE, Server, fixture};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -131,23 +132,19 @@ async fn seeded_server() -> (MediaServer, Server) {
         "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
         media.origin
     ));
-    let recording = common::encode(&media.url("/b.mp3"));
-    for (uuid, name, end) in [
-        (
-            "b1",
-            "Weekly%20Standup",
-            format!("&RecordingUrl={recording}"),
-        ),
-        ("b2", "Board%20Review", String::new()),
+    for (uuid, name, recording) in [
+        ("b1", "Weekly Standup", Some(media.url("/b.mp3"))),
+        ("b2", "Board Review", None),
     ] {
+        let leg = format!("{uuid}a");
+        let mut ending = end(uuid).name(name).set("CallUUID", &leg).at("10:30:00");
+        if let Some(url) = &recording {
+            ending = ending.recording(url);
+        }
         server
             .post_callbacks(&[
-                format!(
-                    "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00"
-                ),
-                format!(
-                    "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={name}&CallUUID={uuid}a{end}&Timestamp=2026-05-19+10%3A30%3A00"
-                ),
+                enter(uuid, &leg).name(name).set("To", "1").at("10:00:00"),
+                ending,
             ])
             .await;
     }

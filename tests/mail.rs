@@ -4,38 +4,9 @@
 
 mod common;
 
-use common::encode;
-
+use common::callbacks::{end, enter, exit};
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, S3, Server, Smtp, fixture, unique_address};
-
-fn enter(conference: &str, name: &str, call: &str, from: &str, time: &str) -> String {
-    format!(
-        "ConferenceAction=enter&ConferenceUUID={conference}&ConferenceName={}&CallUUID={call}&From={}&To=919624705678&Timestamp=2026-05-19+{}",
-        encode(name),
-        encode(from),
-        encode(time)
-    )
-}
-
-fn exit(conference: &str, name: &str, call: &str, time: &str) -> String {
-    format!(
-        "ConferenceAction=exit&ConferenceUUID={conference}&ConferenceName={}&CallUUID={call}&Timestamp=2026-05-19+{}",
-        encode(name),
-        encode(time)
-    )
-}
-
-fn end(conference: &str, name: &str, recording_url: Option<&str>, time: &str) -> String {
-    let recording = recording_url
-        .map(|u| format!("&RecordingUrl={}", encode(u)))
-        .unwrap_or_default();
-    format!(
-        "ConferenceAction=end&ConferenceUUID={conference}&ConferenceName={}&CallUUID=x&ConferenceCurrentSize=0{recording}&Timestamp=2026-05-19+{}",
-        encode(name),
-        encode(time)
-    )
-}
 
 struct MailSetup<'a> {
     smtp: &'a Smtp,
@@ -118,18 +89,25 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
 
     server
         .post_callbacks(&[
-            enter("w1", "Weekly Standup", "a", "918071387423", "10:00:00"),
-            enter("w1", "Weekly Standup", "b", "918071387424", "10:02:00"),
-            exit("w1", "Weekly Standup", "b", "10:10:00"),
-            enter("w1", "Weekly Standup", "b2", "+918071387424", "10:12:00"),
-            exit("w1", "Weekly Standup", "b2", "10:25:30"),
-            exit("w1", "Weekly Standup", "a", "10:30:00"),
-            end(
-                "w1",
-                "Weekly Standup",
-                Some(&media.url("/weekly.mp3")),
-                "10:30:01",
-            ),
+            enter("w1", "a")
+                .name("Weekly Standup")
+                .from("918071387423")
+                .at("10:00:00"),
+            enter("w1", "b")
+                .name("Weekly Standup")
+                .from("918071387424")
+                .at("10:02:00"),
+            exit("w1", "b").name("Weekly Standup").at("10:10:00"),
+            enter("w1", "b2")
+                .name("Weekly Standup")
+                .from("+918071387424")
+                .at("10:12:00"),
+            exit("w1", "b2").name("Weekly Standup").at("10:25:30"),
+            exit("w1", "a").name("Weekly Standup").at("10:30:00"),
+            end("w1")
+                .name("Weekly Standup")
+                .recording(&media.url("/weekly.mp3"))
+                .at("10:30:01"),
         ])
         .await;
 
@@ -215,19 +193,15 @@ async fn a_summary_over_starttls_reaches_each_recipient_alone_with_a_link_that_p
     // arrived, the first one has still been sent only once.
     server
         .post_callbacks(&[
-            end(
-                "w1",
-                "Weekly Standup",
-                Some(&media.url("/weekly.mp3")),
-                "10:30:01",
-            ),
-            end(
-                "w1",
-                "Weekly Standup",
-                Some(&media.url("/weekly.mp3")),
-                "10:31:00",
-            ),
-            end("w2", "Weekly Retro", None, "11:00:00"),
+            end("w1")
+                .name("Weekly Standup")
+                .recording(&media.url("/weekly.mp3"))
+                .at("10:30:01"),
+            end("w1")
+                .name("Weekly Standup")
+                .recording(&media.url("/weekly.mp3"))
+                .at("10:31:00"),
+            end("w2").name("Weekly Retro").at("11:00:00"),
         ])
         .await;
     let after = wait_for_mail(&server, &smtp, &ops, 2).await;
@@ -263,22 +237,16 @@ async fn plain_smtp_keeps_a_non_ascii_name_and_escapes_a_hostile_one() {
 
     server
         .post_callbacks(&[
-            enter(
-                "n1",
-                "週次ミーティング Réunion",
-                "a",
-                "918071387423",
-                "10:00:00",
-            ),
-            end("n1", "週次ミーティング Réunion", None, "10:20:00"),
-            enter(
-                "x1",
-                "<script>alert(1)</script>",
-                "a",
-                "918071387423",
-                "10:00:00",
-            ),
-            end("x1", "<script>alert(1)</script>", None, "10:20:00"),
+            enter("n1", "a")
+                .name("週次ミーティング Réunion")
+                .from("918071387423")
+                .at("10:00:00"),
+            end("n1").name("週次ミーティング Réunion").at("10:20:00"),
+            enter("x1", "a")
+                .name("<script>alert(1)</script>")
+                .from("918071387423")
+                .at("10:00:00"),
+            end("x1").name("<script>alert(1)</script>").at("10:20:00"),
         ])
         .await;
 
@@ -327,12 +295,10 @@ async fn a_refused_recipient_fails_alone_and_a_failed_job_alerts_the_operators()
     ));
 
     server
-        .post_callbacks(&[end(
-            "f1",
-            "Board",
-            Some(&media.url("/expired.mp3")),
-            "10:20:00",
-        )])
+        .post_callbacks(&[end("f1")
+            .name("Board")
+            .recording(&media.url("/expired.mp3"))
+            .at("10:20:00")])
         .await;
 
     let summary = wait_for_mail(&server, &smtp, &fine, 1).await;
@@ -418,8 +384,14 @@ async fn with_no_setup_summaries_land_in_the_outbox_and_links_stream_the_file() 
 
     server
         .post_callbacks(&[
-            enter("o1", "Outbox", "a", "918071387423", "10:00:00"),
-            end("o1", "Outbox", Some(&media.url("/o.mp3")), "10:20:00"),
+            enter("o1", "a")
+                .name("Outbox")
+                .from("918071387423")
+                .at("10:00:00"),
+            end("o1")
+                .name("Outbox")
+                .recording(&media.url("/o.mp3"))
+                .at("10:20:00"),
         ])
         .await;
 

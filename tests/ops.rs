@@ -8,14 +8,9 @@ use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, S3, Server, Smtp, fixture};
 use serde_json::Value;
 
-const FAST_CHECKS: &str = "[health]\ncheck_interval_seconds = 0.1\n";
+use common::callbacks::end;
 
-fn end(conference: &str, recording_url: &str) -> String {
-    format!(
-        "ConferenceAction=end&ConferenceUUID={conference}&ConferenceName=Ops&CallUUID=c1&ConferenceCurrentSize=0&RecordingUrl={}&Timestamp=2026-05-19+10%3A58%3A47",
-        common::encode(recording_url)
-    )
-}
+const FAST_CHECKS: &str = "[health]\ncheck_interval_seconds = 0.1\n";
 
 fn smtp_settings(smtp: &Smtp, password: &str) -> String {
     format!(
@@ -113,13 +108,24 @@ async fn metrics_count_callbacks_by_outcome_archived_bytes_and_job_states() {
     ));
 
     let accepted = server
-        .post_signed("/vobiz/conference", &end("conf-m", &media.url("/m.mp3")))
+        .post_signed(
+            "/vobiz/conference",
+            &end("conf-m")
+                .name("Ops")
+                .recording(&media.url("/m.mp3"))
+                .body(),
+        )
         .await;
     let unsigned = server
         .client
         .post(server.url("/vobiz/conference"))
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(end("conf-m2", &media.url("/m.mp3")))
+        .body(
+            end("conf-m2")
+                .name("Ops")
+                .recording(&media.url("/m.mp3"))
+                .body(),
+        )
         .send()
         .await
         .unwrap();
@@ -223,7 +229,13 @@ async fn sigterm_stops_a_running_download_hands_its_job_back_and_exits_zero() {
         media.origin
     ));
     server
-        .post_signed("/vobiz/conference", &end("conf-s", &media.url("/slow.mp3")))
+        .post_signed(
+            "/vobiz/conference",
+            &end("conf-s")
+                .name("Ops")
+                .recording(&media.url("/slow.mp3"))
+                .body(),
+        )
         .await;
     server
         .eventually("the download to start", || async {
@@ -266,7 +278,10 @@ async fn sigint_stops_the_server_with_exit_zero_keeping_what_it_acknowledged() {
     let accepted = server
         .post_signed(
             "/vobiz/conference",
-            &end("conf-i", "https://media.vobiz.ai/i.mp3"),
+            &end("conf-i")
+                .name("Ops")
+                .recording("https://media.vobiz.ai/i.mp3")
+                .body(),
         )
         .await;
     assert_eq!(accepted.status(), 200);

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::encode;
-
+use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, Server, fixture};
 use serde_json::Value;
@@ -18,19 +17,22 @@ fn conference(
     day: &str,
     recording: Option<&str>,
 ) -> Vec<String> {
-    let recording = recording
-        .map(|u| format!("&RecordingUrl={}", encode(u)))
-        .unwrap_or_default();
+    let leg = format!("{uuid}-a");
+    let mut end = end(uuid)
+        .name(name)
+        .set("CallUUID", &leg)
+        .at_on(day, "10:30:00");
+    if let Some(url) = recording {
+        end = end.recording(url);
+    }
     vec![
-        format!(
-            "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}-a&From={}&To=1&Timestamp={day}+10%3A00%3A00",
-            encode(name),
-            encode(from)
-        ),
-        format!(
-            "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}-a&ConferenceCurrentSize=0{recording}&Timestamp={day}+10%3A30%3A00",
-            encode(name)
-        ),
+        enter(uuid, &leg)
+            .name(name)
+            .from(from)
+            .set("To", "1")
+            .at_on(day, "10:00:00")
+            .body(),
+        end.body(),
     ]
 }
 

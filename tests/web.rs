@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::encode;
-
+use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, Server, fixture};
 
@@ -57,21 +56,13 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
         ("w1", "Weekly Standup", Some(media.url("/w.mp3"))),
         ("w2", "<b>Board</b>", None),
     ] {
-        let recording = url
-            .map(|u| format!("&RecordingUrl={}", encode(&u)))
-            .unwrap_or_default();
-        server
-            .post_callbacks(&[
-                format!(
-                    "ConferenceAction=enter&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00",
-                    encode(name)
-                ),
-                format!(
-                    "ConferenceAction=end&ConferenceUUID={uuid}&ConferenceName={}&CallUUID={uuid}a{recording}&Timestamp=2026-05-19+10%3A30%3A00",
-                    encode(name)
-                ),
-            ])
-            .await;
+        let leg = format!("{uuid}a");
+        let mut ending = end(uuid).name(name).set("CallUUID", &leg).at("10:30:00");
+        if let Some(url) = &url {
+            ending = ending.recording(url);
+        }
+        let joining = enter(uuid, &leg).name(name).set("To", "1").at("10:00:00");
+        server.post_callbacks(&[joining, ending]).await;
     }
     server
         .eventually("the recording to be archived", || async {
