@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod failure;
 pub mod ingest;
 pub mod jobs;
 pub mod links;

@@ -13,6 +13,7 @@ use url::Url;
 use super::JobError;
 use super::context::JobContext;
 use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, Source, ToArchive};
+use crate::failure::Failure;
 use crate::storage::keys::{KeyTemplate, KeyValues, segment};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
 use crate::vobiz::download::{Downloaded, Downloader};
@@ -253,7 +254,7 @@ impl Archiver {
         if let Some(upload) = &checkpoint.upload
             && let Err(e) = self.store.abort_upload(upload).await
         {
-            tracing::warn!(error = %e, upload_id = %upload.upload_id, "could not abort an abandoned multipart upload");
+            tracing::warn!(error = %e.chain(), upload_id = %upload.upload_id, "could not abort an abandoned multipart upload");
         }
         remove_quietly(spool).await;
     }
@@ -315,11 +316,11 @@ impl ProgressSink for CheckpointSink<'_> {
             upload: progress.cloned(),
         };
         let text = serde_json::to_string(&checkpoint)
-            .map_err(|e| StoreError::Permanent(format!("checkpoint: {e}")))?;
+            .map_err(|e| StoreError::Permanent(Failure::caused_by("checkpoint", e)))?;
         self.ctx
             .checkpoint(Some(text))
             .await
-            .map_err(|e| StoreError::Retryable(e.to_string()))
+            .map_err(|e| StoreError::Retryable(Failure::caused_by("saving the checkpoint", e)))
     }
 }
 

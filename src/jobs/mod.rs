@@ -7,7 +7,8 @@ pub mod ending;
 pub mod notify;
 pub mod worker;
 
-/// How a job run failed.
+/// How a job run failed, in the words its row keeps: built from the download, storage or
+/// database error with that error's whole chain of causes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
     /// Try again later (network, 5xx, throttling, recording not ready).
@@ -26,8 +27,8 @@ impl From<crate::vobiz::download::DownloadError> for JobError {
     fn from(e: crate::vobiz::download::DownloadError) -> Self {
         use crate::vobiz::download::DownloadError;
         match e {
-            DownloadError::Retryable(m) => JobError::Retryable(format!("download: {m}")),
-            DownloadError::Permanent(m) => JobError::Permanent(format!("download: {m}")),
+            DownloadError::Retryable(f) => JobError::Retryable(format!("download: {}", f.chain())),
+            DownloadError::Permanent(f) => JobError::Permanent(format!("download: {}", f.chain())),
         }
     }
 }
@@ -36,14 +37,14 @@ impl From<crate::storage::StoreError> for JobError {
     fn from(e: crate::storage::StoreError) -> Self {
         use crate::storage::StoreError;
         match e {
-            StoreError::Retryable(m) => JobError::Retryable(format!("storage: {m}")),
-            StoreError::Permanent(m) => JobError::Permanent(format!("storage: {m}")),
+            StoreError::Retryable(f) => JobError::Retryable(format!("storage: {}", f.chain())),
+            StoreError::Permanent(f) => JobError::Permanent(format!("storage: {}", f.chain())),
         }
     }
 }
 
 impl From<crate::db::DbError> for JobError {
     fn from(e: crate::db::DbError) -> Self {
-        JobError::Retryable(format!("database: {e}"))
+        JobError::Retryable(format!("database: {:#}", anyhow::Error::new(e)))
     }
 }

@@ -120,7 +120,10 @@ async fn database(db: &dyn Database) -> Result<(), String> {
 
 #[tracing::instrument(name = "ready.storage", skip_all)]
 async fn storage(store: &dyn Store) -> Result<(), String> {
-    store.probe().await.map_err(|e| e.to_string())
+    store
+        .probe()
+        .await
+        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
 }
 
 #[tracing::instrument(name = "ready.mail", skip_all)]

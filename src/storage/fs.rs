@@ -1,6 +1,7 @@
 //! The local-directory store, the embedded default. A file is written under a temporary name,
 //! fsynced, then renamed, so a half-written file never carries the final name.
 
+use crate::failure::Failure;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -28,7 +29,9 @@ impl FsStore {
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
         if key.is_empty() || !clean {
-            return Err(StoreError::Permanent(format!("unsafe object key {key:?}")));
+            return Err(StoreError::Permanent(
+                format!("unsafe object key {key:?}").into(),
+            ));
         }
         Ok(self.root.join(relative))
     }
@@ -36,7 +39,7 @@ impl FsStore {
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     // A full or read-only disk may be fixed by an operator; retrying is right.
-    StoreError::Retryable(format!("{what} {}: {e}", path.display()))
+    StoreError::Retryable(Failure::caused_by(format!("{what} {}", path.display()), e))
 }
 
 /// Writes `fill` into a temp file beside `dest`, fsyncs it, renames it over `dest` and fsyncs
@@ -72,7 +75,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Retryable(format!("storage task failed: {e}")))?
+        .map_err(|e| StoreError::Retryable(Failure::caused_by("storage task failed", e)))?
 }
 
 #[async_trait]

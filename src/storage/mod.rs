@@ -13,16 +13,26 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, StorageKind};
+use crate::failure::Failure;
 
 /// Why a storage operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Network trouble, throttling, a store that is down: try again later.
-    #[error("{0}")]
-    Retryable(String),
+    #[error(transparent)]
+    Retryable(Failure),
     /// Bad configuration or a refused request: trying again gives the same answer.
-    #[error("{0}")]
-    Permanent(String),
+    #[error(transparent)]
+    Permanent(Failure),
+}
+
+impl StoreError {
+    /// What went wrong and every cause after it, for a log line.
+    pub fn chain(&self) -> String {
+        match self {
+            StoreError::Retryable(f) | StoreError::Permanent(f) => f.chain(),
+        }
+    }
 }
 
 /// What a store knows of an object.

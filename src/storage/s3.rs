@@ -3,12 +3,13 @@
 //! part size × parts in flight; each finished part is checkpointed and a restarted upload
 //! resumes from what the store confirms it has (ListParts).
 
+use crate::failure::Failure;
 use std::path::Path;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
@@ -64,7 +65,10 @@ impl S3Store {
 
     async fn put_whole(&self, upload: &FileUpload<'_>) -> Result<(), StoreError> {
         let bytes = tokio::fs::read(upload.path).await.map_err(|e| {
-            StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))
+            StoreError::Retryable(Failure::caused_by(
+                format!("reading {}", upload.path.display()),
+                e,
+            ))
         })?;
         self.put_object(upload.key, bytes, upload.content_type, Some(upload.sha256))
             .await
@@ -234,7 +238,10 @@ impl S3Store {
             .build()
             .await
             .map_err(|e| {
-                StoreError::Retryable(format!("reading {}: {e}", upload.path.display()))
+                StoreError::Retryable(Failure::caused_by(
+                    format!("reading {}", upload.path.display()),
+                    e,
+                ))
             })?;
         let sent = self
             .client
@@ -326,7 +333,9 @@ impl S3Store {
 /// The base64 CRC32 of `len` bytes of `path` from `offset`, as S3 expects it.
 async fn crc32_of_range(path: &Path, offset: u64, len: u64) -> Result<String, StoreError> {
     use base64::Engine;
-    let io = |e: std::io::Error| StoreError::Retryable(format!("reading {}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        StoreError::Retryable(Failure::caused_by(format!("reading {}", path.display()), e))
+    };
     let mut file = tokio::fs::File::open(path).await.map_err(io)?;
     file.seek(std::io::SeekFrom::Start(offset))
         .await
@@ -338,10 +347,9 @@ async fn crc32_of_range(path: &Path, offset: u64, len: u64) -> Result<String, St
         let want = buf.len().min(left as usize);
         let n = file.read(&mut buf[..want]).await.map_err(io)?;
         if n == 0 {
-            return Err(StoreError::Retryable(format!(
-                "{} is shorter than expected",
-                path.display()
-            )));
+            return Err(StoreError::Retryable(
+                format!("{} is shorter than expected", path.display()).into(),
+            ));
         }
         hasher.update(&buf[..n]);
         left -= n as u64;
@@ -358,7 +366,6 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let detail = DisplayErrorContext(&error).to_string();
     match &error {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -366,13 +373,15 @@ where
             let message = service.err().message().unwrap_or("");
             let what = format!("{operation}: HTTP {status} {code} {message}");
             if status >= 500 || status == 429 || status == 408 || code == "SlowDown" {
-                StoreError::Retryable(what)
+                StoreError::Retryable(what.into())
             } else {
-                StoreError::Permanent(what)
+                StoreError::Permanent(what.into())
             }
         }
-        SdkError::ConstructionFailure(_) => StoreError::Permanent(format!("{operation}: {detail}")),
-        _ => StoreError::Retryable(format!("{operation}: {detail}")),
+        SdkError::ConstructionFailure(_) => {
+            StoreError::Permanent(Failure::caused_by(operation.to_owned(), error))
+        }
+        _ => StoreError::Retryable(Failure::caused_by(operation.to_owned(), error)),
     }
 }
 
@@ -444,7 +453,7 @@ impl Store for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| StoreError::Retryable(format!("GetObject body: {e}")))?;
+            .map_err(|e| StoreError::Retryable(Failure::caused_by("GetObject body", e)))?;
         Ok(body.into_bytes().to_vec())
     }
 
@@ -473,7 +482,7 @@ impl Store for S3Store {
     async fn playback(&self, key: &str) -> Result<super::Playback, StoreError> {
         let config =
             aws_sdk_s3::presigning::PresigningConfig::expires_in(super::PLAYBACK_URL_LIFETIME)
-                .map_err(|e| StoreError::Permanent(format!("presigning: {e}")))?;
+                .map_err(|e| StoreError::Permanent(Failure::caused_by("presigning", e)))?;
         let presigned = self
             .client
             .get_object()

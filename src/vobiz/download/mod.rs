@@ -17,6 +17,7 @@ mod spool;
 
 use super::sniff::{self, AudioFormat, MIN_RECORDING_BYTES};
 use crate::config::AllowList;
+use crate::failure::Failure;
 pub use address_guard::is_public;
 use address_guard::{GuardedResolver, PrivateAddress};
 use spool::{Batch, SPOOL_QUEUE_BATCHES, spool};
@@ -27,14 +28,23 @@ const MAX_REDIRECTS: usize = 5;
 const HEAD_LEN: usize = 512;
 
 /// Why a download did not produce a recording.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     /// Worth trying again later: not ready yet, network trouble, a cut-off body.
-    #[error("{0}")]
-    Retryable(String),
+    #[error(transparent)]
+    Retryable(Failure),
     /// Trying again would give the same answer: not allowed, not audio, too large.
-    #[error("{0}")]
-    Permanent(String),
+    #[error(transparent)]
+    Permanent(Failure),
+}
+
+impl DownloadError {
+    /// What went wrong and every cause after it, for a log line.
+    pub fn chain(&self) -> String {
+        match self {
+            DownloadError::Retryable(f) | DownloadError::Permanent(f) => f.chain(),
+        }
+    }
 }
 
 /// A recording on disk, checked.
@@ -92,10 +102,13 @@ impl Downloader {
     #[tracing::instrument(name = "vobiz.download", skip_all, fields(host = url.host_str().unwrap_or("")))]
     pub async fn fetch(&self, url: &Url, dest: &Path) -> Result<Downloaded, DownloadError> {
         if !self.settings.allow.allows(url) {
-            return Err(DownloadError::Permanent(format!(
-                "origin {} is not in vobiz.recording_hosts; not fetched",
-                url.origin().ascii_serialization()
-            )));
+            return Err(DownloadError::Permanent(
+                format!(
+                    "origin {} is not in vobiz.recording_hosts; not fetched",
+                    url.origin().ascii_serialization()
+                )
+                .into(),
+            ));
         }
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
@@ -122,11 +135,11 @@ impl Downloader {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| {
-                        DownloadError::Permanent(format!("HTTP {status} without a Location"))
+                        DownloadError::Permanent(format!("HTTP {status} without a Location").into())
                     })?;
                 url = url
                     .join(location)
-                    .map_err(|e| DownloadError::Permanent(format!("bad redirect: {e}")))?;
+                    .map_err(|e| DownloadError::Permanent(Failure::caused_by("bad redirect", e)))?;
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(DownloadError::Permanent(
                         "redirect to a non-HTTP URL".into(),
@@ -140,9 +153,9 @@ impl Downloader {
             }
             return self.save(response, dest).await;
         }
-        Err(DownloadError::Permanent(format!(
-            "more than {MAX_REDIRECTS} redirects"
-        )))
+        Err(DownloadError::Permanent(
+            format!("more than {MAX_REDIRECTS} redirects").into(),
+        ))
     }
 
     fn refuse_private_literal(&self, url: &Url) -> Result<(), DownloadError> {
@@ -156,7 +169,8 @@ impl Downloader {
         } else {
             Err(DownloadError::Permanent(format!(
                 "{ip} is a private address and its origin is not listed in vobiz.recording_hosts"
-            )))
+            )
+.into()))
         }
     }
 
@@ -168,13 +182,16 @@ impl Downloader {
         let max = self.settings.max_bytes;
         let declared = response.content_length();
         if declared.is_some_and(|n| n > max) {
-            return Err(DownloadError::Permanent(format!(
-                "recording is {} bytes, over archive.max_bytes ({max})",
-                declared.unwrap_or_default()
-            )));
+            return Err(DownloadError::Permanent(
+                format!(
+                    "recording is {} bytes, over archive.max_bytes ({max})",
+                    declared.unwrap_or_default()
+                )
+                .into(),
+            ));
         }
         let io = |e: std::io::Error| {
-            DownloadError::Retryable(format!("writing {}: {e}", dest.display()))
+            DownloadError::Retryable(Failure::caused_by(format!("writing {}", dest.display()), e))
         };
         let file = std::fs::File::create(dest).map_err(io)?;
         // Hashing and writing run on their own thread, so that receiving the next bytes
@@ -188,13 +205,16 @@ impl Downloader {
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                DownloadError::Retryable(format!("download broke off after {size} bytes: {e}"))
+                DownloadError::Retryable(Failure::caused_by(
+                    format!("download broke off after {size} bytes"),
+                    e.without_url(),
+                ))
             })?;
             size += chunk.len() as u64;
             if size > max {
-                return Err(DownloadError::Permanent(format!(
-                    "recording exceeds archive.max_bytes ({max})"
-                )));
+                return Err(DownloadError::Permanent(
+                    format!("recording exceeds archive.max_bytes ({max})").into(),
+                ));
             }
             if format.is_none() {
                 let take = (HEAD_LEN - head.len()).min(chunk.len());
@@ -217,23 +237,23 @@ impl Downloader {
         drop(batches);
         let sha256 = spooler
             .await
-            .map_err(|e| DownloadError::Retryable(format!("spooling the download: {e}")))?
+            .map_err(|e| DownloadError::Retryable(Failure::caused_by("spooling the download", e)))?
             .map_err(io)?;
         if let Some(expected) = declared
             && size < expected
         {
-            return Err(DownloadError::Retryable(format!(
-                "body ended after {size} of {expected} bytes"
-            )));
+            return Err(DownloadError::Retryable(
+                format!("body ended after {size} of {expected} bytes").into(),
+            ));
         }
         let format = match format {
             Some(format) => format,
             None => return Err(not_audio(&head, size)),
         };
         if size < MIN_RECORDING_BYTES {
-            return Err(DownloadError::Permanent(format!(
-                "only {size} bytes: too small to be a recording"
-            )));
+            return Err(DownloadError::Permanent(
+                format!("only {size} bytes: too small to be a recording").into(),
+            ));
         }
         Ok(Downloaded {
             format,
@@ -244,10 +264,13 @@ impl Downloader {
 }
 
 fn not_audio(head: &[u8], size: u64) -> DownloadError {
-    DownloadError::Permanent(format!(
-        "not a recording: received {} ({size} bytes or more); expected MP3 or WAV",
-        sniff::describe_non_audio(head)
-    ))
+    DownloadError::Permanent(
+        format!(
+            "not a recording: received {} ({size} bytes or more); expected MP3 or WAV",
+            sniff::describe_non_audio(head)
+        )
+        .into(),
+    )
 }
 
 fn status_error(status: StatusCode) -> DownloadError {
@@ -256,11 +279,11 @@ fn status_error(status: StatusCode) -> DownloadError {
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error();
     if retryable {
-        DownloadError::Retryable(format!(
-            "HTTP {status} (recording not ready or host unavailable)"
-        ))
+        DownloadError::Retryable(
+            format!("HTTP {status} (recording not ready or host unavailable)").into(),
+        )
     } else {
-        DownloadError::Permanent(format!("HTTP {status}"))
+        DownloadError::Permanent(format!("HTTP {status}").into())
     }
 }
 
@@ -268,7 +291,7 @@ fn classify(e: reqwest::Error) -> DownloadError {
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<PrivateAddress>() {
-            return DownloadError::Permanent(refused.to_string());
+            return DownloadError::Permanent(refused.to_string().into());
         }
         source = err.source();
     }
@@ -281,7 +304,7 @@ fn classify(e: reqwest::Error) -> DownloadError {
     } else {
         "request failed"
     };
-    DownloadError::Retryable(format!("{what}: {e}"))
+    DownloadError::Retryable(Failure::caused_by(what, e))
 }
 
 #[cfg(test)]
