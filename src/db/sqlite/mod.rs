@@ -28,7 +28,7 @@ use crate::config::Synchronous;
 use crate::db::DbError;
 use checkpointer::Checkpointer;
 use read_pool::ReadPool;
-use writer::{Writer, WriterThread};
+use writer::{Durability, Writer, WriterThread};
 
 #[cfg(test)]
 pub(crate) use tx::testing;
@@ -87,8 +87,17 @@ impl Sqlite {
         }
         checkpointer::hand_over(&conn, settings.wal_max_bytes)?;
         let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;
+        // The writer never waits for the disk inside COMMIT; with `full`, its sync thread makes
+        // each batch durable before anyone hears it is committed (see writer.rs).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let durability = match settings.synchronous {
+            Synchronous::Full => Durability::Synced {
+                wal: wal_path(&settings.path),
+            },
+            Synchronous::Normal => Durability::Committed,
+        };
         let (writer, writer_thread) =
-            Writer::start(conn, settings.max_batch).map_err(DbError::Thread)?;
+            Writer::start(conn, settings.max_batch, durability).map_err(DbError::Thread)?;
         let db = Sqlite {
             writer,
             readers: ReadPool::new(settings.path.clone(), READERS),
@@ -101,6 +110,13 @@ impl Sqlite {
             },
         ))
     }
+}
+
+/// The write-ahead log beside the database file, as SQLite names it.
+fn wal_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// Creates the directory the database file lives in.

@@ -1,6 +1,13 @@
 //! The one thread that writes SQLite. Concurrent writes are batched into one transaction (group
 //! commit) and each caller hears back only after that transaction is durably committed.
 //!
+//! The write-ahead log is made durable by a second thread rather than inside COMMIT: the
+//! connection commits without waiting for the disk (`synchronous = NORMAL`), hands the batch to
+//! the sync thread and goes on with the next batch while that thread forces the log to disk
+//! (`fdatasync`, one for every batch committed meanwhile) and only then answers the callers.
+//! What a caller hears "committed" is on disk, as with `synchronous = FULL`; the disk's wait
+//! just no longer stops the next batch from running.
+//!
 //! A write that fails may have changed rows before failing, so a failure rolls the whole batch
 //! back and replays its writes one transaction each: one bad write never undoes its
 //! neighbours. This costs nothing on the normal path, unlike a savepoint per write, which
@@ -8,6 +15,7 @@
 //! which holds for closures that only touch the database.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -66,6 +74,7 @@ pub struct Writer {
 /// Owns the writer thread; dropping every [`Writer`] ends it, and `join` waits for that.
 pub struct WriterThread {
     handle: JoinHandle<()>,
+    syncer: JoinHandle<()>,
 }
 
 impl WriterThread {
@@ -73,17 +82,42 @@ impl WriterThread {
         if self.handle.join().is_err() {
             tracing::error!("the database writer thread panicked");
         }
+        if self.syncer.join().is_err() {
+            tracing::error!("the database sync thread panicked");
+        }
     }
 }
 
+/// When callers hear that their write is committed.
+#[derive(Debug, Clone)]
+pub enum Durability {
+    /// Once the log holding it is on disk (`fdatasync` of this file, the `-wal` beside the
+    /// database): survives power loss.
+    Synced { wal: PathBuf },
+    /// At once: survives a crash of the process, not of the machine.
+    Committed,
+}
+
+/// A committed batch on its way to its callers: each write with its transaction's outcome.
+type Committed = Vec<(Box<dyn Write>, Result<(), String>)>;
+
 impl Writer {
-    /// Starts the writer thread on `conn`, committing at most `max_batch` writes together.
-    pub fn start(conn: Connection, max_batch: usize) -> std::io::Result<(Writer, WriterThread)> {
+    /// Starts the writer thread on `conn` (which must not sync at commit itself), committing at
+    /// most `max_batch` writes together and answering as `durability` says.
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        durability: Durability,
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
+        let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
+        let syncer = std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || sync_loop(committed, durability))?;
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(conn, inbox, max_batch))?;
-        Ok((Writer { queue }, WriterThread { handle }))
+            .spawn(move || write_loop(conn, inbox, max_batch, to_syncer))?;
+        Ok((Writer { queue }, WriterThread { handle, syncer }))
     }
 
     /// Runs `f` inside a write transaction and returns its result once that transaction is
@@ -109,7 +143,12 @@ impl Writer {
     }
 }
 
-fn write_loop(conn: Connection, mut inbox: mpsc::Receiver<Box<dyn Write>>, max_batch: usize) {
+fn write_loop(
+    conn: Connection,
+    mut inbox: mpsc::Receiver<Box<dyn Write>>,
+    max_batch: usize,
+    to_syncer: std::sync::mpsc::Sender<Committed>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = inbox.blocking_recv() {
         batch.push(first);
@@ -119,19 +158,51 @@ fn write_loop(conn: Connection, mut inbox: mpsc::Receiver<Box<dyn Write>>, max_b
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch);
+        let committed = commit_batch(&conn, &mut batch);
+        if let Err(lost) = to_syncer.send(committed) {
+            // The sync thread is gone (it panicked): answer without the sync rather than never.
+            for (write, _) in lost.0 {
+                write.finish(Err("the database sync thread has stopped"));
+            }
+        }
     }
     tracing::debug!("database writer stopped: no handles left");
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Write>>) {
+/// Makes committed batches durable, then answers their callers. Every batch waiting when a
+/// sync starts is covered by it, so under load one `fdatasync` serves several batches.
+fn sync_loop(committed: std::sync::mpsc::Receiver<Committed>, durability: Durability) {
+    while let Ok(first) = committed.recv() {
+        let mut batches = vec![first];
+        batches.extend(committed.try_iter());
+        let synced = match &durability {
+            Durability::Committed => Ok(()),
+            Durability::Synced { wal } => std::fs::OpenOptions::new()
+                .write(true)
+                .open(wal)
+                .and_then(|file| file.sync_data())
+                .map_err(|e| {
+                    tracing::error!(error = %e, wal = %wal.display(), "could not sync the write-ahead log");
+                    format!("syncing the write-ahead log: {e}")
+                }),
+        };
+        for batch in batches {
+            for (write, outcome) in batch {
+                let outcome = match (&outcome, &synced) {
+                    (Err(why), _) | (Ok(()), Err(why)) => Err(why.as_str()),
+                    (Ok(()), Ok(())) => Ok(()),
+                };
+                write.finish(outcome);
+            }
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Write>>) -> Committed {
     if batch.len() > 1 {
         match run_in_transaction(conn, batch.iter_mut()) {
             Ok(true) => {
-                for write in batch.drain(..) {
-                    write.finish(Ok(()));
-                }
-                return;
+                return batch.drain(..).map(|write| (write, Ok(()))).collect();
             }
             Ok(false) => {
                 tracing::debug!(
@@ -144,13 +215,13 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Write>>) {
             }
         }
     }
-    for mut write in batch.drain(..) {
-        let commit = match run_in_transaction(conn, std::iter::once(&mut write)) {
-            Ok(_) => Ok(()),
-            Err(why) => Err(why),
-        };
-        write.finish(commit.as_ref().map(|_| ()).map_err(String::as_str));
-    }
+    batch
+        .drain(..)
+        .map(|mut write| {
+            let commit = run_in_transaction(conn, std::iter::once(&mut write)).map(|_| ());
+            (write, commit)
+        })
+        .collect()
 }
 
 /// Runs the writes in one transaction. Ok(true): all succeeded and are committed. Ok(false):
@@ -191,7 +262,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
             .unwrap();
-        Writer::start(conn, 64).unwrap()
+        Writer::start(conn, 64, Durability::Committed).unwrap()
     }
 
     async fn insert(writer: &Writer, v: i64) -> Result<usize, DbError> {
@@ -248,6 +319,40 @@ mod tests {
             .await;
         assert!(half_done.is_err());
         assert_eq!(count(&writer).await, 0);
+    }
+
+    #[tokio::test]
+    async fn no_one_hears_committed_until_the_log_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let synced = Durability::Synced {
+            wal: super::super::wal_path(&path),
+        };
+        let (writer, thread) = Writer::start(conn, 64, synced).unwrap();
+        let results = futures_util::future::join_all((0..20).map(|v| insert(&writer, v))).await;
+        assert!(results.iter().all(Result::is_ok));
+        drop(writer);
+        thread.join();
+
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS u (v)")
+            .unwrap();
+        let unsyncable = Durability::Synced {
+            wal: dir.path().join("no-such-dir").join("t.db-wal"),
+        };
+        let (writer, _thread) = Writer::start(conn, 64, unsyncable).unwrap();
+        let refused = writer
+            .run(|conn| Ok::<_, DbError>(conn.execute("INSERT INTO u (v) VALUES (1)", [])?))
+            .await;
+        assert!(
+            matches!(refused, Err(DbError::CommitFailed(_))),
+            "a write whose log could not be synced is not reported committed: {refused:?}"
+        );
     }
 
     #[tokio::test]
