@@ -8,6 +8,9 @@ pub mod ingest_tx;
 pub mod model;
 pub mod sqlite;
 
+#[cfg(test)]
+mod contract;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -1,0 +1,261 @@
+//! The contract every backend of [`Database`] keeps, written against the interface alone, so a
+//! second backend runs the same tests by adding its constructor to [`backends`].
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::model::{
+    Archived, Ending, Filter, Finish, Instant, JobKind, JobState, MailKind, NewLink,
+    RecordingStatus, RetrySelection, SentMessage,
+};
+use super::{Database, sqlite};
+use crate::config::Synchronous;
+use crate::ingest::rules::{Accepted, Endpoint, Outcome, Parsed, Rules};
+use crate::vobiz::callback::{self, Fields};
+
+const RULES: Rules = Rules {
+    end_quiet: Duration::seconds(30),
+    no_recording_summary_after: Some(Duration::seconds(120)),
+};
+
+fn t0() -> Instant {
+    Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
+}
+
+/// Each backend under test, freshly opened in `dir`.
+fn backends(
+    dir: &std::path::Path,
+) -> Vec<(&'static str, Arc<dyn Database>, Box<dyn FnOnce() + Send>)> {
+    let (db, threads) = sqlite::Sqlite::open(&sqlite::Settings {
+        path: dir.join("contract.db"),
+        synchronous: Synchronous::Normal,
+        max_batch: 16,
+        wal_max_bytes: 8 * 1024 * 1024,
+    })
+    .unwrap();
+    vec![("sqlite", db, Box::new(move || threads.join()))]
+}
+
+fn callback(body: &str) -> Accepted {
+    let fields = Fields::parse(body.as_bytes()).unwrap();
+    let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
+    Accepted {
+        endpoint: Endpoint::Conference,
+        method: "POST".into(),
+        raw_body: body.into(),
+        fields,
+        parsed,
+        received_at: t0(),
+        nonce: None,
+    }
+}
+
+const ENTER: &str = "ConferenceAction=enter&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00";
+const END: &str = "ConferenceAction=end&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&RecordingUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fk1.mp3&Timestamp=2026-05-19+10%3A30%3A00";
+
+/// Runs `check` against every backend, each in its own directory.
+async fn for_each_backend<F, Fut>(check: F)
+where
+    F: Fn(Arc<dyn Database>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db, close) in backends(dir.path()) {
+        eprintln!("contract on {name}");
+        check(Arc::clone(&db)).await;
+        drop(db);
+        tokio::task::spawn_blocking(close).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_ended_conference_with_a_recording_reads_back_whole_and_queues_its_archive() {
+    for_each_backend(|db| async move {
+        assert_eq!(
+            db.record_callback(callback(ENTER), RULES).await.unwrap(),
+            Outcome::Stored
+        );
+        assert_eq!(
+            db.record_callback(callback(END), RULES).await.unwrap(),
+            Outcome::Stored
+        );
+        assert_eq!(
+            db.record_callback(callback(END), RULES).await.unwrap(),
+            Outcome::Duplicate
+        );
+
+        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        assert_eq!(detail.conference.name, "Contract");
+        assert_eq!(detail.participants.len(), 1);
+        assert_eq!(detail.recordings.len(), 1);
+        assert_eq!(detail.recordings[0].status, RecordingStatus::Pending);
+        assert_eq!(detail.jobs.len(), 1);
+        assert_eq!(detail.jobs[0].kind, JobKind::ArchiveRecording);
+
+        let page = db
+            .search_conferences(Filter {
+                q: Some("Contr".into()),
+                limit: 10,
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.rows.len(), 1);
+        assert!(db.conference_detail("nope").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_summary() {
+    for_each_backend(|db| async move {
+        db.record_callback(callback(ENTER), RULES).await.unwrap();
+        db.record_callback(callback(END), RULES).await.unwrap();
+        let now = t0() + Duration::seconds(1);
+        let job = db
+            .claim_job("a", now, now + Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.state, JobState::Running);
+        let running = db.conference_detail("k1").await.unwrap().unwrap();
+        assert_eq!(running.recordings[0].status, RecordingStatus::Archiving);
+        assert!(
+            !db.extend_lease(job.id, "b", now).await.unwrap(),
+            "b holds nothing"
+        );
+
+        let subject = db.archive_subject(&job.subject).await.unwrap().unwrap();
+        assert_eq!(subject.participants.len(), 1);
+        db.record_archived(
+            &job.subject,
+            Archived {
+                object_key: "calls/k1.mp3".into(),
+                format: "mp3".into(),
+                size_bytes: 10,
+                sha256: "ab".into(),
+                location: "/archive/calls/k1.mp3".into(),
+                archived_at: now,
+            },
+        )
+        .await
+        .unwrap();
+        let done = Ending {
+            finish: Finish::Done,
+            alert_operators: false,
+            summarise_if_settled: true,
+        };
+        assert!(!db.finish_job(job.id, "b", done.clone(), now).await.unwrap());
+        assert!(db.finish_job(job.id, "a", done, now).await.unwrap());
+
+        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        assert_eq!(detail.recordings[0].status, RecordingStatus::Archived);
+        assert!(
+            detail
+                .jobs
+                .iter()
+                .any(|j| j.kind == JobKind::NotifyConference),
+            "the last settled recording queues the summary"
+        );
+        let object = db.archived_object(&job.subject).await.unwrap().unwrap();
+        assert_eq!(object.object_key.as_deref(), Some("calls/k1.mp3"));
+        assert_eq!(db.count_archived().await.unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_job_alerts_and_is_retried_in_one_go() {
+    for_each_backend(|db| async move {
+        db.record_callback(callback(ENTER), RULES).await.unwrap();
+        db.record_callback(callback(END), RULES).await.unwrap();
+        let now = t0() + Duration::seconds(1);
+        let job = db
+            .claim_job("a", now, now + Duration::seconds(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let failed = Ending {
+            finish: Finish::Failed {
+                error: "not audio".into(),
+            },
+            alert_operators: true,
+            summarise_if_settled: true,
+        };
+        assert!(db.finish_job(job.id, "a", failed, now).await.unwrap());
+        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        assert_eq!(detail.recordings[0].status, RecordingStatus::Failed);
+        let stats = db.job_stats(now).await.unwrap();
+        assert!(stats.by_state.contains(&(JobState::Failed, 1)), "{stats:?}");
+        let alerts = db.jobs(Some(JobState::Pending), 10).await.unwrap();
+        assert!(alerts.iter().any(|j| j.kind == JobKind::AlertJobFailed));
+
+        let retried = db.retry_jobs(RetrySelection::AllFailed, now).await.unwrap();
+        assert_eq!(retried, vec![job.id]);
+        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        assert_eq!(detail.recordings[0].status, RecordingStatus::Pending);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messages_and_links_are_recorded_once_and_found_by_their_hash() {
+    for_each_backend(|db| async move {
+        db.record_callback(callback(ENTER), RULES).await.unwrap();
+        db.record_callback(callback(END), RULES).await.unwrap();
+        let sent = SentMessage {
+            kind: MailKind::Summary,
+            subject: "k1".into(),
+            recipient: "team@example.com".into(),
+            ok: true,
+            message_id: "<m@confvault>".into(),
+            detail: "250 ok".into(),
+            at: t0(),
+        };
+        db.record_sent(sent.clone()).await.unwrap();
+        db.record_sent(sent).await.unwrap();
+        let rows = db.sent_messages(MailKind::Summary, "k1").await.unwrap();
+        assert_eq!(
+            rows.len(),
+            1,
+            "a second record for one recipient changes nothing"
+        );
+        let subject = db.summary_subject("k1").await.unwrap().unwrap();
+        assert_eq!(subject.handled, vec!["team@example.com".to_owned()]);
+
+        let recording = subject.recordings[0].recording_id.clone();
+        db.add_link(NewLink {
+            token_hash: vec![7; 32],
+            recording_id: recording,
+            created_at: t0(),
+            expires_at: Some(t0() + Duration::days(90)),
+        })
+        .await
+        .unwrap();
+        let target = db.resolve_link(vec![7; 32]).await.unwrap().unwrap();
+        assert_eq!(target.expires_at, Some(t0() + Duration::days(90)));
+        assert!(db.resolve_link(vec![8; 32]).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn housekeeping_ends_quiet_live_conferences_and_proves_writes() {
+    for_each_backend(|db| async move {
+        let enter = "ConferenceAction=enter&Event=ConferenceEnter&ConferenceUUID=live&ConferenceName=L&ConferenceMemberID=1&CallUUID=x&From=1&To=2";
+        let exit = "ConferenceAction=exit&Event=ConferenceExit&ConferenceUUID=live&ConferenceName=L&ConferenceMemberID=1&ConferenceLastMember=true&CallUUID=x";
+        db.record_callback(callback(enter), RULES).await.unwrap();
+        db.record_callback(callback(exit), RULES).await.unwrap();
+        let early = t0() + Duration::seconds(5);
+        assert!(db.housekeep(early, RULES, early, early).await.unwrap().is_empty());
+        let later = t0() + Duration::minutes(5);
+        assert_eq!(
+            db.housekeep(later, RULES, later, later).await.unwrap(),
+            vec!["live".to_owned()]
+        );
+        db.heartbeat(later).await.unwrap();
+    })
+    .await;
+}
