@@ -24,10 +24,15 @@ fn t0() -> Instant {
     Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
 }
 
+/// One backend under test and how to close it.
+struct Backend {
+    name: &'static str,
+    db: Arc<dyn Database>,
+    close: Box<dyn FnOnce() + Send>,
+}
+
 /// Each backend under test, freshly opened in `dir`.
-fn backends(
-    dir: &std::path::Path,
-) -> Vec<(&'static str, Arc<dyn Database>, Box<dyn FnOnce() + Send>)> {
+fn backends(dir: &std::path::Path) -> Vec<Backend> {
     let (db, threads) = sqlite::Sqlite::open(&sqlite::Settings {
         path: dir.join("contract.db"),
         synchronous: Synchronous::Normal,
@@ -35,7 +40,11 @@ fn backends(
         wal_max_bytes: 8 * 1024 * 1024,
     })
     .unwrap();
-    vec![("sqlite", db, Box::new(move || threads.join()))]
+    vec![Backend {
+        name: "sqlite",
+        db,
+        close: Box::new(move || threads.join()),
+    }]
 }
 
 fn callback(body: &str) -> Accepted {
@@ -62,7 +71,7 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    for (name, db, close) in backends(dir.path()) {
+    for Backend { name, db, close } in backends(dir.path()) {
         eprintln!("contract on {name}");
         check(Arc::clone(&db)).await;
         drop(db);
