@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_heartbeat",
         include_str!("../../../migrations/0004_heartbeat.sql"),
     ),
+    (
+        "0005_recording_status_derived",
+        include_str!("../../../migrations/0005_recording_status_derived.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now.
