@@ -213,7 +213,7 @@ pub fn get(conn: &Connection, uuid: &str) -> Result<Option<Conference>, DbError>
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<_, Status>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Option<String>>(5)?,
@@ -226,7 +226,7 @@ pub fn get(conn: &Connection, uuid: &str) -> Result<Option<Conference>, DbError>
             Ok(Conference {
                 conference_uuid: uuid,
                 name,
-                status: status_from_db(&status),
+                status,
                 started_at: instant(started)?,
                 ended_at: instant(ended)?,
                 end_reason,
@@ -278,9 +278,4 @@ fn participant_row(r: &Row<'_>) -> rusqlite::Result<ParticipantRow> {
 pub(crate) fn instant(text: Option<String>) -> Result<Option<Instant>, DbError> {
     text.map(|t| from_db(&t).map_err(|e| DbError::Corrupt(format!("timestamp {t:?}: {e}"))))
         .transpose()
-}
-
-/// The stored form; anything but `ended` is still running.
-pub(crate) fn status_from_db(text: &str) -> Status {
-    Status::parse(text).unwrap_or(Status::Active)
 }

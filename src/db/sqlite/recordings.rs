@@ -5,9 +5,7 @@ use rusqlite::{Connection, named_params};
 use super::conferences::instant;
 use crate::db::DbError;
 use crate::db::ingest_tx::NewRecording;
-use crate::db::model::{
-    Archived, ArchivedObject, ArchivedRecording, Recording, RecordingStatus, Source, ToArchive,
-};
+use crate::db::model::{Archived, ArchivedObject, ArchivedRecording, Recording, ToArchive};
 use crate::time::to_db;
 
 /// A recording's status, derived from its archive job and whether it was archived: the one
@@ -21,15 +19,6 @@ pub(crate) const STATUS_SQL: &str = "CASE WHEN r.archived_at IS NOT NULL THEN 'a
 pub(crate) const ARCHIVE_JOB_JOIN: &str =
     "LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id";
 
-fn status(text: &str) -> Result<RecordingStatus, DbError> {
-    RecordingStatus::parse(text)
-        .ok_or_else(|| DbError::Corrupt(format!("recording status {text:?}")))
-}
-
-fn source(text: &str) -> Result<Source, DbError> {
-    Source::parse(text).ok_or_else(|| DbError::Corrupt(format!("recording source {text:?}")))
-}
-
 /// Stores a recording once; `false` if its id was seen before.
 pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, DbError> {
     let inserted = conn
@@ -42,7 +31,7 @@ pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, D
         )?
         .execute(named_params! {
             ":id": r.recording_id, ":conf": r.conference_uuid, ":call": r.call_uuid,
-            ":source": r.source.as_str(), ":url": r.source_url, ":duration": r.duration_ms,
+            ":source": r.source, ":url": r.source_url, ":duration": r.duration_ms,
             ":now": now,
         })?;
     Ok(inserted == 1)
@@ -75,11 +64,11 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
         Ok((
             Recording {
                 recording_id: r.get(0)?,
-                source: Source::RecordStop,
+                source: r.get(1)?,
                 source_url: r.get(2)?,
                 call_uuid: r.get(3)?,
                 duration_ms: r.get(4)?,
-                status: RecordingStatus::Pending,
+                status: r.get(5)?,
                 format: r.get(6)?,
                 size_bytes: r.get(7)?,
                 sha256: r.get(8)?,
@@ -88,17 +77,13 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 attempts: r.get(11)?,
                 last_error: r.get(12)?,
             },
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(5)?,
             r.get::<_, Option<String>>(10)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (recording, src, st, archived_at) = row?;
+        let (recording, archived_at) = row?;
         out.push(Recording {
-            source: source(&src)?,
-            status: status(&st)?,
             archived_at: instant(archived_at)?,
             ..recording
         });
@@ -132,20 +117,18 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
                 ToArchive {
                     recording_id: r.get(0)?,
                     conference_uuid: r.get(1)?,
-                    source: Source::RecordStop,
+                    source: r.get(2)?,
                     source_url: r.get(3)?,
                     call_uuid: r.get(4)?,
                     duration_ms: r.get(5)?,
                     created_at: chrono::DateTime::UNIX_EPOCH,
                 },
-                r.get::<_, String>(2)?,
                 r.get::<_, String>(6)?,
             ))
         }),
     )?
-    .map(|(recording, src, created)| {
+    .map(|(recording, created)| {
         Ok(ToArchive {
-            source: source(&src)?,
             created_at: instant(Some(created))?.unwrap_or(chrono::DateTime::UNIX_EPOCH),
             ..recording
         })
@@ -224,6 +207,7 @@ pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::model::Source;
 
     fn database_with(recordings: &[(&str, bool)]) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

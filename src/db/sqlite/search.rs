@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-use super::conferences::{instant, status_from_db};
+use super::conferences::instant;
 use crate::db::DbError;
 use crate::db::model::{ConferenceRow, Cursor, Filter, Page, Status};
 use crate::time::to_db;
@@ -102,7 +102,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
+            r.get::<_, Status>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<String>>(4)?,
             r.get::<_, i64>(5)?,
@@ -115,7 +115,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         out.push(ConferenceRow {
             conference_uuid: uuid,
             name,
-            status: status_from_db(&status),
+            status,
             started_at: instant(started)?,
             ended_at: instant(ended)?,
             participants,
