@@ -172,19 +172,20 @@ fn write_loop(
 /// Makes committed batches durable, then answers their callers. Every batch waiting when a
 /// sync starts is covered by it, so under load one `fdatasync` serves several batches.
 fn sync_loop(committed: std::sync::mpsc::Receiver<Committed>, durability: Durability) {
+    // Opened once and kept: SQLite keeps the log file (the same inode, truncated in place)
+    // while any connection to the database is open, and the checkpoint thread's stays open
+    // until after this thread has answered everyone. After a failure it is opened afresh.
+    let mut wal_file: Option<std::fs::File> = None;
     while let Ok(first) = committed.recv() {
         let mut batches = vec![first];
         batches.extend(committed.try_iter());
         let synced = match &durability {
             Durability::Committed => Ok(()),
-            Durability::Synced { wal } => std::fs::OpenOptions::new()
-                .write(true)
-                .open(wal)
-                .and_then(|file| file.sync_data())
-                .map_err(|e| {
-                    tracing::error!(error = %e, wal = %wal.display(), "could not sync the write-ahead log");
-                    format!("syncing the write-ahead log: {e}")
-                }),
+            Durability::Synced { wal } => sync_wal(wal, &mut wal_file).map_err(|e| {
+                wal_file = None;
+                tracing::error!(error = %e, wal = %wal.display(), "could not sync the write-ahead log");
+                format!("syncing the write-ahead log: {e}")
+            }),
         };
         for batch in batches {
             for (write, outcome) in batch {
@@ -196,6 +197,15 @@ fn sync_loop(committed: std::sync::mpsc::Receiver<Committed>, durability: Durabi
             }
         }
     }
+}
+
+/// Forces the log's written bytes to disk, opening it first if need be.
+fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io::Result<()> {
+    let file = match file {
+        Some(file) => file,
+        None => file.insert(std::fs::OpenOptions::new().write(true).open(wal)?),
+    };
+    file.sync_data()
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Write>>) -> Committed {
