@@ -3,26 +3,16 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::Duration;
 
 use super::model::{
-    Archived, Ending, Filter, Finish, Instant, JobKind, JobState, MailKind, NewLink,
-    RecordingStatus, RetrySelection, SentMessage,
+    Archived, Ending, Filter, Finish, JobKind, JobState, MailKind, NewLink, RecordingStatus,
+    RetrySelection, SentMessage,
 };
 use super::{Database, sqlite};
 use crate::config::Synchronous;
-use crate::ingest::rules::{Accepted, Endpoint, Outcome, Parsed, Rules};
-use crate::vobiz::callback::{self, Fields};
-
-const RULES: Rules = Rules {
-    end_quiet: Duration::seconds(30),
-    no_recording_summary_after: Some(Duration::seconds(120)),
-};
-
-fn t0() -> Instant {
-    Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
-}
+use crate::ingest::rules::tests::{RULES, conference_callback, t0};
+use crate::ingest::rules::{Accepted, Outcome};
 
 /// One backend under test and how to close it.
 struct Backend {
@@ -48,17 +38,7 @@ fn backends(dir: &std::path::Path) -> Vec<Backend> {
 }
 
 fn callback(body: &str) -> Accepted {
-    let fields = Fields::parse(body.as_bytes()).unwrap();
-    let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
-    Accepted {
-        endpoint: Endpoint::Conference,
-        method: "POST".into(),
-        raw_body: body.into(),
-        fields,
-        parsed,
-        received_at: t0(),
-        nonce: None,
-    }
+    conference_callback(body, t0())
 }
 
 const ENTER: &str = "ConferenceAction=enter&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00";

@@ -281,4 +281,4 @@ pub fn confirm_due_ends(
 
 #[cfg(test)]
 #[path = "rules_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -20,16 +20,17 @@ fn confirm_due_ends(db: &Memory, now: Instant, rules: &Rules) -> Result<Vec<Stri
     db.write(|tx| super::confirm_due_ends(tx, now, rules))
 }
 
-const RULES: Rules = Rules {
+pub(crate) const RULES: Rules = Rules {
     end_quiet: Duration::seconds(30),
     no_recording_summary_after: Some(Duration::seconds(120)),
 };
 
-fn t0() -> Instant {
+pub(crate) fn t0() -> Instant {
     Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
 }
 
-fn conference_callback(body: &str, received_at: Instant) -> Accepted {
+/// A documented- or live-shape conference callback, accepted as the handler would.
+pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
     let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
     Accepted {

@@ -120,10 +120,7 @@ async fn database(db: &dyn Database) -> Result<(), String> {
 
 #[tracing::instrument(name = "ready.storage", skip_all)]
 async fn storage(store: &dyn Store) -> Result<(), String> {
-    store
-        .probe()
-        .await
-        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
+    store.probe().await.map_err(|e| e.chain())
 }
 
 #[tracing::instrument(name = "ready.mail", skip_all)]
