@@ -8,11 +8,15 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::account::schedule::Schedule;
+use crate::account::source_delete::SourceDeleter;
+use crate::account::sync::Syncer;
 use crate::api::tokens::ApiTokens;
 use crate::config::Config;
 use crate::db::Database;
 use crate::ingest::rules::Rules;
 use crate::jobs::archive::Archiver;
+use crate::jobs::delete_source::SourceDeleteJob;
 use crate::jobs::notify::Notifier;
 use crate::jobs::worker::Worker;
 use crate::mail::recipients::RecipientRules;
@@ -90,6 +94,10 @@ pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> 
     })
 }
 
+fn days(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
+}
+
 /// A started service: serving HTTP and running jobs until it is stopped or gets SIGINT/SIGTERM.
 pub struct Service {
     handle: actix_web::dev::ServerHandle,
@@ -163,12 +171,41 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let store = Arc::clone(&archiver.store);
     let notifier = notifier(&config, link_base)?;
     let mailer = Arc::clone(&notifier.mailer);
+    let owner = format!("{}-{}", std::process::id(), rand::random::<u32>());
+    let rest = match config.vobiz.account() {
+        Some(_) => Some(crate::account::client(&config)?),
+        None => None,
+    };
+    let source_deletes = match (&rest, config.vobiz.delete_source_after_days) {
+        (Some(client), Some(_)) => Some(Arc::new(SourceDeleteJob {
+            deleter: Arc::new(SourceDeleter {
+                client: Arc::clone(client),
+                store: Arc::clone(&store),
+                db: Arc::clone(&db),
+            }),
+        })),
+        _ => None,
+    };
+    let schedule = match (&rest, config.vobiz.sync_interval()) {
+        (Some(client), Some(interval)) => Some(Schedule {
+            syncer: Syncer {
+                client: Arc::clone(client),
+                db: Arc::clone(&db),
+                owner: format!("sync-{owner}"),
+            },
+            interval,
+            lookback: days(config.vobiz.sync_lookback_days),
+            metrics: Arc::clone(&metrics),
+        }),
+        _ => None,
+    };
     let worker = Arc::new(Worker {
         db: Arc::clone(&db),
         config: config.jobs.clone(),
         archiver: Arc::new(archiver),
         notifier: Arc::new(notifier),
-        owner: format!("{}-{}", std::process::id(), rand::random::<u32>()),
+        source_deletes,
+        owner,
         metrics: Arc::clone(&metrics),
     });
     let rules = rules(&config)?;
@@ -212,8 +249,10 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         rules,
         config.vobiz.nonce_window(),
         std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
+        config.vobiz.delete_source_after_days.map(days),
         stopped.clone(),
     ));
+    let syncs = schedule.map(|schedule| tokio::spawn(schedule.run(stopped.clone())));
     let checker = tokio::spawn(readiness::run(
         readiness_deps,
         config.health.interval(),
@@ -232,6 +271,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         tracing::info!("no longer accepting requests; stopping background work");
         let _ = stop_tasks.send(true);
         let _ = sweeper.await;
+        if let Some(syncs) = syncs {
+            let _ = syncs.await;
+        }
         let _ = checker.await;
         let _ = jobs.await;
         // With the server's state and the tasks gone, the writer drains and stops.

@@ -1,4 +1,5 @@
-//! `[vobiz]`: the account, signatures, the live shape's inferred ends, and downloads.
+//! `[vobiz]`: the account, signatures, the live shape's inferred ends, downloads, the REST API
+//! and the account sync.
 
 use std::time::Duration;
 
@@ -35,6 +36,21 @@ pub struct VobizConfig {
     pub download_connect_timeout_seconds: u64,
     /// Longest wait for the next bytes of a download.
     pub download_read_timeout_seconds: u64,
+    /// Base of the Vobiz REST API (the account's recordings list, get and delete).
+    pub api_url: Url,
+    pub api_connect_timeout_seconds: u64,
+    /// Longest wait for one REST answer.
+    pub api_read_timeout_seconds: u64,
+    /// Tries per REST request when Vobiz throttles (429), fails (5xx) or times out.
+    pub api_max_attempts: u32,
+    /// `serve` syncs the account's recordings this often (0: never). Needs `auth_id` and
+    /// `auth_token`.
+    pub sync_interval_minutes: u64,
+    /// How far back the periodic sync looks.
+    pub sync_lookback_days: u32,
+    /// Delete Vobiz's copy of a recording archived this many days ago, after re-verifying
+    /// ours. Unset: never.
+    pub delete_source_after_days: Option<u32>,
 }
 
 impl Default for VobizConfig {
@@ -52,6 +68,13 @@ impl Default for VobizConfig {
             allow_private_addresses: false,
             download_connect_timeout_seconds: 10,
             download_read_timeout_seconds: 60,
+            api_url: Url::parse("https://api.vobiz.ai/api/v1").expect("the default URL parses"),
+            api_connect_timeout_seconds: 10,
+            api_read_timeout_seconds: 30,
+            api_max_attempts: 5,
+            sync_interval_minutes: 60,
+            sync_lookback_days: 3,
+            delete_source_after_days: None,
         }
     }
 }
@@ -69,7 +92,48 @@ impl VobizConfig {
         Duration::from_secs(self.nonce_window_seconds)
     }
 
+    /// The account's id and token, when both are set: what the REST API needs.
+    pub fn account(&self) -> Option<(&str, &SecretString)> {
+        Some((self.auth_id.as_deref()?, self.auth_token.as_ref()?))
+    }
+
+    /// The periodic sync's period, when it is on (it needs the account).
+    pub fn sync_interval(&self) -> Option<Duration> {
+        (self.sync_interval_minutes > 0 && self.account().is_some())
+            .then(|| Duration::from_secs(self.sync_interval_minutes.saturating_mul(60)))
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.api_url.scheme(), "https" | "http") {
+            return Err(ConfigError::invalid(
+                "vobiz.api_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.api_max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "vobiz.api_max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.sync_lookback_days == 0 {
+            return Err(ConfigError::invalid(
+                "vobiz.sync_lookback_days",
+                "must be at least 1",
+            ));
+        }
+        if self.delete_source_after_days == Some(0) {
+            return Err(ConfigError::invalid(
+                "vobiz.delete_source_after_days",
+                "must be at least 1 (leave it unset to never delete at source)",
+            ));
+        }
+        if self.delete_source_after_days.is_some() && self.account().is_none() {
+            return Err(ConfigError::invalid(
+                "vobiz.delete_source_after_days",
+                "needs vobiz.auth_id and vobiz.auth_token, to call the REST API",
+            ));
+        }
         if self.nonce_window_seconds < 600 {
             return Err(ConfigError::invalid(
                 "vobiz.nonce_window_seconds",

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::model::{
-    Archived, Ending, Filter, Finish, JobKind, JobState, MailKind, NewLink, RecordingStatus,
-    RetrySelection, SentMessage,
+    Archived, Ending, Filter, Finish, Instant, JobKind, JobState, MailKind, NewLink,
+    RecordingStatus, RetrySelection, SentMessage,
 };
 use super::{Database, sqlite};
 use crate::config::Synchronous;
@@ -64,11 +64,15 @@ async fn an_ended_conference_with_a_recording_reads_back_whole_and_queues_its_ar
     for_each_backend(|db| async move {
         assert_eq!(
             db.record_callback(callback(ENTER), RULES).await.unwrap(),
-            Outcome::Stored
+            Outcome::Stored {
+                new_recording: false
+            }
         );
         assert_eq!(
             db.record_callback(callback(END), RULES).await.unwrap(),
-            Outcome::Stored
+            Outcome::Stored {
+                new_recording: true
+            }
         );
         assert_eq!(
             db.record_callback(callback(END), RULES).await.unwrap(),
@@ -127,6 +131,7 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
                 sha256: "ab".into(),
                 location: "/archive/calls/k1.mp3".into(),
                 archived_at: now,
+                duration_ms: Some(12_000),
             },
         )
         .await
@@ -135,6 +140,7 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
             finish: Finish::Done,
             alert_operators: false,
             summarise_if_settled: true,
+            rearchive_recording: false,
         };
         assert!(!db.finish_job(job.id, "b", done.clone(), now).await.unwrap());
         assert!(db.finish_job(job.id, "a", done, now).await.unwrap());
@@ -172,6 +178,7 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
             },
             alert_operators: true,
             summarise_if_settled: true,
+            rearchive_recording: false,
         };
         assert!(db.finish_job(job.id, "a", failed, now).await.unwrap());
         let detail = db.conference_detail("k1").await.unwrap().unwrap();
@@ -230,6 +237,15 @@ async fn messages_and_links_are_recorded_once_and_found_by_their_hash() {
     .await;
 }
 
+fn upkeep(now: Instant) -> crate::db::catalog::Upkeep {
+    crate::db::catalog::Upkeep {
+        now,
+        nonces_before: now,
+        unlinked_before: now,
+        source_delete_before: None,
+    }
+}
+
 #[tokio::test]
 async fn housekeeping_ends_quiet_live_conferences_and_proves_writes() {
     for_each_backend(|db| async move {
@@ -238,10 +254,10 @@ async fn housekeeping_ends_quiet_live_conferences_and_proves_writes() {
         db.record_callback(callback(enter), RULES).await.unwrap();
         db.record_callback(callback(exit), RULES).await.unwrap();
         let early = t0() + Duration::seconds(5);
-        assert!(db.housekeep(early, RULES, early, early).await.unwrap().is_empty());
+        assert!(db.housekeep(upkeep(early), RULES).await.unwrap().is_empty());
         let later = t0() + Duration::minutes(5);
         assert_eq!(
-            db.housekeep(later, RULES, later, later).await.unwrap(),
+            db.housekeep(upkeep(later), RULES).await.unwrap(),
             vec!["live".to_owned()]
         );
         db.heartbeat(later).await.unwrap();

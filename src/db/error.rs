@@ -12,6 +12,8 @@ pub enum DbError {
     MigrationChanged { name: String },
     #[error("the database was written by a newer confvault (migration {name} is unknown here)")]
     UnknownMigration { name: String },
+    #[error("a migration left rows of {table} pointing at nothing; nothing was applied")]
+    MigrationBrokeForeignKey { table: String },
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
     #[error("the batch this write was in could not be committed: {0}")]

@@ -3,6 +3,7 @@
 //! state holds as `Arc<dyn Database>`. Backends live below: `sqlite` (the embedded default).
 //! Nothing outside this module names a connection, a transaction or the SQL.
 
+pub mod catalog;
 pub mod error;
 pub mod ingest_tx;
 pub mod model;
@@ -15,11 +16,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use catalog::{
+    Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
+    Upkeep,
+};
 pub use error::DbError;
 use model::{
     ArchiveSubject, Archived, ArchivedObject, ArchivedRecording, ConferenceDetail, Ending, Filter,
-    Instant, Job, JobId, JobState, JobStats, LinkTarget, MailKind, NewLink, Page, RetrySelection,
-    SentMessage, SentRow, SummarySubject,
+    Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
+    RetrySelection, SentMessage, SentRow, SummarySubject,
 };
 
 use crate::config::Config;
@@ -37,16 +42,10 @@ pub trait IngestStore: Send + Sync {
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
     /// In one transaction: ends conferences whose inferred end is due (queueing their work),
-    /// forgets nonces seen before `nonces_before`, and queues the archiving of recordings
-    /// whose conference never became known and that arrived before `unlinked_before`. Returns
-    /// the conferences ended.
-    async fn housekeep(
-        &self,
-        now: Instant,
-        rules: Rules,
-        nonces_before: Instant,
-        unlinked_before: Instant,
-    ) -> Result<Vec<String>, DbError>;
+    /// forgets old nonces, queues the archiving of recordings whose conference never became
+    /// known, and queues deletes at source that are due (see [`Upkeep`]). Returns the
+    /// conferences ended.
+    async fn housekeep(&self, upkeep: Upkeep, rules: Rules) -> Result<Vec<String>, DbError>;
     /// Proves the database takes a durable write.
     async fn heartbeat(&self, at: Instant) -> Result<(), DbError>;
 }
@@ -129,20 +128,68 @@ pub trait MailLog: Send + Sync {
     async fn resolve_link(&self, token_hash: Vec<u8>) -> Result<Option<LinkTarget>, DbError>;
 }
 
-/// Finding and showing conferences.
+/// Finding and showing conferences and recordings.
 #[async_trait]
 pub trait ReadSide: Send + Sync {
     async fn search_conferences(&self, filter: Filter) -> Result<Page, DbError>;
     async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError>;
+    /// Every recording, linked to a conference or not, newest first.
+    async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError>;
+    async fn recording(&self, recording_id: &str) -> Result<Option<RecordingDetail>, DbError>;
+}
+
+/// The account sync and deletes at source.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Records the recordings a sync found, in one transaction: each new one linked to the
+    /// conference of its call leg when that is known (and queued for archiving if that
+    /// conference has ended); known ones keep what they have, gaining only facts they lacked.
+    async fn record_discovered(
+        &self,
+        found: Vec<Discovered>,
+        now: Instant,
+    ) -> Result<Vec<Found>, DbError>;
+    /// Which of `ids` are known already.
+    async fn known_recordings(&self, ids: Vec<String>) -> Result<Vec<String>, DbError>;
+    /// Takes or renews the lease; false while another owner holds it (or the work was done
+    /// recently, see [`LeaseRequest::unless_completed_after`]).
+    async fn take_lease(&self, request: LeaseRequest) -> Result<bool, DbError>;
+    /// Gives the lease up, noting when its work completed (if it did).
+    async fn end_lease(
+        &self,
+        name: &'static str,
+        owner: &str,
+        completed_at: Option<Instant>,
+    ) -> Result<(), DbError>;
+    /// Who holds the lease now, if anyone.
+    async fn lease_holder(
+        &self,
+        name: &'static str,
+        now: Instant,
+    ) -> Result<Option<String>, DbError>;
+    /// Jobs of `kind` running under a live lease.
+    async fn running_jobs(&self, kind: JobKind, now: Instant) -> Result<i64, DbError>;
+    async fn source_copy(&self, recording_id: &str) -> Result<Option<SourceCopy>, DbError>;
+    /// Archived recordings whose Vobiz copy is still there, archived before `archived_before`,
+    /// oldest first.
+    async fn source_deletes_due(
+        &self,
+        archived_before: Instant,
+        limit: u32,
+    ) -> Result<Vec<SourceCopy>, DbError>;
+    async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError>;
 }
 
 /// Every unit of work confvault asks of its database.
 pub trait Database:
-    IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide
+    IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide + AccountStore
 {
 }
 
-impl<T: IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide> Database for T {}
+impl<T> Database for T where
+    T: IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide + AccountStore
+{
+}
 
 /// An open database and what must be closed with it.
 pub struct Opened {

@@ -75,6 +75,8 @@ stored_enum!(
         ArchiveRecording => "archive_recording",
         NotifyConference => "notify_conference",
         AlertJobFailed => "alert_job_failed",
+        /// Delete Vobiz's copy of an archived recording, once ours is re-verified.
+        DeleteSource => "delete_source",
     }
 );
 
@@ -121,6 +123,8 @@ stored_enum!(
         ConferenceEnd => "conference_end",
         /// An `Event=RecordStop` callback.
         RecordStop => "record_stop",
+        /// Found by listing the Vobiz account: no callback announced it.
+        Sync => "sync",
     }
 );
 
@@ -218,6 +222,8 @@ pub struct ToArchive {
     pub call_uuid: Option<String>,
     pub duration_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The Vobiz REST object, as JSON, when the account sync found the recording.
+    pub vobiz_object: Option<String>,
 }
 
 /// A recording to archive with its conference and roster, read in one snapshot.
@@ -237,6 +243,8 @@ pub struct Archived {
     pub sha256: String,
     pub location: String,
     pub archived_at: DateTime<Utc>,
+    /// The length read from the file, kept only where none was known.
+    pub duration_ms: Option<u64>,
 }
 
 /// Where a recording is archived, if it is.
@@ -384,4 +392,7 @@ pub struct Ending {
     pub alert_operators: bool,
     /// The job settled one of a conference's recordings: queue the summary if it was the last.
     pub summarise_if_settled: bool,
+    /// The archived copy of the job's recording failed its check: archive it again from the
+    /// source.
+    pub rearchive_recording: bool,
 }

@@ -1,6 +1,6 @@
 //! The background task that confirms inferred conference ends once their quiet period has
-//! passed, queues recordings whose conference never became known, and forgets signature nonces
-//! older than the replay window.
+//! passed, queues recordings whose conference never became known, forgets signature nonces
+//! older than the replay window, and queues deletes at source that have come due.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::db::Database;
+use crate::db::catalog::Upkeep;
 
 /// Longest sleep between checks, so a due end is confirmed promptly even if the clock jumps.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
@@ -18,13 +19,22 @@ pub async fn run(
     rules: super::rules::Rules,
     nonce_window: Duration,
     unlinked_grace: Duration,
+    source_delete_after: Option<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let window = chrono::Duration::from_std(nonce_window).unwrap_or(chrono::Duration::MAX);
     let grace = chrono::Duration::from_std(unlinked_grace).unwrap_or(chrono::Duration::MAX);
+    let source_kept =
+        source_delete_after.map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
     loop {
         let now = chrono::Utc::now();
-        let result = db.housekeep(now, rules, now - window, now - grace).await;
+        let upkeep = Upkeep {
+            now,
+            nonces_before: now - window,
+            unlinked_before: now - grace,
+            source_delete_before: source_kept.map(|kept| now - kept),
+        };
+        let result = db.housekeep(upkeep, rules).await;
         match result {
             Ok(ended) => {
                 for conference_uuid in ended {

@@ -147,7 +147,12 @@ async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {
     let rules = state.rules;
     let kind = accepted.endpoint.as_str();
     match state.db.record_callback(accepted, rules).await {
-        Ok(Outcome::Stored) => Ok(()),
+        Ok(Outcome::Stored { new_recording }) => {
+            if new_recording {
+                state.metrics.recording_discovered("callback");
+            }
+            Ok(())
+        }
         Ok(Outcome::Duplicate) => {
             tracing::debug!(
                 endpoint = kind,

@@ -117,7 +117,10 @@ pub struct Rules {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Stored,
+    Stored {
+        /// The callback announced a recording not known before.
+        new_recording: bool,
+    },
     /// The same callback was stored before; nothing changed.
     Duplicate,
     /// The signature's nonce was already used with another body: a replay. Nothing changed.
@@ -147,14 +150,14 @@ pub fn apply(tx: &dyn IngestTx, a: &Accepted, rules: &Rules) -> Result<Outcome, 
     if !stored {
         return Ok(Outcome::Duplicate);
     }
-    match &a.parsed {
-        Parsed::Conference(ConferenceCallback::WaitSound { .. }) => {}
+    let new_recording = match &a.parsed {
+        Parsed::Conference(ConferenceCallback::WaitSound { .. }) => false,
         Parsed::Conference(ConferenceCallback::Event(e)) => {
-            apply_conference_event(tx, e, now, rules)?;
+            apply_conference_event(tx, e, now, rules)?
         }
         Parsed::RecordStop(r) => apply_record_stop(tx, r, now)?,
-    }
-    Ok(Outcome::Stored)
+    };
+    Ok(Outcome::Stored { new_recording })
 }
 
 fn apply_conference_event(
@@ -162,7 +165,7 @@ fn apply_conference_event(
     e: &ConferenceEvent,
     now: Instant,
     rules: &Rules,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let at = e.timestamp.unwrap_or(now);
     let conf = e.conference_uuid.as_str();
     let touched = tx.touch_conference(
@@ -181,6 +184,7 @@ fn apply_conference_event(
         member_id: member_id.as_deref(),
     });
     let mut last_member_left = touched.last_member_left;
+    let mut new_recording = false;
     match (e.action, &leg) {
         (Action::Enter, Some(leg)) => {
             let normalized = e.from.as_deref().map(phone::normalize);
@@ -213,7 +217,7 @@ fn apply_conference_event(
                     source_url: url.as_str(),
                     duration_ms: None,
                 };
-                tx.add_recording(&recording, now)?;
+                new_recording = tx.add_recording(&recording, now)?;
             }
         }
         // The parser guarantees a CallUUID on enter and exit.
@@ -226,7 +230,7 @@ fn apply_conference_event(
     if ended {
         queue_end_work(tx, conf, now, rules)?;
     }
-    Ok(())
+    Ok(new_recording)
 }
 
 /// The work an ended conference causes: archive its recordings, and summarise it once they
@@ -242,7 +246,7 @@ fn queue_end_work(
     tx.enqueue_summary_when_settled(conf, now, no_recording_at)
 }
 
-fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<(), DbError> {
+fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<bool, DbError> {
     let conference = tx.conference_of_call(r.call_uuid.as_str())?;
     let recording = NewRecording {
         recording_id: r.recording_id.as_str(),
@@ -252,11 +256,11 @@ fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<
         source_url: r.url.as_str(),
         duration_ms: r.duration_ms,
     };
-    tx.add_recording(&recording, now)?;
+    let new_recording = tx.add_recording(&recording, now)?;
     if let Some(conf) = conference {
         tx.enqueue_archives_if_ended(&conf, now)?;
     }
-    Ok(())
+    Ok(new_recording)
 }
 
 /// A documented `end` names its recording by URL only; the id is derived from both, so the

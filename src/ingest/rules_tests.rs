@@ -191,7 +191,12 @@ fn every_delivery_order_of_live_callbacks_ends_the_conference_with_the_same_rost
 fn a_redelivered_callback_changes_nothing() {
     let conn = database();
     let enter = conference_callback(DOCUMENTED[0], t0());
-    assert_eq!(apply(&conn, &enter, &RULES).unwrap(), Outcome::Stored);
+    assert_eq!(
+        apply(&conn, &enter, &RULES).unwrap(),
+        Outcome::Stored {
+            new_recording: false
+        }
+    );
     let later = conference_callback(DOCUMENTED[0], t0() + Duration::seconds(9));
     assert_eq!(apply(&conn, &later, &RULES).unwrap(), Outcome::Duplicate);
     assert_eq!(conn.events(), 1);

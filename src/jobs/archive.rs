@@ -60,12 +60,23 @@ pub struct SidecarRecording {
     pub source_url: String,
     pub call_uuid: Option<String>,
     pub duration_ms: Option<i64>,
+    /// Length in seconds: from the callback or the REST API where given, else read from
+    /// the file's headers.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
     pub format: AudioFormat,
     pub content_type: String,
     pub size_bytes: u64,
     pub sha256: String,
     pub object_key: String,
     pub archived_at: chrono::DateTime<chrono::Utc>,
+    /// When Vobiz's copy was deleted (written when that happens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the Vobiz REST API listed, for recordings the account sync found: numbers,
+    /// conference name, times, length, type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vobiz: Option<serde_json::Value>,
 }
 
 pub const SIDECAR_SCHEMA: &str = "confvault.recording/1";
@@ -114,7 +125,9 @@ impl Archiver {
         let last_attempt = ctx.job.attempts >= i64::from(self.max_attempts);
         match &result {
             Ok(()) => remove_quietly(&spool).await,
-            Err(JobError::Permanent(_)) => self.give_up(&checkpoint, &spool).await,
+            Err(JobError::Permanent(_) | JobError::CopyDamaged(_)) => {
+                self.give_up(&checkpoint, &spool).await
+            }
             Err(JobError::Retryable(_)) if last_attempt => self.give_up(&checkpoint, &spool).await,
             Err(JobError::Retryable(_) | JobError::Wait(_)) => {}
         }
@@ -169,6 +182,11 @@ impl Archiver {
                 .put_file(&upload, checkpoint.upload.take(), &sink)
                 .await?;
         }
+        let measured_ms = match recording.duration_ms {
+            Some(_) => None,
+            None => measured_length(spool, downloaded.format).await,
+        };
+        let duration_ms = recording.duration_ms.or(measured_ms.map(|ms| ms as i64));
         let archived_at = chrono::Utc::now();
         let sidecar = Sidecar {
             schema: SIDECAR_SCHEMA.to_owned(),
@@ -177,13 +195,19 @@ impl Archiver {
                 source: recording.source,
                 source_url: recording.source_url.clone(),
                 call_uuid: recording.call_uuid.clone(),
-                duration_ms: recording.duration_ms,
+                duration_ms,
+                duration_seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
                 format: downloaded.format,
                 content_type: downloaded.format.content_type().to_owned(),
                 size_bytes: downloaded.size,
                 sha256: downloaded.sha256.clone(),
                 object_key: key.clone(),
                 archived_at,
+                source_deleted_at: None,
+                vobiz: recording
+                    .vobiz_object
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str(o).ok()),
             },
             conference,
             participants,
@@ -201,6 +225,7 @@ impl Archiver {
             sha256: downloaded.sha256.clone(),
             location: self.store.location(&key),
             archived_at,
+            duration_ms: measured_ms,
         };
         ctx.db
             .record_archived(&recording.recording_id, archived)
@@ -266,6 +291,20 @@ pub fn sidecar_key(key: &str) -> String {
         Some((stem, ext)) if !ext.contains('/') => format!("{stem}.json"),
         _ => format!("{key}.json"),
     }
+}
+
+/// The length the file's headers give, in milliseconds.
+async fn measured_length(path: &Path, format: AudioFormat) -> Option<u64> {
+    let path = path.to_owned();
+    let length =
+        tokio::task::spawn_blocking(move || crate::vobiz::audio_length::length(&path, format))
+            .await
+            .ok()
+            .flatten();
+    if length.is_none() {
+        tracing::info!("the recording's length is not known and its headers do not tell");
+    }
+    length.map(|d| d.as_millis() as u64)
 }
 
 fn json(checkpoint: &Checkpoint) -> Result<String, JobError> {

@@ -35,7 +35,9 @@ pub fn decide(
         Err(JobError::Retryable(e)) => Finish::Failed {
             error: format!("{e} (gave up after {} attempts)", job.attempts),
         },
-        Err(JobError::Permanent(e)) => Finish::Failed { error: e.clone() },
+        Err(JobError::Permanent(e) | JobError::CopyDamaged(e)) => {
+            Finish::Failed { error: e.clone() }
+        }
     };
     let failed = matches!(finish, Finish::Failed { .. });
     let settled = matches!(finish, Finish::Done | Finish::Failed { .. });
@@ -44,6 +46,7 @@ pub fn decide(
         alert_operators: failed && job.kind != JobKind::AlertJobFailed,
         // A settled archive job may be its conference's last: the summary waits for that.
         summarise_if_settled: settled && job.kind == JobKind::ArchiveRecording,
+        rearchive_recording: matches!(outcome, Err(JobError::CopyDamaged(_))),
         finish,
     }
 }

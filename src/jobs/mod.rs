@@ -1,8 +1,9 @@
-//! Background work: the worker that claims jobs from SQLite, and the jobs themselves.
+//! Background work: the worker that claims jobs from the queue, and the jobs themselves.
 
 pub mod archive;
 pub mod backoff;
 pub mod context;
+pub mod delete_source;
 pub mod ending;
 pub mod notify;
 pub mod worker;
@@ -17,6 +18,10 @@ pub enum JobError {
     /// Trying again gives the same answer; goes straight to `failed`.
     #[error("{0}")]
     Permanent(String),
+    /// The archived copy failed its check: the job fails, operators are alerted, and the
+    /// recording is archived again from the source.
+    #[error("{0}")]
+    CopyDamaged(String),
     /// Not a failure: the job waits for other work and runs again later, without using up an
     /// attempt.
     #[error("{0}")]

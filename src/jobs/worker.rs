@@ -11,6 +11,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::JobError;
 use super::archive::Archiver;
 use super::context::JobContext;
+use super::delete_source::SourceDeleteJob;
 use super::ending;
 use super::notify::Notifier;
 use crate::config::JobsConfig;
@@ -24,6 +25,8 @@ pub struct Worker {
     pub config: JobsConfig,
     pub archiver: Arc<Archiver>,
     pub notifier: Arc<Notifier>,
+    /// `None` when the account is not configured for deletes at source.
+    pub source_deletes: Option<Arc<SourceDeleteJob>>,
     /// Identifies this process's claims.
     pub owner: String,
     pub metrics: Arc<Metrics>,
@@ -100,6 +103,7 @@ impl Worker {
         };
         let archiver = Arc::clone(&self.archiver);
         let notifier = Arc::clone(&self.notifier);
+        let source_deletes = self.source_deletes.clone();
         let started = std::time::Instant::now();
         // Its own task, so that a panic is caught at the join and fails only this job; stopped
         // when this runner is dropped (shutdown, lost lease) rather than left running detached.
@@ -108,6 +112,12 @@ impl Worker {
                 JobKind::ArchiveRecording => archiver.run(&context).await,
                 JobKind::NotifyConference => notifier.summary(&context).await,
                 JobKind::AlertJobFailed => notifier.alert(&context).await,
+                JobKind::DeleteSource => match source_deletes {
+                    Some(job) => job.run(&context).await,
+                    None => Err(JobError::Permanent(
+                        "delete at source needs vobiz.auth_id, vobiz.auth_token and vobiz.delete_source_after_days".into(),
+                    )),
+                },
             }
         }));
         let mut renew = tokio::time::interval(self.config.lease() / 3);

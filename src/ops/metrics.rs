@@ -31,6 +31,11 @@ struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViaLabels {
+    via: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -44,6 +49,7 @@ pub struct Metrics {
     job_seconds: Family<JobLabels, Histogram>,
     archived_bytes: Counter,
     archived_recordings: Counter,
+    recordings_discovered: Family<ViaLabels, Counter>,
     emails_sent: Counter,
     emails_failed: Counter,
     jobs: Family<StateLabels, Gauge>,
@@ -126,6 +132,15 @@ impl Default for Metrics {
             "Recordings archived",
             archived_recordings.clone(),
         );
+        let recordings_discovered = Family::<ViaLabels, Counter>::default();
+        registry.register(
+            "recordings_discovered",
+            "Recordings confvault learnt of, by how: a callback, or the account sync (its callback never came)",
+            recordings_discovered.clone(),
+        );
+        for via in ["callback", "sync"] {
+            drop(recordings_discovered.get_or_create(&ViaLabels { via }));
+        }
         let emails_sent = Counter::default();
         registry.register(
             "emails_sent",
@@ -161,6 +176,7 @@ impl Default for Metrics {
             job_seconds,
             archived_bytes,
             archived_recordings,
+            recordings_discovered,
             emails_sent,
             emails_failed,
             jobs,
@@ -203,6 +219,13 @@ impl Metrics {
     pub fn recording_archived(&self, bytes: u64) {
         self.archived_bytes.inc_by(bytes);
         self.archived_recordings.inc();
+    }
+
+    /// A recording not known before, found by `via` (`callback` or `sync`).
+    pub fn recording_discovered(&self, via: &'static str) {
+        self.recordings_discovered
+            .get_or_create(&ViaLabels { via })
+            .inc();
     }
 
     pub fn email(&self, sent: bool) {

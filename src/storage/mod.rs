@@ -43,6 +43,13 @@ pub struct ObjectInfo {
     pub sha256: Option<String>,
 }
 
+/// An object's size and SHA-256 as read back from the store, byte by byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
 /// A local file to store under `key`.
 pub struct FileUpload<'a> {
     pub key: &'a str,
@@ -108,6 +115,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Reads a small object.
     async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// Reads the whole object back, streaming, and hashes it; `None` if there is none. Not the
+    /// store's own checksum (S3's multipart checksum is not a hash of the file).
+    async fn digest(&self, key: &str) -> Result<Option<ObjectDigest>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Gives up an unfinished multipart upload, freeing its parts.
     async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError>;

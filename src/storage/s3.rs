@@ -457,6 +457,35 @@ impl Store for S3Store {
         Ok(body.into_bytes().to_vec())
     }
 
+    #[tracing::instrument(name = "s3.digest", skip(self))]
+    async fn digest(&self, key: &str) -> Result<Option<super::ObjectDigest>, StoreError> {
+        use sha2::Digest;
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let mut object = match answer {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(classify("GetObject", e)),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = object.body.next().await {
+            let chunk = chunk
+                .map_err(|e| StoreError::Retryable(Failure::caused_by("GetObject body", e)))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok(Some(super::ObjectDigest {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        }))
+    }
+
     #[tracing::instrument(name = "s3.head_bucket", skip_all)]
     async fn probe(&self) -> Result<(), StoreError> {
         self.client

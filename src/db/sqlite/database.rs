@@ -4,13 +4,19 @@
 use async_trait::async_trait;
 
 use super::tx::SqliteTx;
-use super::{Sqlite, conferences, jobs, mail, nonces, recordings, search};
+use super::{Sqlite, account, catalog, conferences, jobs, mail, nonces, recordings, search};
+use crate::db::catalog::{
+    Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
+    Upkeep,
+};
 use crate::db::model::{
     ArchiveSubject, Archived, ArchivedObject, ArchivedRecording, ConferenceDetail, Ending, Filter,
-    Instant, Job, JobId, JobState, JobStats, LinkTarget, MailKind, NewLink, Page, RetrySelection,
-    SentMessage, SentRow, SummarySubject,
+    Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
+    RetrySelection, SentMessage, SentRow, SummarySubject,
 };
-use crate::db::{ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide};
+use crate::db::{
+    AccountStore, ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide,
+};
 use crate::ingest::rules::{self, Accepted, Outcome, Rules};
 use crate::time::to_db;
 
@@ -25,18 +31,16 @@ impl IngestStore for Sqlite {
 
 #[async_trait]
 impl Housekeeping for Sqlite {
-    async fn housekeep(
-        &self,
-        now: Instant,
-        rules: Rules,
-        nonces_before: Instant,
-        unlinked_before: Instant,
-    ) -> Result<Vec<String>, DbError> {
+    async fn housekeep(&self, upkeep: Upkeep, rules: Rules) -> Result<Vec<String>, DbError> {
         self.writer
             .run(move |conn| {
-                let ended = rules::confirm_due_ends(&SqliteTx(conn), now, &rules)?;
-                nonces::forget_before(conn, &to_db(nonces_before))?;
-                jobs::enqueue_unlinked_archives(conn, &to_db(unlinked_before), &to_db(now))?;
+                let now = to_db(upkeep.now);
+                let ended = rules::confirm_due_ends(&SqliteTx(conn), upkeep.now, &rules)?;
+                nonces::forget_before(conn, &to_db(upkeep.nonces_before))?;
+                jobs::enqueue_unlinked_archives(conn, &to_db(upkeep.unlinked_before), &now)?;
+                if let Some(before) = upkeep.source_delete_before {
+                    account::enqueue_source_deletes(conn, &to_db(before), &now)?;
+                }
                 Ok(ended)
             })
             .await
@@ -267,6 +271,104 @@ impl ReadSide for Sqlite {
                     jobs: jobs::for_conference(conn, &uuid)?,
                 }))
             })
+            .await
+    }
+
+    async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError> {
+        self.readers
+            .run(move |conn| catalog::search(conn, &filter))
+            .await
+    }
+
+    async fn recording(&self, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+        let id = recording_id.to_owned();
+        self.readers
+            .run(move |conn| catalog::detail(conn, &id))
+            .await
+    }
+}
+
+#[async_trait]
+impl AccountStore for Sqlite {
+    async fn record_discovered(
+        &self,
+        found: Vec<Discovered>,
+        now: Instant,
+    ) -> Result<Vec<Found>, DbError> {
+        self.writer
+            .run(move |conn| {
+                let now = to_db(now);
+                found
+                    .iter()
+                    .map(|d| account::record(conn, d, &now))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn known_recordings(&self, ids: Vec<String>) -> Result<Vec<String>, DbError> {
+        self.readers
+            .run(move |conn| account::known(conn, &ids))
+            .await
+    }
+
+    async fn take_lease(&self, request: LeaseRequest) -> Result<bool, DbError> {
+        self.writer
+            .run(move |conn| account::take_lease(conn, &request))
+            .await
+    }
+
+    async fn end_lease(
+        &self,
+        name: &'static str,
+        owner: &str,
+        completed_at: Option<Instant>,
+    ) -> Result<(), DbError> {
+        let owner = owner.to_owned();
+        self.writer
+            .run(move |conn| {
+                account::end_lease(conn, name, &owner, completed_at.map(to_db).as_deref())
+            })
+            .await
+    }
+
+    async fn lease_holder(
+        &self,
+        name: &'static str,
+        now: Instant,
+    ) -> Result<Option<String>, DbError> {
+        self.readers
+            .run(move |conn| account::lease_holder(conn, name, &to_db(now)))
+            .await
+    }
+
+    async fn running_jobs(&self, kind: JobKind, now: Instant) -> Result<i64, DbError> {
+        self.readers
+            .run(move |conn| account::running_jobs(conn, kind, &to_db(now)))
+            .await
+    }
+
+    async fn source_copy(&self, recording_id: &str) -> Result<Option<SourceCopy>, DbError> {
+        let id = recording_id.to_owned();
+        self.readers
+            .run(move |conn| account::source_copy(conn, &id))
+            .await
+    }
+
+    async fn source_deletes_due(
+        &self,
+        archived_before: Instant,
+        limit: u32,
+    ) -> Result<Vec<SourceCopy>, DbError> {
+        self.readers
+            .run(move |conn| account::source_deletes_due(conn, &to_db(archived_before), limit))
+            .await
+    }
+
+    async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError> {
+        let id = recording_id.to_owned();
+        self.writer
+            .run(move |conn| account::record_source_deleted(conn, &id, &to_db(at)))
             .await
     }
 }

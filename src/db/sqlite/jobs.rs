@@ -259,6 +259,9 @@ pub fn finish(
     if ending.alert_operators {
         enqueue(conn, JobKind::AlertJobFailed, &id.to_string(), now, now)?;
     }
+    if ending.rearchive_recording {
+        super::recordings::rearchive(conn, &subject, now)?;
+    }
     if ending.summarise_if_settled {
         let conference: Option<String> = optional(
             conn.prepare_cached(
@@ -394,6 +397,7 @@ mod tests {
             finish,
             alert_operators,
             summarise_if_settled: false,
+            rearchive_recording: false,
         }
     }
 

@@ -28,10 +28,24 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_recording_status_derived",
         include_str!("../../../migrations/0005_recording_status_derived.sql"),
     ),
+    (
+        "0006_account_sync",
+        include_str!("../../../migrations/0006_account_sync.sql"),
+    ),
 ];
 
-/// Brings the schema up to date; returns the names applied now.
+/// Brings the schema up to date; returns the names applied now. Foreign keys are off while
+/// migrations run, as SQLite asks for a table rebuilt to change its constraints, and checked
+/// before the commit: a migration that breaks one is refused whole.
 pub fn run(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = apply_pending(conn);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn apply_pending(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              name       TEXT PRIMARY KEY,
@@ -69,6 +83,14 @@ pub fn run(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
             ],
         )?;
         newly.push(*name);
+    }
+    let broken: Option<String> = super::optional(tx.query_row(
+        "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+        [],
+        |r| r.get(0),
+    ))?;
+    if let Some(table) = broken {
+        return Err(DbError::MigrationBrokeForeignKey { table });
     }
     tx.commit()?;
     Ok(newly)

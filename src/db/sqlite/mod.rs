@@ -2,6 +2,8 @@
 //! commits concurrent writes together (group commit), a bounded pool of readers, and
 //! checkpoints moved off the writer.
 
+mod account;
+mod catalog;
 pub mod checkpointer;
 mod conferences;
 mod database;

@@ -25,8 +25,8 @@ pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, D
         .prepare_cached(
             "INSERT INTO recordings
                  (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
-                  created_at)
-             VALUES (:id, :conf, :call, :source, :url, :duration, :now)
+                  created_at, recorded_at)
+             VALUES (:id, :conf, :call, :source, :url, :duration, :now, :now)
              ON CONFLICT (recording_id) DO NOTHING",
         )?
         .execute(named_params! {
@@ -95,12 +95,14 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
 pub fn mark_archived(conn: &Connection, recording_id: &str, a: &Archived) -> Result<(), DbError> {
     conn.prepare_cached(
         "UPDATE recordings SET format = :format, size_bytes = :size, sha256 = :sha256,
-                               location = :location, archived_at = :at, object_key = :key
+                               location = :location, archived_at = :at, object_key = :key,
+                               duration_ms = COALESCE(duration_ms, :duration)
          WHERE recording_id = :id",
     )?
     .execute(named_params! {
         ":id": recording_id, ":format": a.format, ":key": a.object_key, ":size": a.size_bytes,
         ":sha256": a.sha256, ":location": a.location, ":at": to_db(a.archived_at),
+        ":duration": a.duration_ms,
     })?;
     Ok(())
 }
@@ -109,7 +111,7 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
     super::optional(
         conn.prepare_cached(
             "SELECT recording_id, conference_uuid, source, source_url, call_uuid, duration_ms,
-                    created_at
+                    created_at, vobiz_object
              FROM recordings WHERE recording_id = :id",
         )?
         .query_row(named_params! {":id": recording_id}, |r| {
@@ -122,6 +124,7 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
                     call_uuid: r.get(4)?,
                     duration_ms: r.get(5)?,
                     created_at: chrono::DateTime::UNIX_EPOCH,
+                    vobiz_object: r.get(7)?,
                 },
                 r.get::<_, String>(6)?,
             ))
@@ -204,6 +207,22 @@ pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Re
     Ok(())
 }
 
+/// The archived copy of `recording_id` failed its check: it counts as not archived, and its
+/// archive job runs again from the source with a fresh count of attempts.
+pub fn rearchive(conn: &Connection, recording_id: &str, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE recordings SET archived_at = NULL WHERE recording_id = :id")?
+        .execute(named_params! {":id": recording_id})?;
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+         VALUES (:kind, :id, 'pending', :now, :now, :now)
+         ON CONFLICT (kind, subject) DO UPDATE
+         SET state = 'pending', attempts = 0, run_at = :now, lease_owner = NULL,
+             lease_until = NULL, last_error = NULL, checkpoint = NULL, updated_at = :now",
+    )?
+    .execute(named_params! {":kind": crate::db::model::JobKind::ArchiveRecording, ":id": recording_id, ":now": now})?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +249,7 @@ mod tests {
                     sha256: "ab".into(),
                     location: "/old".into(),
                     archived_at: crate::time::from_db("2026-01-01T00:01:00.000000Z").unwrap(),
+                    duration_ms: None,
                 };
                 mark_archived(&conn, id, &archived).unwrap();
             }

@@ -74,8 +74,9 @@ pub fn gen_archive(path: &Path, conferences: u64, legs: u64, numbers: u64) -> an
             )?;
             let mut recording = tx.prepare_cached(
                 "INSERT INTO recordings (recording_id, conference_uuid, source, source_url,
-                                         format, size_bytes, created_at, archived_at)
-                 VALUES (?1, ?2, 'conference_end', ?3, 'mp3', ?4, ?5, ?5)",
+                                         format, size_bytes, created_at, archived_at,
+                                         recorded_at)
+                 VALUES (?1, ?2, 'conference_end', ?3, 'mp3', ?4, ?5, ?5, ?5)",
             )?;
             for i in chunk * batch..((chunk + 1) * batch).min(conferences) {
                 let uuid = format!("gen-{i:09}");

@@ -1,0 +1,142 @@
+//! Listing recordings, linked to a conference or not: newest first with keyset pagination, and
+//! one recording in full.
+
+use rusqlite::{Connection, Row, named_params};
+
+use super::conferences::instant;
+use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
+use crate::db::DbError;
+use crate::db::catalog::{
+    RecordingCursor, RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage,
+};
+use crate::time::to_db;
+
+/// The entry's columns, in [`entry`]'s order. A recording's numbers are the REST object's, else
+/// those of the call leg it recorded.
+fn entry_columns() -> String {
+    format!(
+        "r.recording_id, r.conference_uuid, {STATUS_SQL}, r.format, r.size_bytes, r.sha256,
+         r.duration_ms, r.recorded_at,
+         COALESCE(r.from_number, (SELECT p.from_number FROM participants p
+                                  WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         COALESCE(r.to_number, (SELECT p.to_number FROM participants p
+                                WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         r.source_deleted_at"
+    )
+}
+
+type EntryRow = (RecordingEntry, String, Option<String>);
+
+fn entry(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
+    let duration_ms: Option<i64> = r.get(6)?;
+    Ok((
+        RecordingEntry {
+            recording_id: r.get(0)?,
+            conference_uuid: r.get(1)?,
+            status: r.get(2)?,
+            format: r.get(3)?,
+            size_bytes: r.get(4)?,
+            sha256: r.get(5)?,
+            duration_seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
+            recorded_at: chrono::DateTime::UNIX_EPOCH,
+            from: r.get(8)?,
+            to: r.get(9)?,
+            source_deleted_at: None,
+        },
+        r.get(7)?,
+        r.get(10)?,
+    ))
+}
+
+fn finish((entry, recorded_at, deleted_at): EntryRow) -> Result<RecordingEntry, DbError> {
+    Ok(RecordingEntry {
+        recorded_at: instant(Some(recorded_at))?.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+        source_deleted_at: instant(deleted_at)?,
+        ..entry
+    })
+}
+
+pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM recordings r {ARCHIVE_JOB_JOIN}
+         WHERE (:since IS NULL OR r.recorded_at >= :since)
+           AND (:until IS NULL OR r.recorded_at < :until)
+           AND (:linked IS NULL OR (r.conference_uuid IS NOT NULL) = :linked)
+           AND (:participant IS NULL
+                OR r.from_normalized = :participant OR r.to_normalized = :participant
+                OR r.call_uuid IN (SELECT call_uuid FROM participants
+                                   WHERE from_normalized = :participant))
+           AND (:status IS NULL OR {STATUS_SQL} = :status)
+           AND (:after_at IS NULL OR (r.recorded_at, r.recording_id) < (:after_at, :after_id))
+         ORDER BY r.recorded_at DESC, r.recording_id DESC
+         LIMIT :limit",
+        entry_columns()
+    ))?;
+    let (after_at, after_id) = match &f.after {
+        Some(c) => (Some(to_db(c.recorded_at)), Some(c.recording_id.clone())),
+        None => (None, None),
+    };
+    let rows = stmt.query_map(
+        named_params! {
+            ":since": f.since.map(to_db),
+            ":until": f.until.map(to_db),
+            ":linked": f.linked,
+            ":participant": f.participant,
+            ":status": f.status.map(|s| s.as_str()),
+            ":after_at": after_at,
+            ":after_id": after_id,
+            ":limit": i64::from(f.limit) + 1,
+        },
+        entry,
+    )?;
+    let mut entries = rows
+        .map(|row| finish(row?))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let next = if entries.len() > f.limit as usize {
+        entries.truncate(f.limit as usize);
+        entries.last().map(|last| RecordingCursor {
+            recorded_at: last.recorded_at,
+            recording_id: last.recording_id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(RecordingPage {
+        rows: entries,
+        next,
+    })
+}
+
+pub fn detail(conn: &Connection, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {}, r.source, r.call_uuid, r.location, r.archived_at,
+                COALESCE(j.attempts, 0), j.last_error
+         FROM recordings r {ARCHIVE_JOB_JOIN}
+         WHERE r.recording_id = :id",
+        entry_columns()
+    ))?;
+    let found = super::optional(stmt.query_row(named_params! {":id": recording_id}, |r| {
+        Ok((
+            entry(r)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+            r.get::<_, Option<String>>(14)?,
+            r.get(15)?,
+            r.get(16)?,
+        ))
+    }))?;
+    let Some((entry, source, call_uuid, location, archived_at, attempts, last_error)) = found
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RecordingDetail {
+        entry: finish(entry)?,
+        source,
+        call_uuid,
+        location,
+        archived_at: instant(archived_at)?,
+        attempts,
+        last_error,
+    }))
+}
