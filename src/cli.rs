@@ -64,9 +64,25 @@ enum Command {
     /// Find conferences and see who attended.
     #[command(subcommand)]
     Conferences(ConferencesCommand),
-    /// Get archived recordings.
+    /// Find, get and prune recordings.
     #[command(subcommand)]
     Recordings(RecordingsCommand),
+    /// List the Vobiz account's recordings and archive every one not known yet (its callback
+    /// never came, or it predates confvault).
+    Sync {
+        /// Only recordings made at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only recordings made before (RFC 3339, or YYYY-MM-DD inclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// List and compare; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Developer tools (benchmarks).
     #[command(subcommand, hide = true)]
     Dev(DevCommand),
@@ -121,6 +137,38 @@ enum ConferencesCommand {
 
 #[derive(Debug, Subcommand)]
 enum RecordingsCommand {
+    /// List recordings, newest first, linked to a conference or not.
+    List {
+        /// Recorded at or after (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Recorded before (RFC 3339, or YYYY-MM-DD inclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// A number the recording is from or to, in any spelling.
+        #[arg(long)]
+        participant: Option<String>,
+        #[arg(long, value_parser = ["pending", "archiving", "archived", "failed"])]
+        status: Option<String>,
+        /// Only recordings whose conference is known (true) or not (false).
+        #[arg(long)]
+        linked: Option<bool>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete Vobiz's copies of recordings archived more than DAYS ago, each only after
+    /// reading the archived copy back and checking its size and SHA-256. Permanent at Vobiz.
+    PruneSource {
+        /// Default: vobiz.delete_source_after_days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+        /// Verify and show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copy an archived recording from storage to a file.
     Download {
         recording_id: String,
@@ -289,6 +337,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &settings()?,
             &recording_id,
             output,
+        )),
+        Command::Sync {
+            since,
+            until,
+            dry_run,
+            json,
+        } => {
+            let config = settings()?;
+            let bound = |flag: &str, value: Option<String>, end_of_day: bool| {
+                value
+                    .map(|v| {
+                        crate::search::parse_bound(&v, config.timezone, end_of_day).with_context(
+                            || format!("--{flag} {v:?}: not an RFC 3339 time or a YYYY-MM-DD date"),
+                        )
+                    })
+                    .transpose()
+            };
+            let options = crate::account::sync::SyncOptions {
+                since: bound("since", since, false)?,
+                until: bound("until", until, true)?,
+                dry_run,
+                unless_completed_after: None,
+            };
+            runtime()?.block_on(crate::operator::sync(&config, options, json))
+        }
+        Command::Recordings(RecordingsCommand::List {
+            since,
+            until,
+            participant,
+            status,
+            linked,
+            limit,
+            json,
+        }) => {
+            let query = crate::search::RecordingQuery {
+                since,
+                until,
+                participant,
+                status,
+                linked,
+                limit: Some(limit),
+                cursor: None,
+            };
+            runtime()?.block_on(crate::operator::list_recordings(&settings()?, query, json))
+        }
+        Command::Recordings(RecordingsCommand::PruneSource {
+            older_than,
+            dry_run,
+        }) => runtime()?.block_on(crate::operator::prune_source(
+            &settings()?,
+            older_than,
+            dry_run,
         )),
         Command::Recordings(RecordingsCommand::Rearchive { from, concurrency }) => runtime()?
             .block_on(crate::operator::rearchive(

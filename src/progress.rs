@@ -50,6 +50,14 @@ impl Progress {
         }
     }
 
+    /// The total, once it is known (a list that says its size on its first page).
+    pub fn set_total(&mut self, total: u64) {
+        self.total = total;
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
     pub fn advance(&mut self, by: u64) {
         self.done += by;
         match &self.bar {

@@ -5,7 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::db::model::{Cursor, Filter, Instant, Status};
+use crate::db::catalog::{RecordingCursor, RecordingFilter};
+use crate::db::model::{Cursor, Filter, Instant, RecordingStatus, Status};
 use crate::time::{from_db, to_db};
 
 /// Filters of the conference list; all optional.
@@ -114,8 +115,90 @@ pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchErr
     })
 }
 
+/// Filters of the recordings list; all optional.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecordingQuery {
+    /// Recorded at or after: RFC 3339, or a date in the configured time zone.
+    pub since: Option<String>,
+    /// Recorded before: RFC 3339, or a date (inclusive).
+    pub until: Option<String>,
+    /// A number the recording is from or to (or its leg's caller), in any spelling.
+    pub participant: Option<String>,
+    /// `pending`, `archiving`, `archived` or `failed`.
+    pub status: Option<String>,
+    /// Only recordings whose conference is known (`true`) or not (`false`).
+    pub linked: Option<bool>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Turns the recordings list's parameters into a filter; shared with the command line.
+pub fn recording_filter(
+    query: RecordingQuery,
+    zone: chrono_tz::Tz,
+) -> Result<RecordingFilter, SearchError> {
+    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let bound = |field: &'static str, value: Option<String>, end_of_day: bool| {
+        given(value)
+            .map(|v| {
+                parse_bound(&v, zone, end_of_day)
+                    .ok_or_else(|| bad(field, "not an RFC 3339 time or a YYYY-MM-DD date"))
+            })
+            .transpose()
+    };
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad("limit", "must be between 1 and 200"));
+    }
+    Ok(RecordingFilter {
+        since: bound("since", query.since, false)?,
+        until: bound("until", query.until, true)?,
+        participant: given(query.participant)
+            .map(|p| crate::vobiz::phone::normalize(&p))
+            .filter(|p| !p.is_empty()),
+        status: given(query.status)
+            .map(|s| {
+                RecordingStatus::parse(&s)
+                    .ok_or_else(|| bad("status", "must be pending, archiving, archived or failed"))
+            })
+            .transpose()?,
+        linked: query.linked,
+        after: given(query.cursor)
+            .map(|c| {
+                decode_recording_cursor(&c)
+                    .ok_or_else(|| bad("cursor", "not a cursor from this API"))
+            })
+            .transpose()?,
+        limit,
+    })
+}
+
+/// The opaque `next_cursor` of a page of recordings.
+pub fn encode_recording_cursor(cursor: &RecordingCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "r\n{}\n{}",
+        to_db(cursor.recorded_at),
+        cursor.recording_id
+    ))
+}
+
+fn decode_recording_cursor(cursor: &str) -> Option<RecordingCursor> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let mut parts = text.splitn(3, '\n');
+    (parts.next()? == "r").then_some(())?;
+    let recorded_at = from_db(parts.next()?).ok()?;
+    Some(RecordingCursor {
+        recorded_at,
+        recording_id: parts.next()?.to_owned(),
+    })
+}
+
 /// An RFC 3339 time, or a date (its start; with `end_of_day`, the start of the next day).
-fn parse_bound(value: &str, zone: chrono_tz::Tz, end_of_day: bool) -> Option<Instant> {
+pub fn parse_bound(value: &str, zone: chrono_tz::Tz, end_of_day: bool) -> Option<Instant> {
     use chrono::TimeZone;
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
         return Some(t.with_timezone(&chrono::Utc));
@@ -146,4 +229,56 @@ fn decode_cursor(cursor: &str) -> Option<Cursor> {
         started_at,
         conference_uuid: uuid.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_cursor_reads_back_and_a_conference_cursor_is_not_one() {
+        let cursor = RecordingCursor {
+            recorded_at: from_db("2026-05-19T05:28:47.000000Z").unwrap(),
+            recording_id: "r\n1".into(),
+        };
+        let query = RecordingQuery {
+            cursor: Some(encode_recording_cursor(&cursor)),
+            ..RecordingQuery::default()
+        };
+        let filter = recording_filter(query, chrono_tz::UTC).unwrap();
+        assert_eq!(filter.after, Some(cursor));
+
+        let conference = encode_cursor(&Cursor {
+            started_at: None,
+            conference_uuid: "c".into(),
+        });
+        let query = RecordingQuery {
+            cursor: Some(conference),
+            ..RecordingQuery::default()
+        };
+        assert_eq!(
+            recording_filter(query, chrono_tz::UTC).unwrap_err().field,
+            "cursor"
+        );
+    }
+
+    #[test]
+    fn a_bad_status_or_limit_names_its_field() {
+        let status = RecordingQuery {
+            status: Some("lost".into()),
+            ..RecordingQuery::default()
+        };
+        assert_eq!(
+            recording_filter(status, chrono_tz::UTC).unwrap_err().field,
+            "status"
+        );
+        let limit = RecordingQuery {
+            limit: Some(201),
+            ..RecordingQuery::default()
+        };
+        assert_eq!(
+            recording_filter(limit, chrono_tz::UTC).unwrap_err().field,
+            "limit"
+        );
+    }
 }

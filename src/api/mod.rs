@@ -1,6 +1,7 @@
 //! The JSON read API and its bearer-token access control.
 
 pub mod auth;
+pub mod catalog;
 pub mod conferences;
 pub mod list;
 pub mod openapi;
@@ -24,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/conferences/{conference_uuid}",
                 web::get().to(conferences::show),
             )
+            .route("/recordings", web::get().to(catalog::list))
+            .route("/recordings/{recording_id}", web::get().to(catalog::show))
             .route(
                 "/recordings/{recording_id}/download",
                 web::get().to(recordings::download),

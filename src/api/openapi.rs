@@ -13,6 +13,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::list::list,
         super::conferences::show,
+        super::catalog::list,
+        super::catalog::show,
         super::recordings::download,
         super::recordings::sidecar,
     ),

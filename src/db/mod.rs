@@ -171,13 +171,17 @@ pub trait AccountStore: Send + Sync {
     async fn running_jobs(&self, kind: JobKind, now: Instant) -> Result<i64, DbError>;
     async fn source_copy(&self, recording_id: &str) -> Result<Option<SourceCopy>, DbError>;
     /// Archived recordings whose Vobiz copy is still there, archived before `archived_before`,
-    /// oldest first.
+    /// after `after` in id order: a page at a time.
     async fn source_deletes_due(
         &self,
         archived_before: Instant,
+        after: &str,
         limit: u32,
     ) -> Result<Vec<SourceCopy>, DbError>;
     async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError>;
+    /// The archived copy failed its check: the recording counts as not archived and its
+    /// archive job runs again from the source, with a fresh count of attempts.
+    async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError>;
 }
 
 /// Every unit of work confvault asks of its database.

@@ -167,6 +167,8 @@ pub struct Recording {
     pub source_url: String,
     pub call_uuid: Option<String>,
     pub duration_ms: Option<i64>,
+    /// Length in seconds, where known.
+    pub duration_seconds: Option<f64>,
     pub status: RecordingStatus,
     pub format: Option<String>,
     pub size_bytes: Option<i64>,

@@ -1,8 +1,10 @@
 //! Commands that work on the database and storage directly, beside a running server: `check`,
-//! `jobs …`, `mail test`, `conferences …`, `recordings download`, `recordings rearchive`.
+//! `jobs …`, `mail test`, `conferences …`, `recordings …`, `sync`.
 
+mod account;
 mod rearchive;
 
+pub use account::{list_recordings, prune_source, sync};
 pub use rearchive::rearchive;
 
 use std::io::Write;
@@ -29,6 +31,22 @@ pub async fn with_database<R>(
     let opened = crate::db::open(config)
         .with_context(|| format!("opening the database {}", path.display()))?;
     let result = work(opened.db.as_ref()).await;
+    tokio::task::spawn_blocking(move || opened.close())
+        .await
+        .context("closing the database")?;
+    result
+}
+
+/// Like [`with_database`], for work that shares the handle (it must drop every clone before
+/// it returns, or the database cannot close).
+pub async fn with_shared_database<R>(
+    config: &Config,
+    work: impl AsyncFnOnce(std::sync::Arc<dyn Database>) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let path = config.database_path();
+    let opened = crate::db::open(config)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    let result = work(std::sync::Arc::clone(&opened.db)).await;
     tokio::task::spawn_blocking(move || opened.close())
         .await
         .context("closing the database")?;

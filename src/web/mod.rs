@@ -2,32 +2,27 @@
 //! timeline and play its recordings. Server-rendered from templates/web/ with minijinja.
 
 pub mod pages;
+mod recordings;
 pub mod session;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::db::model::{ConferenceDetail, RecordingStatus};
 use crate::error::{ApiError, internal};
-use crate::mail::summary::human_size;
+use crate::mail::summary::{human_duration, human_size};
 use crate::search::{self, ListQuery};
 use crate::state::AppState;
-use pages::Pages;
+use pages::{Pages, html, local, see_other};
 use session::{Session, verify_csrf};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/signin", web::post().to(sign_in))
         .route("/signout", web::post().to(sign_out))
-        .route("/conferences/{conference_uuid}", web::get().to(conference));
-}
-
-/// A page, with the session's cookies.
-fn html(mut response: HttpResponseBuilder, session: &Session, body: String) -> HttpResponse {
-    response.content_type("text/html; charset=utf-8");
-    session.set_cookies(&mut response);
-    response.body(body)
+        .route("/conferences/{conference_uuid}", web::get().to(conference))
+        .route("/recordings", web::get().to(recordings::list));
 }
 
 /// The sign-in form, with `error` above it when a token was refused.
@@ -36,12 +31,6 @@ fn sign_in_page(pages: &Pages, session: &Session, error: Option<&str>) -> Result
         "signin.html",
         minijinja::context! { csrf => session.csrf.clone(), signed_in => false, error => error },
     )
-}
-
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location.to_owned()))
-        .finish()
 }
 
 #[derive(Serialize)]
@@ -112,13 +101,6 @@ async fn home(
     Ok(html(HttpResponse::Ok(), &session, page))
 }
 
-fn local(zone: chrono_tz::Tz, t: Option<crate::time::Instant>) -> String {
-    t.map_or_else(
-        || "–".to_owned(),
-        |t| crate::time::local(t, zone, "%Y-%m-%d %H:%M"),
-    )
-}
-
 #[derive(Serialize)]
 struct TimelineEntry {
     time: String,
@@ -135,6 +117,7 @@ struct RecordingEntry {
     status: String,
     format: String,
     size: String,
+    length: Option<String>,
     error: Option<String>,
 }
 
@@ -191,6 +174,7 @@ async fn conference(
             archived: r.status == RecordingStatus::Archived,
             format: r.format.unwrap_or_default().to_ascii_uppercase(),
             size: r.size_bytes.map(human_size).unwrap_or_default(),
+            length: r.duration_ms.map(|ms| human_duration(ms / 1000)),
             error: r.last_error,
             status: r.status.as_str().to_owned(),
             recording_id: r.recording_id,

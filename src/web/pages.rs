@@ -1,8 +1,12 @@
-//! The compiled web page templates (templates/web/, HTML autoescaped).
+//! The compiled web page templates (templates/web/, HTML autoescaped), and how a rendered
+//! page is answered.
 
+use actix_web::http::header;
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::session::Session;
 use crate::error::{ApiError, internal};
 
 const PAGES: &[(&str, &str)] = &[
@@ -15,6 +19,10 @@ const PAGES: &[(&str, &str)] = &[
     (
         "conference.html",
         include_str!("../../templates/web/conference.html"),
+    ),
+    (
+        "recordings.html",
+        include_str!("../../templates/web/recordings.html"),
     ),
 ];
 
@@ -38,4 +46,24 @@ impl Pages {
             .and_then(|t| t.render(context))
             .map_err(internal)
     }
+}
+
+/// A page, with the session's cookies.
+pub fn html(mut response: HttpResponseBuilder, session: &Session, body: String) -> HttpResponse {
+    response.content_type("text/html; charset=utf-8");
+    session.set_cookies(&mut response);
+    response.body(body)
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+pub fn local(zone: chrono_tz::Tz, t: Option<crate::time::Instant>) -> String {
+    t.map_or_else(
+        || "–".to_owned(),
+        |t| crate::time::local(t, zone, "%Y-%m-%d %H:%M"),
+    )
 }

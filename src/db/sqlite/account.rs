@@ -170,15 +170,17 @@ pub fn source_copy(conn: &Connection, recording_id: &str) -> Result<Option<Sourc
 pub fn source_deletes_due(
     conn: &Connection,
     archived_before: &str,
+    after: &str,
     limit: u32,
 ) -> Result<Vec<SourceCopy>, DbError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COPY_COLUMNS} FROM recordings
          WHERE archived_at IS NOT NULL AND source_deleted_at IS NULL AND archived_at < :before
-         ORDER BY archived_at LIMIT :limit"
+           AND recording_id > :after
+         ORDER BY recording_id LIMIT :limit"
     ))?;
     let rows = stmt.query_map(
-        named_params! {":before": archived_before, ":limit": i64::from(limit)},
+        named_params! {":before": archived_before, ":after": after, ":limit": i64::from(limit)},
         copy_row,
     )?;
     rows.map(|r| copy(r?)).collect()

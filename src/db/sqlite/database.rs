@@ -358,10 +358,21 @@ impl AccountStore for Sqlite {
     async fn source_deletes_due(
         &self,
         archived_before: Instant,
+        after: &str,
         limit: u32,
     ) -> Result<Vec<SourceCopy>, DbError> {
+        let after = after.to_owned();
         self.readers
-            .run(move |conn| account::source_deletes_due(conn, &to_db(archived_before), limit))
+            .run(move |conn| {
+                account::source_deletes_due(conn, &to_db(archived_before), &after, limit)
+            })
+            .await
+    }
+
+    async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError> {
+        let id = recording_id.to_owned();
+        self.writer
+            .run(move |conn| recordings::rearchive(conn, &id, &to_db(now)))
             .await
     }
 

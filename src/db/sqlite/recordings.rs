@@ -68,6 +68,7 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 source_url: r.get(2)?,
                 call_uuid: r.get(3)?,
                 duration_ms: r.get(4)?,
+                duration_seconds: r.get::<_, Option<i64>>(4)?.map(|ms| ms as f64 / 1000.0),
                 status: r.get(5)?,
                 format: r.get(6)?,
                 size_bytes: r.get(7)?,
