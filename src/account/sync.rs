@@ -161,11 +161,13 @@ impl Syncer {
         };
         let mut url = self.client.first_page();
         let mut offset: u64 = 0;
+        // What the API pages by: asked for PAGE_SIZE, it may use less (its meta.limit says).
+        let mut page_size = u64::from(PAGE_SIZE);
         loop {
             if !self.take_lease(None).await? {
                 return Err(AccountError::LeaseLost);
             }
-            let page_limit = report.total_count.unwrap_or(0) / u64::from(PAGE_SIZE) + EXTRA_PAGES;
+            let page_limit = report.total_count.unwrap_or(0) / page_size + EXTRA_PAGES;
             if report.pages > page_limit {
                 return Err(AccountError::EndlessList(report.pages));
             }
@@ -175,10 +177,10 @@ impl Syncer {
                 Err(RestError::BadAnswer(why)) => {
                     report.bad_pages += 1;
                     tracing::warn!(offset, error = %why.chain(), "skipping a page of the recordings list that could not be read");
-                    offset += u64::from(PAGE_SIZE);
+                    offset += page_size;
                     match report.total_count {
                         Some(total) if offset < total => {
-                            url = self.client.page_at(offset);
+                            url = self.client.page_at(offset, page_size);
                             continue;
                         }
                         _ => break,
@@ -187,6 +189,7 @@ impl Syncer {
                 Err(e) => return Err(e.into()),
             };
             report.listed += page.objects as u64;
+            page_size = page.limit.unwrap_or(page_size);
             report.total_count = page.total_count.or(report.total_count);
             for skipped in &page.skipped {
                 log_skipped(skipped);
@@ -210,7 +213,7 @@ impl Syncer {
             }
         }
         if let Some(total) = report.total_count
-            && report.listed + report.bad_pages * u64::from(PAGE_SIZE) < total
+            && report.listed + report.bad_pages * page_size < total
         {
             // Retention or deletes at Vobiz shrink the list while it is walked; worth knowing.
             tracing::info!(

@@ -50,6 +50,10 @@ pub struct Sidecar {
     pub recording: SidecarRecording,
     pub conference: Option<Conference>,
     pub participants: Vec<Participant>,
+    /// What the Vobiz REST API listed, for recordings the account sync found: numbers,
+    /// conference name, times, length, type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vobiz: Option<serde_json::Value>,
     pub archived_by: String,
 }
 
@@ -73,10 +77,6 @@ pub struct SidecarRecording {
     /// When Vobiz's copy was deleted (written when that happens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_deleted_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// What the Vobiz REST API listed, for recordings the account sync found: numbers,
-    /// conference name, times, length, type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vobiz: Option<serde_json::Value>,
 }
 
 pub const SIDECAR_SCHEMA: &str = "confvault.recording/1";
@@ -204,13 +204,13 @@ impl Archiver {
                 object_key: key.clone(),
                 archived_at,
                 source_deleted_at: None,
-                vobiz: recording
-                    .vobiz_object
-                    .as_deref()
-                    .and_then(|o| serde_json::from_str(o).ok()),
             },
             conference,
             participants,
+            vobiz: recording
+                .vobiz_object
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok()),
             archived_by: concat!("confvault ", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         let json = serde_json::to_vec_pretty(&sidecar)

@@ -149,34 +149,11 @@ impl Store for FsStore {
     }
 
     async fn digest(&self, key: &str) -> Result<Option<super::ObjectDigest>, StoreError> {
-        use sha2::Digest;
-        use std::io::Read;
-        let path = self.path_of(key)?;
-        blocking(move || {
-            let mut file = match std::fs::File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_error("opening", &path, e)),
-            };
-            let mut hasher = sha2::Sha256::new();
-            let mut size = 0u64;
-            let mut buf = vec![0; 1 << 20];
-            loop {
-                let n = file
-                    .read(&mut buf)
-                    .map_err(|e| io_error("reading", &path, e))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Ok(Some(super::ObjectDigest {
-                size,
-                sha256: hex::encode(hasher.finalize()),
-            }))
-        })
-        .await
+        // A directory's head already reads the file whole to hash it.
+        Ok(self.head(key).await?.map(|info| super::ObjectDigest {
+            size: info.size,
+            sha256: info.sha256.unwrap_or_default(),
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

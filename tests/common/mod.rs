@@ -7,6 +7,7 @@ pub mod media;
 pub mod proxy;
 mod server;
 mod services;
+pub mod vobiz_api;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -270,6 +270,10 @@ fn with_defaults(config: &str) -> String {
     } else if !config.contains("auth_token") && !config.contains("verify_signatures") {
         config = config.replace("[vobiz]\n", &format!("[vobiz]\n{token_line}"));
     }
+    if !config.contains("sync_interval_minutes") {
+        // A test that wants the account sync says so; the others must not reach for Vobiz.
+        config = config.replace("[vobiz]\n", "[vobiz]\nsync_interval_minutes = 0\n");
+    }
     if !config.contains("[api]") {
         config.push_str(&format!("[api]\ntokens = [\"{API_TOKEN}\"]\n"));
     }

@@ -42,6 +42,8 @@ pub struct RecordingsPage {
     /// The next page's path and query; `None` on the last page.
     pub next: Option<String>,
     pub total_count: Option<u64>,
+    /// `meta.limit`: the page size the API used (it may give fewer than asked).
+    pub limit: Option<u64>,
     /// How many objects the page held, used or not.
     pub objects: usize,
 }
@@ -63,6 +65,10 @@ pub fn parse_page(body: &[u8], hosts: &AllowList) -> Result<RecordingsPage, Rest
         total_count: meta
             .and_then(|m| number(m.get("total_count")))
             .map(|n| n.max(0.0) as u64),
+        limit: meta
+            .and_then(|m| number(m.get("limit")))
+            .filter(|n| *n >= 1.0)
+            .map(|n| n as u64),
         objects: objects.len(),
         ..RecordingsPage::default()
     };

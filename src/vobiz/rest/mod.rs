@@ -107,9 +107,9 @@ impl RestClient {
     }
 
     /// The page at `offset`, when a page could not be read and its `next` is unknown.
-    pub fn page_at(&self, offset: u64) -> Url {
+    pub fn page_at(&self, offset: u64, limit: u64) -> Url {
         let mut url = self.first_page();
-        url.set_query(Some(&format!("limit={PAGE_SIZE}&offset={offset}")));
+        url.set_query(Some(&format!("limit={limit}&offset={offset}")));
         url
     }
 
