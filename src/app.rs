@@ -192,6 +192,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
                 client: Arc::clone(client),
                 db: Arc::clone(&db),
                 owner: format!("sync-{owner}"),
+                unlinked_grace: std::time::Duration::from_secs(
+                    config.archive.unlinked_grace_seconds,
+                ),
             },
             interval,
             lookback: days(config.vobiz.sync_lookback_days),

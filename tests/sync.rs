@@ -111,6 +111,10 @@ async fn a_sync_walks_every_page_through_throttling_and_archives_what_no_callbac
     assert_eq!(report["already_known"], 1);
     assert_eq!(report["linked"], 1);
     assert_eq!(
+        report["queued_after_grace"], 3,
+        "no conference known for these yet"
+    );
+    assert_eq!(
         report["queued"], 1,
         "the recording of the ended conference is queued at once"
     );

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{ACCOUNT_LEASE, AccountError};
 use crate::db::Database;
-use crate::db::catalog::{Discovered, Found, LeaseRequest};
+use crate::db::catalog::{ArchivePlan, Discovered, Found, LeaseRequest};
 use crate::db::model::{Instant, JobKind};
 use crate::vobiz::phone::normalize;
 use crate::vobiz::rest::{ListedRecording, PAGE_SIZE, RestClient, RestError, Skipped};
@@ -54,9 +54,13 @@ pub struct SyncReport {
     pub listed: u64,
     /// Recordings not known before (recorded now, unless a dry run).
     pub found: u64,
-    /// Of those, queued for archiving at once (their conference had ended); the others are
-    /// archived when their conference ends or, if it never becomes known, after the grace.
+    /// Of those, queued to be archived at once (their conference had ended).
     pub queued: u64,
+    /// Queued to be archived when their conference, still running, ends.
+    pub waiting_for_conference: u64,
+    /// With no known conference: queued to be archived after `archive.unlinked_grace_seconds`
+    /// (and linked if its callbacks come meanwhile, or later).
+    pub queued_after_grace: u64,
     /// Linked to a known conference.
     pub linked: u64,
     pub already_known: u64,
@@ -81,6 +85,8 @@ pub struct Syncer {
     pub db: Arc<dyn Database>,
     /// Who holds the lease while this runs.
     pub owner: String,
+    /// How long a recording with no known conference waits before it is archived on its own.
+    pub unlinked_grace: Duration,
 }
 
 impl Syncer {
@@ -243,19 +249,25 @@ impl Syncer {
                     new: !known.contains(&r.recording_id),
                     recording_id: r.recording_id,
                     conference_uuid: None,
-                    queued: false,
+                    archive: None,
                 })
                 .collect()
         } else {
             let discovered = recordings.into_iter().map(discovered).collect();
+            let now = chrono::Utc::now();
+            let grace =
+                chrono::Duration::from_std(self.unlinked_grace).unwrap_or(chrono::Duration::MAX);
             self.db
-                .record_discovered(discovered, chrono::Utc::now())
+                .record_discovered(discovered, now, now + grace)
                 .await?
         };
         let (new, known): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| f.new);
         report.already_known += known.len() as u64;
         report.found += new.len() as u64;
-        report.queued += new.iter().filter(|f| f.queued).count() as u64;
+        let planned = |plan| new.iter().filter(|f| f.archive == Some(plan)).count() as u64;
+        report.queued += planned(ArchivePlan::Now);
+        report.waiting_for_conference += planned(ArchivePlan::WhenConferenceEnds);
+        report.queued_after_grace += planned(ArchivePlan::AfterGrace);
         report.linked += new.iter().filter(|f| f.conference_uuid.is_some()).count() as u64;
         Ok(new)
     }

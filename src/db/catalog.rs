@@ -32,8 +32,20 @@ pub struct Found {
     pub new: bool,
     /// The conference its call leg belongs to, when known.
     pub conference_uuid: Option<String>,
-    /// An archive job was queued now (its conference has ended).
-    pub queued: bool,
+    /// When a new recording's archive job runs (`None` for a known one, or in a dry run).
+    pub archive: Option<ArchivePlan>,
+}
+
+/// When the archive job of a recording the sync found runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchivePlan {
+    /// Queued to run now: its conference has ended.
+    Now,
+    /// Queued when its conference, still running, ends.
+    WhenConferenceEnds,
+    /// Queued to run after `archive.unlinked_grace_seconds`, in case its conference's callbacks
+    /// are only late.
+    AfterGrace,
 }
 
 /// Which recordings to list, newest first.

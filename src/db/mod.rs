@@ -142,12 +142,14 @@ pub trait ReadSide: Send + Sync {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Records the recordings a sync found, in one transaction: each new one linked to the
-    /// conference of its call leg when that is known (and queued for archiving if that
-    /// conference has ended); known ones keep what they have, gaining only facts they lacked.
+    /// conference of its call leg when that is known, and its archive queued (at once if that
+    /// conference has ended, at its end if it is running, at `unlinked_archive_at` if there is
+    /// none); known ones keep what they have, gaining only facts they lacked.
     async fn record_discovered(
         &self,
         found: Vec<Discovered>,
         now: Instant,
+        unlinked_archive_at: Instant,
     ) -> Result<Vec<Found>, DbError>;
     /// Which of `ids` are known already.
     async fn known_recordings(&self, ids: Vec<String>) -> Result<Vec<String>, DbError>;

@@ -29,6 +29,7 @@ pub async fn sync(config: &Config, options: SyncOptions, json: bool) -> anyhow::
             client,
             db,
             owner: owner("cli-sync"),
+            unlinked_grace: std::time::Duration::from_secs(config.archive.unlinked_grace_seconds),
         };
         let mut progress = Progress::new("listing the account's recordings", 0, Unit::Items);
         let mut on_page = |page: &PageDone| {
@@ -67,8 +68,9 @@ pub async fn sync(config: &Config, options: SyncOptions, json: bool) -> anyhow::
     )?;
     writeln!(
         out,
-        "found   {} not known before ({} {would}linked to a known conference, {} {would}queued now)",
-        report.found, report.linked, report.queued
+        "found   {} not known before: {} {would}queued to archive now, {} when their conference \
+         ends, {} after the grace (no conference known yet)",
+        report.found, report.queued, report.waiting_for_conference, report.queued_after_grace
     )?;
     writeln!(out, "skipped {} already known", report.already_known)?;
     writeln!(

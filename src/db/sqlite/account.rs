@@ -6,12 +6,17 @@ use rusqlite::{Connection, named_params};
 use super::conferences::instant;
 use super::jobs;
 use crate::db::DbError;
-use crate::db::catalog::{Discovered, Found, LeaseRequest, SourceCopy};
+use crate::db::catalog::{ArchivePlan, Discovered, Found, LeaseRequest, SourceCopy};
 use crate::db::model::JobKind;
 use crate::time::to_db;
 
 /// Records one discovered recording; see [`crate::db::AccountStore::record_discovered`].
-pub fn record(conn: &Connection, d: &Discovered, now: &str) -> Result<Found, DbError> {
+pub fn record(
+    conn: &Connection,
+    d: &Discovered,
+    now: &str,
+    unlinked_archive_at: &str,
+) -> Result<Found, DbError> {
     let conference_uuid: Option<String> = match &d.call_uuid {
         Some(call) => super::conferences::conference_of_call(conn, call)?,
         None => None,
@@ -48,15 +53,23 @@ pub fn record(conn: &Connection, d: &Discovered, now: &str) -> Result<Found, DbE
             ":from_n": d.from_normalized, ":to_n": d.to_normalized, ":object": d.vobiz_object,
         })?;
     }
-    let queued = match (&conference_uuid, inserted) {
-        (Some(conf), true) => jobs::enqueue_archives_if_ended(conn, conf, now)? > 0,
-        _ => false,
+    let archive = match (&conference_uuid, inserted) {
+        (_, false) => None,
+        (Some(conf), true) => Some(if jobs::enqueue_archives_if_ended(conn, conf, now)? > 0 {
+            ArchivePlan::Now
+        } else {
+            ArchivePlan::WhenConferenceEnds
+        }),
+        (None, true) => {
+            jobs::enqueue_archive_at(conn, &d.recording_id, unlinked_archive_at, now)?;
+            Some(ArchivePlan::AfterGrace)
+        }
     };
     Ok(Found {
         recording_id: d.recording_id.clone(),
         new: inserted,
         conference_uuid,
-        queued,
+        archive,
     })
 }
 

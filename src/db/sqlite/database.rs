@@ -294,13 +294,14 @@ impl AccountStore for Sqlite {
         &self,
         found: Vec<Discovered>,
         now: Instant,
+        unlinked_archive_at: Instant,
     ) -> Result<Vec<Found>, DbError> {
         self.writer
             .run(move |conn| {
-                let now = to_db(now);
+                let (now, later) = (to_db(now), to_db(unlinked_archive_at));
                 found
                     .iter()
-                    .map(|d| account::record(conn, d, &now))
+                    .map(|d| account::record(conn, d, &now, &later))
                     .collect()
             })
             .await

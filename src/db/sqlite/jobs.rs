@@ -66,7 +66,8 @@ fn enqueue(
 }
 
 /// Queues an archive job for every recording of `conference_uuid` once it has ended. Jobs are
-/// unique per recording, so calling this again queues nothing twice.
+/// unique per recording, so calling this again queues nothing twice; one already waiting for
+/// later (a recording the sync found before its conference was known) becomes due now.
 pub fn enqueue_archives_if_ended(
     conn: &Connection,
     conference_uuid: &str,
@@ -78,11 +79,22 @@ pub fn enqueue_archives_if_ended(
              SELECT :kind, r.recording_id, 'pending', :now, :now, :now
              FROM recordings r JOIN conferences c ON c.conference_uuid = r.conference_uuid
              WHERE c.conference_uuid = :conf AND c.status = 'ended'
-             ON CONFLICT (kind, subject) DO NOTHING",
+             ON CONFLICT (kind, subject) DO UPDATE SET run_at = :now, updated_at = :now
+             WHERE jobs.state = 'pending' AND jobs.run_at > :now",
         )?
         .execute(
             named_params! {":kind": JobKind::ArchiveRecording, ":conf": conference_uuid, ":now": now},
         )?)
+}
+
+/// Queues the archive of one recording to run at `run_at`; once per recording.
+pub fn enqueue_archive_at(
+    conn: &Connection,
+    recording_id: &str,
+    run_at: &str,
+    now: &str,
+) -> Result<(), DbError> {
+    enqueue(conn, JobKind::ArchiveRecording, recording_id, run_at, now)
 }
 
 /// Queues recordings whose conference never became known, once they are older than `cutoff`:
