@@ -304,6 +304,8 @@ async fn the_openapi_document_describes_every_route_it_lists_and_each_of_them_an
         [
             "/api/v1/conferences",
             "/api/v1/conferences/{conference_uuid}",
+            "/api/v1/recordings",
+            "/api/v1/recordings/{recording_id}",
             "/api/v1/recordings/{recording_id}/download",
             "/api/v1/recordings/{recording_id}/sidecar",
         ]

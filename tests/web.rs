@@ -160,6 +160,34 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
     assert_eq!(audio.bytes().await.unwrap().to_vec(), mp3);
     let anonymous = client.get(server.url(src)).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "not without a session");
+
+    // The Recordings page lists it too, with the length read from the file's headers.
+    let listed: serde_json::Value = server
+        .get_api("/api/v1/recordings")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seconds = listed["recordings"][0]["duration_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!((5.0..15.0).contains(&seconds), "{listed}");
+    let length = format!("{}s", seconds.round());
+    assert!(
+        detail.contains(&length),
+        "the conference page shows {length}"
+    );
+    let recordings = page_text(&client, &server, "/recordings?status=archived", &cookies).await;
+    assert!(
+        recordings.contains("href=\"/conferences/w1\"")
+            && recordings.contains("<audio")
+            && recordings.contains(&length),
+        "{recordings}"
+    );
+    let none = page_text(&client, &server, "/recordings?linked=false", &cookies).await;
+    assert!(none.contains("No recordings match."), "{none}");
+    let bad = page_text(&client, &server, "/recordings?since=yesterday", &cookies).await;
+    assert!(bad.contains("since: not an RFC 3339 time"), "{bad}");
     let bounced = client
         .get(server.url("/conferences/w1"))
         .send()

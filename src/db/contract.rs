@@ -15,7 +15,7 @@ use crate::ingest::rules::tests::{RULES, conference_callback, t0};
 use crate::ingest::rules::{Accepted, Outcome};
 
 /// One backend under test and how to close it.
-struct Backend {
+pub(super) struct Backend {
     name: &'static str,
     db: Arc<dyn Database>,
     close: Box<dyn FnOnce() + Send>,
@@ -37,15 +37,15 @@ fn backends(dir: &std::path::Path) -> Vec<Backend> {
     }]
 }
 
-fn callback(body: &str) -> Accepted {
+pub(super) fn callback(body: &str) -> Accepted {
     conference_callback(body, t0())
 }
 
-const ENTER: &str = "ConferenceAction=enter&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00";
+pub(super) const ENTER: &str = "ConferenceAction=enter&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00";
 const END: &str = "ConferenceAction=end&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&RecordingUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fk1.mp3&Timestamp=2026-05-19+10%3A30%3A00";
 
 /// Runs `check` against every backend, each in its own directory.
-async fn for_each_backend<F, Fut>(check: F)
+pub(super) async fn for_each_backend<F, Fut>(check: F)
 where
     F: Fn(Arc<dyn Database>) -> Fut,
     Fut: Future<Output = ()>,

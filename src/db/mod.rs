@@ -11,6 +11,8 @@ pub mod sqlite;
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod contract_account;
 
 use std::sync::Arc;
 

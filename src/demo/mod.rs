@@ -123,6 +123,8 @@ fn demo_config(
     config.vobiz.auth_token = Some(SecretString::from(auth_token.to_owned()));
     config.vobiz.recording_hosts = crate::config::AllowList::parse(&[media_origin.to_owned()])
         .map_err(|e| anyhow::anyhow!("the demo's media host: {e}"))?;
+    // The demo's Vobiz serves callbacks and media, not the REST API the account sync lists.
+    config.vobiz.sync_interval_minutes = 0;
     // A live-shape conference ends after this quiet period; the default (30 s) is for real calls.
     config.vobiz.end_quiet_seconds = 2;
     config.api.tokens = vec![SecretString::from(api_token.to_owned())];

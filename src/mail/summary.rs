@@ -108,7 +108,7 @@ pub fn build(
                     .map(|f| f.to_ascii_uppercase())
                     .unwrap_or_else(|| "–".into()),
                 size: r.size_bytes.map(human_size).unwrap_or_else(|| "–".into()),
-                length: r.duration_ms.map(|ms| human_duration(ms / 1000)),
+                length: r.duration_ms.map(|ms| human_duration((ms + 500) / 1000)),
                 link: r.link,
                 archived: r.archived,
                 error: r.error,

@@ -39,7 +39,8 @@ mod tests {
             ("standup-stereo8k.wav", AudioFormat::Wav),
         ] {
             let seconds = length(&fixture(name), format).unwrap().as_secs_f64();
-            assert!((1.0..600.0).contains(&seconds), "{name}: {seconds} s");
+            // The same few seconds of speech, in three encodings.
+            assert!((8.0..12.0).contains(&seconds), "{name}: {seconds} s");
         }
     }
 

@@ -174,7 +174,7 @@ async fn conference(
             archived: r.status == RecordingStatus::Archived,
             format: r.format.unwrap_or_default().to_ascii_uppercase(),
             size: r.size_bytes.map(human_size).unwrap_or_default(),
-            length: r.duration_ms.map(|ms| human_duration(ms / 1000)),
+            length: r.duration_ms.map(|ms| human_duration((ms + 500) / 1000)),
             error: r.last_error,
             status: r.status.as_str().to_owned(),
             recording_id: r.recording_id,
