@@ -453,3 +453,28 @@ async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     assert_eq!(api.deletes().len(), 1);
     assert!(recording(&server, "rec-p").await["source_deleted_at"].is_string());
 }
+
+#[tokio::test]
+async fn the_rest_client_gets_one_recording_and_an_unknown_one_is_none() {
+    use confvault::vobiz::rest::{RestClient, RestSettings};
+    let api = VobizApi::start(100);
+    api.add("rec-one", "c1", 1_779_168_527_000);
+    let client = RestClient::new(RestSettings {
+        api_url: format!("{}/api/v1", api.origin).parse().unwrap(),
+        auth_id: common::vobiz_api::AUTH_ID.into(),
+        auth_token: TOKEN.to_owned().into(),
+        connect_timeout: std::time::Duration::from_secs(2),
+        read_timeout: std::time::Duration::from_secs(2),
+        max_attempts: 2,
+        recording_hosts: confvault::config::AllowList::parse(std::slice::from_ref(&api.origin))
+            .unwrap(),
+    })
+    .unwrap();
+
+    let found = client.get("rec-one").await.unwrap().unwrap();
+    let missing = client.get("rec-none").await.unwrap();
+
+    assert_eq!(found.recording_id, "rec-one");
+    assert_eq!(found.duration_ms, Some(61_000));
+    assert!(missing.is_none());
+}

@@ -22,7 +22,14 @@ impl Schedule {
         loop {
             tokio::select! {
                 () = self.once() => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    // Stopped mid-walk: hand the lease back rather than make the next sync (or
+                    // delete) wait for it to lapse.
+                    if let Err(e) = self.syncer.release().await {
+                        tracing::warn!(error = %e, "could not hand the account lease back; it will lapse");
+                    }
+                    return;
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}

@@ -120,6 +120,11 @@ impl Syncer {
         Ok(Ok(report))
     }
 
+    /// Hands the lease back if this syncer holds it (a sync stopped midway).
+    pub async fn release(&self) -> Result<(), AccountError> {
+        Ok(self.db.end_lease(ACCOUNT_LEASE, &self.owner, None).await?)
+    }
+
     async fn take_lease(
         &self,
         unless_completed_after: Option<Instant>,
