@@ -80,25 +80,11 @@ fn bad(field: &'static str, why: &'static str) -> SearchError {
 
 /// Turns query parameters into a search filter; shared with the command line.
 pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchError> {
-    let bound = |field: &'static str, value: Option<String>, end_of_day: bool| {
-        value
-            .map(|v| {
-                parse_bound(&v, zone, end_of_day)
-                    .ok_or_else(|| bad(field, "not an RFC 3339 time or a YYYY-MM-DD date"))
-            })
-            .transpose()
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(bad("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(query.limit)?;
     Ok(Filter {
-        participant: query
-            .participant
-            .map(|p| crate::vobiz::phone::normalize(&p))
-            .filter(|p| !p.is_empty()),
-        since: bound("since", query.since, false)?,
-        until: bound("until", query.until, true)?,
+        participant: number(query.participant),
+        since: bound("since", query.since, zone, false)?,
+        until: bound("until", query.until, zone, true)?,
         status: match query.status.as_deref() {
             None => None,
             Some(text) => {
@@ -142,24 +128,11 @@ pub fn recording_filter(
     zone: chrono_tz::Tz,
 ) -> Result<RecordingFilter, SearchError> {
     let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let bound = |field: &'static str, value: Option<String>, end_of_day: bool| {
-        given(value)
-            .map(|v| {
-                parse_bound(&v, zone, end_of_day)
-                    .ok_or_else(|| bad(field, "not an RFC 3339 time or a YYYY-MM-DD date"))
-            })
-            .transpose()
-    };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(bad("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(query.limit)?;
     Ok(RecordingFilter {
-        since: bound("since", query.since, false)?,
-        until: bound("until", query.until, true)?,
-        participant: given(query.participant)
-            .map(|p| crate::vobiz::phone::normalize(&p))
-            .filter(|p| !p.is_empty()),
+        since: bound("since", given(query.since), zone, false)?,
+        until: bound("until", given(query.until), zone, true)?,
+        participant: number(given(query.participant)),
         status: given(query.status)
             .map(|s| {
                 RecordingStatus::parse(&s)
@@ -195,6 +168,37 @@ fn decode_recording_cursor(cursor: &str) -> Option<RecordingCursor> {
         recorded_at,
         recording_id: parts.next()?.to_owned(),
     })
+}
+
+/// A page's size: 1 to 200, 50 unless given.
+fn page_limit(limit: Option<u32>) -> Result<u32, SearchError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad("limit", "must be between 1 and 200"));
+    }
+    Ok(limit)
+}
+
+/// A phone number in any spelling, normalised; nothing when it has nothing searchable.
+fn number(value: Option<String>) -> Option<String> {
+    value
+        .map(|p| crate::vobiz::phone::normalize(&p))
+        .filter(|p| !p.is_empty())
+}
+
+/// `since` or `until` as typed: see [`parse_bound`].
+fn bound(
+    field: &'static str,
+    value: Option<String>,
+    zone: chrono_tz::Tz,
+    end_of_day: bool,
+) -> Result<Option<Instant>, SearchError> {
+    value
+        .map(|v| {
+            parse_bound(&v, zone, end_of_day)
+                .ok_or_else(|| bad(field, "not an RFC 3339 time or a YYYY-MM-DD date"))
+        })
+        .transpose()
 }
 
 /// An RFC 3339 time, or a date (its start; with `end_of_day`, the start of the next day).

@@ -38,11 +38,8 @@ fn conference(
 
 async fn names(server: &Server, query: &str) -> Vec<String> {
     let answer: Value = server
-        .get_api(&format!("/api/v1/conferences?{query}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/conferences?{query}"))
+        .await;
     answer["conferences"]
         .as_array()
         .unwrap_or_else(|| panic!("{answer}"))
@@ -154,11 +151,8 @@ async fn pages_follow_each_other_without_gaps_or_repeats() {
     let mut query = "limit=3".to_owned();
     loop {
         let page: Value = server
-            .get_api(&format!("/api/v1/conferences?{query}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/conferences?{query}"))
+            .await;
         for c in page["conferences"].as_array().unwrap() {
             seen.push(c["conference_uuid"].as_str().unwrap().to_owned());
         }
@@ -226,11 +220,8 @@ async fn an_archived_recording_downloads_with_ranges_and_has_its_sidecar() {
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap().to_vec(), mp3[100..200].to_vec());
     let sidecar: Value = server
-        .get_api(&format!("/api/v1/recordings/{id}/sidecar"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
+        .await;
     assert_eq!(sidecar["recording"]["recording_id"], id);
     assert_eq!(sidecar["conference"]["name"], "Sales Sync");
     assert_eq!(
@@ -284,12 +275,7 @@ async fn the_openapi_document_describes_every_route_it_lists_and_each_of_them_an
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 
-    let spec: Value = server
-        .get_api("/api/v1/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = server.get_json("/api/v1/openapi.json").await;
 
     assert!(
         spec["openapi"].as_str().unwrap().starts_with("3."),

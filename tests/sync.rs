@@ -156,21 +156,13 @@ async fn a_sync_walks_every_page_through_throttling_and_archives_what_no_callbac
             sha256_hex(&std::fs::read(common::fixture("standup.mp3")).unwrap())
         );
     }
-    let sidecar: Value = server
-        .get_api("/api/v1/recordings/rec-1/sidecar")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sidecar: Value = server.get_json("/api/v1/recordings/rec-1/sidecar").await;
     assert_eq!(sidecar["recording"]["duration_seconds"], 61.0);
     assert_eq!(sidecar["vobiz"]["recording_type"], "conference");
     assert_eq!(sidecar["vobiz"]["to_number"], 919624705678u64);
     let unlinked: Value = server
-        .get_api("/api/v1/recordings?linked=false&participant=918071387423")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/recordings?linked=false&participant=918071387423")
+        .await;
     let ids: Vec<&str> = unlinked["recordings"]
         .as_array()
         .unwrap()
@@ -314,6 +306,11 @@ async fn archived_long_ago(server: &Server, ids: &[&str], days: i64) {
     for id in ids {
         archived(server, id).await;
     }
+    archived_days_ago(server, days);
+}
+
+/// Time passes: every recording looks archived `days` ago.
+fn archived_days_ago(server: &Server, days: i64) {
     let long_ago = (chrono::Utc::now() - chrono::Duration::days(days))
         .format("%Y-%m-%dT%H:%M:%S.%6fZ")
         .to_string();
@@ -341,11 +338,8 @@ async fn deletes_at_source_come_after_the_copy_is_proven_and_a_404_means_already
             })
             .await;
         let sidecar: Value = server
-            .get_api(&format!("/api/v1/recordings/{id}/sidecar"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
+            .await;
         assert!(
             sidecar["recording"]["source_deleted_at"].is_string(),
             "{sidecar}"
@@ -376,13 +370,7 @@ async fn a_damaged_copy_is_never_deleted_at_source_alerts_and_is_archived_again(
     // The stored file is damaged (a disk, an operator) before the delete job runs.
     let stored = std::path::PathBuf::from(first["location"].as_str().unwrap());
     std::fs::write(&stored, b"not the recording any more").unwrap();
-    let long_ago = (chrono::Utc::now() - chrono::Duration::days(8))
-        .format("%Y-%m-%dT%H:%M:%S.%6fZ")
-        .to_string();
-    server
-        .database()
-        .execute("UPDATE recordings SET archived_at = ?1", [long_ago])
-        .unwrap();
+    archived_days_ago(&server, 8);
 
     let failed = server
         .eventually("the delete job to fail", || async {

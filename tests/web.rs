@@ -162,12 +162,7 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
     assert_eq!(anonymous.status(), 401, "not without a session");
 
     // The Recordings page lists it too, with the length read from the file's headers.
-    let listed: serde_json::Value = server
-        .get_api("/api/v1/recordings")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = server.get_json("/api/v1/recordings").await;
     let seconds = listed["recordings"][0]["duration_seconds"]
         .as_f64()
         .unwrap();

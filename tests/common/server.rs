@@ -228,6 +228,11 @@ impl Server {
             .unwrap()
     }
 
+    /// The JSON an API route answers with a token, whatever its status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get_api(path).await.json().await.unwrap()
+    }
+
     pub async fn conference(&self, uuid: &str) -> serde_json::Value {
         let response = self.get_api(&format!("/api/v1/conferences/{uuid}")).await;
         assert_eq!(response.status(), 200, "conference {uuid}");
