@@ -8,6 +8,9 @@
 # listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
 # Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs).
 # API conformance: schemathesis (PyPI) in the same venv, run by scripts/api-conformance.sh.
+# PostgreSQL: a throwaway cluster of its own (initdb on a free port under .test-services/, run
+# as the postgres user when we are root), from Debian's postgresql when initdb is missing; never
+# a server that happens to be running on the machine.
 
 TEST_TOOLS_DIR="${TEST_TOOLS_DIR:-$PWD/.tools}"
 TEST_SERVICES_DIR="${TEST_SERVICES_DIR:-$PWD/.test-services}"
@@ -16,6 +19,15 @@ SCHEMATHESIS_VERSION=4.32.5
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+postgres_bin() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+# Runs a PostgreSQL program as the user that owns the cluster (initdb refuses root).
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
 wait_for_http() {
@@ -43,6 +55,11 @@ install_test_services() {
     if [ ! -x "$TEST_TOOLS_DIR/venv/bin/st" ]; then
         echo "== installing schemathesis into $TEST_TOOLS_DIR/venv"
         "$TEST_TOOLS_DIR/venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+    fi
+    if [ -z "$(postgres_bin)" ] || [ ! -x "$(postgres_bin)/initdb" ]; then
+        echo "== installing postgresql (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     fi
     command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
     command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
@@ -101,9 +118,29 @@ start_test_services() {
     wait_for_port "$CV_TEST_SMTP_PLAIN_PORT" aiosmtpd
     wait_for_port "$CV_TEST_SMTP_TLS_PORT" aiosmtpd
     echo "== aiosmtpd listening on 127.0.0.1:$CV_TEST_SMTP_PLAIN_PORT (plain) and :$CV_TEST_SMTP_TLS_PORT (STARTTLS + AUTH)"
+
+    start_test_postgres
+}
+
+start_test_postgres() {
+    local bin pg_dir pg_port
+    bin="$(postgres_bin)"
+    pg_dir="$TEST_SERVICES_DIR/postgres"
+    mkdir -p "$pg_dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+    as_postgres "$bin/initdb" -D "$pg_dir/data" -U confvault --auth=trust -E UTF8 --no-sync         > "$TEST_SERVICES_DIR/postgres.log" 2>&1
+    pg_port="$(free_port)"
+    # Durability is not what these tests measure: fsync off keeps the cluster quick.
+    as_postgres "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 start         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"         >> "$TEST_SERVICES_DIR/postgres.log" 2>&1 || { cat "$pg_dir/server.log" >&2; return 1; }
+    TEST_POSTGRES_DATA="$pg_dir/data"
+    export CV_TEST_POSTGRES_URL="postgres://confvault@127.0.0.1:$pg_port/postgres"
+    echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') listening on 127.0.0.1:$pg_port"
 }
 
 stop_test_services() {
     [ -n "${TEST_S3_PID:-}" ] && kill "$TEST_S3_PID" 2>/dev/null || true
     [ -n "${TEST_SMTP_PID:-}" ] && kill "$TEST_SMTP_PID" 2>/dev/null || true
+    if [ -n "${TEST_POSTGRES_DATA:-}" ]; then
+        as_postgres "$(postgres_bin)/pg_ctl" -D "$TEST_POSTGRES_DATA" -m immediate stop >/dev/null 2>&1 || true
+    fi
 }

@@ -6,6 +6,8 @@
 pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("the database writer has stopped")]
     WriterGone,
     #[error("migration {name} was changed after it was applied (checksum differs)")]

@@ -6,7 +6,9 @@
 pub mod catalog;
 pub mod error;
 pub mod ingest_tx;
+pub mod migrations;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -1,36 +1,36 @@
-//! Applies `migrations/*.sql` in order, once each, and refuses a database whose applied
+//! Applies `migrations/sqlite/*.sql` in order, once each, and refuses a database whose applied
 //! migrations were edited or come from a newer build.
 
 use rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
 
 use crate::db::DbError;
+use crate::db::migrations::{Migration, checksum, pending};
 
 /// The migrations compiled into this build, in order. Never edit one that has landed.
-const MIGRATIONS: &[(&str, &str)] = &[
+const MIGRATIONS: &[Migration] = &[
     (
         "0001_initial",
-        include_str!("../../../migrations/0001_initial.sql"),
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
     ),
     (
         "0002_mail_and_links",
-        include_str!("../../../migrations/0002_mail_and_links.sql"),
+        include_str!("../../../migrations/sqlite/0002_mail_and_links.sql"),
     ),
     (
         "0003_search",
-        include_str!("../../../migrations/0003_search.sql"),
+        include_str!("../../../migrations/sqlite/0003_search.sql"),
     ),
     (
         "0004_heartbeat",
-        include_str!("../../../migrations/0004_heartbeat.sql"),
+        include_str!("../../../migrations/sqlite/0004_heartbeat.sql"),
     ),
     (
         "0005_recording_status_derived",
-        include_str!("../../../migrations/0005_recording_status_derived.sql"),
+        include_str!("../../../migrations/sqlite/0005_recording_status_derived.sql"),
     ),
     (
         "0006_account_sync",
-        include_str!("../../../migrations/0006_account_sync.sql"),
+        include_str!("../../../migrations/sqlite/0006_account_sync.sql"),
     ),
 ];
 
@@ -59,30 +59,14 @@ fn apply_pending(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
-    for (name, checksum) in &applied {
-        match MIGRATIONS.iter().find(|(n, _)| n == name) {
-            None => return Err(DbError::UnknownMigration { name: name.clone() }),
-            Some((_, sql)) if &checksum_of(sql) != checksum => {
-                return Err(DbError::MigrationChanged { name: name.clone() });
-            }
-            Some(_) => {}
-        }
-    }
     let mut newly = Vec::new();
-    for (name, sql) in MIGRATIONS {
-        if applied.iter().any(|(n, _)| n == name) {
-            continue;
-        }
+    for (name, sql) in pending(MIGRATIONS, &applied)? {
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (name, checksum, applied_at) VALUES (?1, ?2, ?3)",
-            params![
-                name,
-                checksum_of(sql),
-                crate::time::to_db(chrono::Utc::now())
-            ],
+            params![name, checksum(sql), crate::time::to_db(chrono::Utc::now())],
         )?;
-        newly.push(*name);
+        newly.push(name);
     }
     let broken: Option<String> = super::optional(tx.query_row(
         "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
@@ -94,10 +78,6 @@ fn apply_pending(conn: &mut Connection) -> Result<Vec<&'static str>, DbError> {
     }
     tx.commit()?;
     Ok(newly)
-}
-
-fn checksum_of(sql: &str) -> String {
-    hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
 #[cfg(test)]
