@@ -219,6 +219,13 @@ async fn since_and_until_keep_the_sync_to_a_window() {
     assert_eq!(recording(&server, "rec-new").await["source"], "sync");
     let answer = server.get_api("/api/v1/recordings/rec-old").await;
     assert_eq!(answer.status(), 404);
+    let (ok, table) = server.cli(&["recordings", "list", "--linked", "false"]);
+    assert!(ok, "{table}");
+    assert!(
+        table.contains("rec-new") && table.contains("1m 01s") && table.contains("+918071387423"),
+        "{table}"
+    );
+    assert!(!table.contains("rec-old"));
 }
 
 #[tokio::test]
