@@ -7,7 +7,7 @@
 #   scripts/api-conformance.sh [CONFVAULT_BINARY]   (default: target/debug/confvault)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary="${1:-target/debug/confvault}"
+binary="${1:-${CARGO_TARGET_DIR:-target}/debug/confvault}"
 st="${TEST_TOOLS_DIR:-$PWD/.tools}/venv/bin/st"
 [ -x "$st" ] || { echo "schemathesis is not installed: run scripts/test.sh"; exit 1; }
 [ -x "$binary" ] || cargo build --quiet
