@@ -38,6 +38,7 @@ cleanup() {
     [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
     [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
     [ -n "$work" ] && rm -rf "$work"
+    return 0
 }
 trap cleanup EXIT
 

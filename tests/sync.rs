@@ -473,3 +473,65 @@ async fn the_rest_client_gets_one_recording_and_an_unknown_one_is_none() {
     assert_eq!(found.duration_ms, Some(61_000));
     assert!(missing.is_none());
 }
+
+#[tokio::test]
+async fn no_delete_at_source_runs_while_a_sync_holds_the_account() {
+    let api = VobizApi::start(100);
+    api.add("rec-wait", "c1", 1_779_168_527_000);
+    let server = Server::start(&settings(&api, 0, 0, "delete_source_after_days = 7"));
+    sync_report(&server, &["sync", "--json"]);
+    archived(&server, "rec-wait").await;
+    // Another replica's sync is walking the account's pages.
+    let until = (chrono::Utc::now() + chrono::Duration::minutes(5))
+        .format("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string();
+    server
+        .database()
+        .execute(
+            "INSERT INTO leases (name, owner, until) VALUES ('vobiz_account', 'replica-b', ?1)
+             ON CONFLICT (name) DO UPDATE SET owner = 'replica-b', until = ?1",
+            [&until],
+        )
+        .unwrap();
+
+    archived_days_ago(&server, 8);
+
+    let waiting = server
+        .eventually("the delete job to wait for the sync", || async {
+            let jobs: Value = serde_json::from_str(
+                &server
+                    .cli(&["jobs", "list", "--state", "pending", "--json"])
+                    .1,
+            )
+            .ok()?;
+            jobs.as_array()?
+                .iter()
+                .find(|j| {
+                    j["kind"] == "delete_source"
+                        && j["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("replica-b"))
+                })
+                .cloned()
+        })
+        .await;
+    assert_eq!(waiting["attempts"], 0, "waiting is not an attempt");
+    assert!(
+        api.deletes().is_empty(),
+        "nothing deleted while the sync holds the account"
+    );
+
+    server
+        .database()
+        .execute("UPDATE leases SET owner = NULL, until = NULL", [])
+        .unwrap();
+
+    server
+        .eventually("the delete once the sync is done", || async {
+            recording(&server, "rec-wait").await["source_deleted_at"]
+                .is_string()
+                .then_some(())
+        })
+        .await;
+    assert_eq!(api.deletes().len(), 1);
+}
