@@ -183,3 +183,46 @@ async fn deletes_at_source_are_due_for_old_archives_and_recorded_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn recordings_list_newest_first_a_page_at_a_time_within_the_bounds_given() {
+    for_each_backend(|db| async move {
+        let at = |hours: i64| t0() - Duration::hours(hours);
+        let found: Vec<Discovered> = (1..=3)
+            .map(|h| Discovered {
+                recorded_at: Some(at(h)),
+                ..discovered(&format!("r{h}"), "lost")
+            })
+            .collect();
+        db.record_discovered(found, t0(), t0()).await.unwrap();
+        let page = |after, since, until| RecordingFilter {
+            after,
+            since,
+            until,
+            limit: 2,
+            ..RecordingFilter::default()
+        };
+        let ids = |p: &super::catalog::RecordingPage| {
+            p.rows
+                .iter()
+                .map(|r| r.recording_id.clone())
+                .collect::<Vec<_>>()
+        };
+
+        let first = db.search_recordings(page(None, None, None)).await.unwrap();
+        let second = db
+            .search_recordings(page(first.next.clone(), None, None))
+            .await
+            .unwrap();
+        let bounded = db
+            .search_recordings(page(None, Some(at(2)), Some(at(1))))
+            .await
+            .unwrap();
+
+        assert_eq!(ids(&first), ["r1", "r2"]);
+        assert_eq!(ids(&second), ["r3"]);
+        assert!(second.next.is_none());
+        assert_eq!(ids(&bounded), ["r2"], "since inclusive, until exclusive");
+    })
+    .await;
+}

@@ -57,38 +57,55 @@ fn finish((entry, recorded_at, deleted_at): EntryRow) -> Result<RecordingEntry, 
 }
 
 pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, DbError> {
+    // Only the filters given become conditions, so that the time bounds and the cursor are
+    // ranges on the (recorded_at, recording_id) index rather than tests on every row.
+    let mut conditions = vec!["1"];
+    let mut values: Vec<(&str, Box<dyn rusqlite::ToSql>)> = Vec::new();
+    if let Some(since) = f.since {
+        conditions.push("r.recorded_at >= :since");
+        values.push((":since", Box::new(to_db(since))));
+    }
+    if let Some(until) = f.until {
+        conditions.push("r.recorded_at < :until");
+        values.push((":until", Box::new(to_db(until))));
+    }
+    match f.linked {
+        Some(true) => conditions.push("r.conference_uuid IS NOT NULL"),
+        Some(false) => conditions.push("r.conference_uuid IS NULL"),
+        None => {}
+    }
+    if let Some(number) = &f.participant {
+        conditions.push(
+            "(r.from_normalized = :participant OR r.to_normalized = :participant
+              OR r.call_uuid IN (SELECT call_uuid FROM participants
+                                 WHERE from_normalized = :participant))",
+        );
+        values.push((":participant", Box::new(number.clone())));
+    }
+    let status_condition = format!("{STATUS_SQL} = :status");
+    if let Some(status) = f.status {
+        conditions.push(&status_condition);
+        values.push((":status", Box::new(status.as_str())));
+    }
+    if let Some(after) = &f.after {
+        conditions.push("(r.recorded_at, r.recording_id) < (:after_at, :after_id)");
+        values.push((":after_at", Box::new(to_db(after.recorded_at))));
+        values.push((":after_id", Box::new(after.recording_id.clone())));
+    }
+    values.push((":limit", Box::new(i64::from(f.limit) + 1)));
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM recordings r {ARCHIVE_JOB_JOIN}
-         WHERE (:since IS NULL OR r.recorded_at >= :since)
-           AND (:until IS NULL OR r.recorded_at < :until)
-           AND (:linked IS NULL OR (r.conference_uuid IS NOT NULL) = :linked)
-           AND (:participant IS NULL
-                OR r.from_normalized = :participant OR r.to_normalized = :participant
-                OR r.call_uuid IN (SELECT call_uuid FROM participants
-                                   WHERE from_normalized = :participant))
-           AND (:status IS NULL OR {STATUS_SQL} = :status)
-           AND (:after_at IS NULL OR (r.recorded_at, r.recording_id) < (:after_at, :after_id))
+         WHERE {}
          ORDER BY r.recorded_at DESC, r.recording_id DESC
          LIMIT :limit",
-        entry_columns()
+        entry_columns(),
+        conditions.join(" AND ")
     ))?;
-    let (after_at, after_id) = match &f.after {
-        Some(c) => (Some(to_db(c.recorded_at)), Some(c.recording_id.clone())),
-        None => (None, None),
-    };
-    let rows = stmt.query_map(
-        named_params! {
-            ":since": f.since.map(to_db),
-            ":until": f.until.map(to_db),
-            ":linked": f.linked,
-            ":participant": f.participant,
-            ":status": f.status.map(|s| s.as_str()),
-            ":after_at": after_at,
-            ":after_id": after_id,
-            ":limit": i64::from(f.limit) + 1,
-        },
-        entry,
-    )?;
+    let params: Vec<(&str, &dyn rusqlite::ToSql)> = values
+        .iter()
+        .map(|(name, value)| (*name, value.as_ref()))
+        .collect();
+    let rows = stmt.query_map(params.as_slice(), entry)?;
     let mut entries = rows
         .map(|row| finish(row?))
         .collect::<Result<Vec<_>, DbError>>()?;
