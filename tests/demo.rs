@@ -33,7 +33,12 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
     );
     let recordings = field(&stdout, "recording ");
     let sidecars = field(&stdout, "sidecar ");
-    assert_eq!(recordings.len(), 2, "{stdout}");
+    assert_eq!(
+        recordings.len(),
+        3,
+        "two from callbacks, one found by the account sync: {stdout}"
+    );
+    assert!(stdout.contains("found by the account sync"), "{stdout}");
     for (recording, sidecar) in recordings.iter().zip(&sidecars) {
         let audio = std::fs::read(recording).unwrap();
         assert_eq!(&audio[..4], b"RIFF", "{recording}");
@@ -46,6 +51,13 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
         );
         assert!(stdout.contains(&hex::encode(Sha256::digest(&audio))));
     }
+    let synced: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sidecars[2]).unwrap()).unwrap();
+    assert_eq!(
+        synced["vobiz"]["recording_type"], "call",
+        "the REST facts: {synced}"
+    );
+    assert_eq!(synced["conference"], serde_json::Value::Null);
     let emails = field(&stdout, "email ");
     assert_eq!(emails.len(), 2, "{stdout}");
     for email in emails {

@@ -17,9 +17,10 @@ use secrecy::SecretString;
 
 use crate::config::Config;
 use crate::db::Database;
+use crate::db::catalog::RecordingDetail;
 use crate::db::model::{MailKind, Recording, RecordingStatus, SentRow};
 use crate::vobiz::signature::{Scheme, sign};
-use media_host::MediaHost;
+use media_host::{Listed, MediaHost};
 
 const AUTH_ID: &str = "MA_DEMO_ACCOUNT";
 /// Where the demo's summaries are addressed (they stay in the outbox).
@@ -48,6 +49,12 @@ struct Played {
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let auth_token = hex::encode(rand::random::<[u8; 16]>());
     let api_token = hex::encode(rand::random::<[u8; 16]>());
+    let run_id = hex::encode(rand::random::<[u8; 4]>());
+    // A call recording whose callback never came: only the account sync finds it.
+    let lost = Listed {
+        recording_id: format!("demo-{run_id}-lost-callback"),
+        path: "/recordings/lost-callback.wav".to_owned(),
+    };
     let files = HashMap::from([
         (
             "/recordings/standup.wav".to_owned(),
@@ -57,12 +64,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             "/recordings/support-call.wav".to_owned(),
             audio::tones(&[(440.0, 1.0), (349.23, 1.0), (392.0, 2.0)]),
         ),
+        (
+            lost.path.clone(),
+            audio::tones(&[(392.0, 1.0), (329.63, 1.0), (261.63, 2.0)]),
+        ),
     ]);
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
     // Absolute, so that the paths printed at the end work from anywhere.
     let dir = options.dir.canonicalize()?;
-    let media = MediaHost::start(AUTH_ID, &auth_token, files)?;
+    let media = MediaHost::start(AUTH_ID, &auth_token, files, std::slice::from_ref(&lost))?;
     let listener = TcpListener::bind(options.listen).with_context(|| {
         format!(
             "binding {} (in use? --listen 127.0.0.1:0 picks a free port)",
@@ -78,7 +89,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         base: base.clone(),
         auth_token: auth_token.clone(),
     };
-    let run_id = hex::encode(rand::random::<[u8; 4]>());
     let played = [
         play_documented(&vobiz, &run_id, &media.origin).await?,
         play_live(&vobiz, &run_id, &media.origin).await?,
@@ -88,7 +98,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         played.len()
     );
     let outcome = match service.database() {
-        Some(db) => wait_for_results(db.as_ref(), &played).await,
+        Some(db) => wait_for_results(db.as_ref(), &played, &lost.recording_id).await,
         None => Err(anyhow::anyhow!(
             "the service stopped before the demo finished"
         )),
@@ -123,8 +133,12 @@ fn demo_config(
     config.vobiz.auth_token = Some(SecretString::from(auth_token.to_owned()));
     config.vobiz.recording_hosts = crate::config::AllowList::parse(&[media_origin.to_owned()])
         .map_err(|e| anyhow::anyhow!("the demo's media host: {e}"))?;
-    // The demo's Vobiz serves callbacks and media, not the REST API the account sync lists.
-    config.vobiz.sync_interval_minutes = 0;
+    // The demo's Vobiz also lists the account's recordings; the sync runs at start, and what it
+    // finds with no known conference is archived a second later.
+    config.vobiz.api_url = format!("{media_origin}/api/v1")
+        .parse()
+        .context("the demo's REST API")?;
+    config.archive.unlinked_grace_seconds = 1;
     // A live-shape conference ends after this quiet period; the default (30 s) is for real calls.
     config.vobiz.end_quiet_seconds = 2;
     config.api.tokens = vec![SecretString::from(api_token.to_owned())];
@@ -336,9 +350,14 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
 
 /// Polls the database until every played conference has its recordings archived and its
 /// summary sent; returns what became of each, in the order played.
-async fn wait_for_results(db: &dyn Database, played: &[Played]) -> anyhow::Result<Vec<Found>> {
+async fn wait_for_results(
+    db: &dyn Database,
+    played: &[Played],
+    lost: &str,
+) -> anyhow::Result<(Vec<Found>, RecordingDetail)> {
     let started = Instant::now();
     loop {
+        let synced = db.recording(lost).await?;
         let mut found = Vec::new();
         for conference in played {
             let recordings = db
@@ -371,8 +390,19 @@ async fn wait_for_results(db: &dyn Database, played: &[Played]) -> anyhow::Resul
                     .all(|r| r.status == RecordingStatus::Archived)
                 && !f.mail.is_empty()
         });
-        if done {
-            return Ok(found);
+        if let Some(r) = &synced
+            && r.entry.status == RecordingStatus::Failed
+        {
+            anyhow::bail!(
+                "archiving the synced recording failed: {}",
+                r.last_error.as_deref().unwrap_or("?")
+            );
+        }
+        match synced {
+            Some(synced) if done && synced.entry.status == RecordingStatus::Archived => {
+                return Ok((found, synced));
+            }
+            _ => {}
         }
         anyhow::ensure!(
             started.elapsed() < PATIENCE,
@@ -388,7 +418,11 @@ struct Found {
     mail: Vec<SentRow>,
 }
 
-fn report(base: &str, played: &[Played], found: &[Found]) -> String {
+fn report(
+    base: &str,
+    played: &[Played],
+    (found, synced): &(Vec<Found>, RecordingDetail),
+) -> String {
     let mut out = String::from("\nconfvault demo: done\n");
     for (conference, found) in played.iter().zip(found) {
         out.push_str(&format!(
@@ -412,6 +446,13 @@ fn report(base: &str, played: &[Played], found: &[Found]) -> String {
             ));
         }
     }
+    let location = synced.location.as_deref().unwrap_or("?");
+    out.push_str(&format!(
+        "\nA call no callback announced, found by the account sync\n  web page    {base}/recordings\n  \
+         recording   {location}\n  sidecar     {}\n  sha256      {}\n",
+        crate::jobs::archive::sidecar_key(location),
+        synced.entry.sha256.as_deref().unwrap_or("?"),
+    ));
     out.push('\n');
     out
 }
