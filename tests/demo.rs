@@ -52,7 +52,7 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
         assert!(stdout.contains(&hex::encode(Sha256::digest(&audio))));
     }
     let synced: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&sidecars[2]).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(sidecars[2]).unwrap()).unwrap();
     assert_eq!(
         synced["vobiz"]["recording_type"], "call",
         "the REST facts: {synced}"
