@@ -96,7 +96,17 @@ pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchErr
             .cursor
             .map(|c| decode_cursor(&c).ok_or_else(|| bad("cursor", "not a cursor from this API")))
             .transpose()?,
-        q: query.q,
+        q: query
+            .q
+            .map(|q| {
+                // Names hold no control characters, and the trigram index cannot take a NUL.
+                if q.chars().any(char::is_control) {
+                    Err(bad("q", "must not contain control characters"))
+                } else {
+                    Ok(q)
+                }
+            })
+            .transpose()?,
         limit,
     })
 }
@@ -264,6 +274,21 @@ mod tests {
             recording_filter(query, chrono_tz::UTC).unwrap_err().field,
             "cursor"
         );
+    }
+
+    #[test]
+    fn a_name_search_with_a_control_character_is_refused_not_run() {
+        let query = ListQuery {
+            q: Some("Pm\u{0}stand".into()),
+            participant: None,
+            since: None,
+            until: None,
+            status: None,
+            has_recording: None,
+            limit: None,
+            cursor: None,
+        };
+        assert_eq!(filter(query, chrono_tz::UTC).unwrap_err().field, "q");
     }
 
     #[test]
