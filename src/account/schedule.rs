@@ -77,7 +77,10 @@ impl Schedule {
                 "the account is being synced or pruned elsewhere; skipping this turn"
             ),
             Err(e) => {
-                tracing::error!(error = %anyhow::Error::new(e).to_string(), "account sync failed; trying again at the next turn")
+                tracing::error!(
+                    error = format!("{:#}", anyhow::Error::new(e)),
+                    "account sync failed; trying again at the next turn"
+                )
             }
         }
     }

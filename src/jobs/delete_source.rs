@@ -27,18 +27,14 @@ impl SourceDeleteJob {
 }
 
 fn job_error(e: DeleteError) -> JobError {
-    let text = anyhow::Error::new(e);
-    let message = format!("{text:#}");
-    match text.downcast::<DeleteError>() {
-        Ok(DeleteError::CopyDamaged(_)) => JobError::CopyDamaged(message),
-        Ok(DeleteError::SyncRunning(_)) => JobError::Wait(message),
-        Ok(DeleteError::Unknown | DeleteError::NotArchived) => JobError::Permanent(message),
-        Ok(DeleteError::Rest(RestError::Unauthorized { .. } | RestError::Refused(_))) => {
-            JobError::Permanent(message)
-        }
-        Ok(DeleteError::Store(crate::storage::StoreError::Permanent(_))) => {
-            JobError::Permanent(message)
-        }
-        _ => JobError::Retryable(message),
-    }
+    let kind: fn(String) -> JobError = match &e {
+        DeleteError::CopyDamaged(_) => JobError::CopyDamaged,
+        DeleteError::SyncRunning(_) => JobError::Wait,
+        DeleteError::Unknown
+        | DeleteError::NotArchived
+        | DeleteError::Rest(RestError::Unauthorized { .. } | RestError::Refused(_))
+        | DeleteError::Store(crate::storage::StoreError::Permanent(_)) => JobError::Permanent,
+        _ => JobError::Retryable,
+    };
+    kind(format!("{:#}", anyhow::Error::new(e)))
 }
