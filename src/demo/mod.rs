@@ -430,12 +430,7 @@ fn report(
             conference.name, conference.shape, conference.uuid
         ));
         for r in &found.recordings {
-            let location = r.location.as_deref().unwrap_or("?");
-            out.push_str(&format!(
-                "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
-                crate::jobs::archive::sidecar_key(location),
-                r.sha256.as_deref().unwrap_or("?"),
-            ));
+            out.push_str(&archived_lines(r.location.as_deref(), r.sha256.as_deref()));
         }
         for m in &found.mail {
             out.push_str(&format!(
@@ -446,13 +441,23 @@ fn report(
             ));
         }
     }
-    let location = synced.location.as_deref().unwrap_or("?");
     out.push_str(&format!(
-        "\nA call no callback announced, found by the account sync\n  web page    {base}/recordings\n  \
-         recording   {location}\n  sidecar     {}\n  sha256      {}\n",
-        crate::jobs::archive::sidecar_key(location),
-        synced.entry.sha256.as_deref().unwrap_or("?"),
+        "\nA call no callback announced, found by the account sync\n  web page    {base}/recordings\n"
+    ));
+    out.push_str(&archived_lines(
+        synced.location.as_deref(),
+        synced.entry.sha256.as_deref(),
     ));
     out.push('\n');
     out
+}
+
+/// Where an archived recording and its sidecar are, and its checksum.
+fn archived_lines(location: Option<&str>, sha256: Option<&str>) -> String {
+    let location = location.unwrap_or("?");
+    format!(
+        "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
+        crate::jobs::archive::sidecar_key(location),
+        sha256.unwrap_or("?"),
+    )
 }

@@ -27,14 +27,7 @@ pub async fn with_database<R>(
     config: &Config,
     work: impl AsyncFnOnce(&dyn Database) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
-    let path = config.database_path();
-    let opened = crate::db::open(config)
-        .with_context(|| format!("opening the database {}", path.display()))?;
-    let result = work(opened.db.as_ref()).await;
-    tokio::task::spawn_blocking(move || opened.close())
-        .await
-        .context("closing the database")?;
-    result
+    with_shared_database(config, async |db| work(db.as_ref()).await).await
 }
 
 /// Like [`with_database`], for work that shares the handle (it must drop every clone before
