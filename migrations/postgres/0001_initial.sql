@@ -76,6 +76,7 @@ CREATE TABLE recordings (
 );
 CREATE INDEX recordings_by_conference ON recordings (conference_uuid);
 CREATE INDEX recordings_unlinked ON recordings (call_uuid) WHERE conference_uuid IS NULL;
+CREATE INDEX recordings_unlinked_by_age ON recordings (created_at) WHERE conference_uuid IS NULL;
 CREATE INDEX recordings_by_call ON recordings (call_uuid);
 CREATE INDEX recordings_newest ON recordings (recorded_at DESC, recording_id DESC);
 CREATE INDEX recordings_by_from ON recordings (from_normalized);

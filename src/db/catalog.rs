@@ -137,8 +137,11 @@ pub struct Upkeep {
     pub now: Instant,
     /// Forget nonces seen before this.
     pub nonces_before: Instant,
-    /// Archive recordings with no known conference that arrived before this.
+    /// Archive recordings with no known conference that arrived before this…
     pub unlinked_before: Instant,
+    /// …and, when set, at or after this: the rounds after the first look only at what arrived
+    /// since the previous one, so the work does not grow with the archive.
+    pub unlinked_since: Option<Instant>,
     /// Queue deleting Vobiz's copy of recordings archived before this (`None`: never).
     pub source_delete_before: Option<Instant>,
 }

@@ -242,6 +242,7 @@ fn upkeep(now: Instant) -> crate::db::catalog::Upkeep {
         now,
         nonces_before: now,
         unlinked_before: now,
+        unlinked_since: None,
         source_delete_before: None,
     }
 }

@@ -226,3 +226,36 @@ async fn recordings_list_newest_first_a_page_at_a_time_within_the_bounds_given()
     })
     .await;
 }
+
+#[tokio::test]
+async fn housekeeping_queues_unlinked_recordings_that_arrived_since_its_last_look() {
+    for_each_backend(|db| async move {
+        let rs = "Event=RecordStop&RecordingID=r-cb&CallUUID=nobody&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr.mp3";
+        db.record_callback(
+            crate::ingest::rules::tests::record_stop(rs, t0()),
+            RULES,
+        )
+        .await
+        .unwrap();
+        let later = t0() + Duration::hours(2);
+        let round = |since| super::catalog::Upkeep {
+            now: later,
+            nonces_before: later,
+            unlinked_before: later,
+            unlinked_since: since,
+            source_delete_before: None,
+        };
+
+        db.housekeep(round(Some(t0() + Duration::hours(1))), RULES)
+            .await
+            .unwrap();
+        let before_it = db.jobs(None, 10).await.unwrap().len();
+        db.housekeep(round(None), RULES).await.unwrap();
+        let jobs = db.jobs(None, 10).await.unwrap();
+
+        assert_eq!(before_it, 0, "it arrived before the window looked at");
+        assert_eq!(jobs.len(), 1, "a full look finds it");
+        assert_eq!(jobs[0].subject, "r-cb");
+    })
+    .await;
+}

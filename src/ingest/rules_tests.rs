@@ -44,7 +44,7 @@ pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted 
     }
 }
 
-fn record_stop(body: &str, received_at: Instant) -> Accepted {
+pub(crate) fn record_stop(body: &str, received_at: Instant) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
     let parsed = Parsed::RecordStop(callback::parse_record_stop(&fields).unwrap());
     Accepted {

@@ -37,7 +37,12 @@ impl Housekeeping for Sqlite {
                 let now = to_db(upkeep.now);
                 let ended = rules::confirm_due_ends(&SqliteTx(conn), upkeep.now, &rules)?;
                 nonces::forget_before(conn, &to_db(upkeep.nonces_before))?;
-                jobs::enqueue_unlinked_archives(conn, &to_db(upkeep.unlinked_before), &now)?;
+                jobs::enqueue_unlinked_archives(
+                    conn,
+                    upkeep.unlinked_since.map(to_db).as_deref(),
+                    &to_db(upkeep.unlinked_before),
+                    &now,
+                )?;
                 if let Some(before) = upkeep.source_delete_before {
                     account::enqueue_source_deletes(conn, &to_db(before), &now)?;
                 }

@@ -97,24 +97,34 @@ pub fn enqueue_archive_at(
     enqueue(conn, JobKind::ArchiveRecording, recording_id, run_at, now)
 }
 
-/// Queues recordings whose conference never became known, once they are older than `cutoff`:
-/// a recording is archived even if its conference callbacks were lost.
+/// Queues recordings whose conference never became known, once they are older than `cutoff`
+/// (and, with `since`, arrived at or after it): a recording is archived even if its conference
+/// callbacks were lost.
 pub fn enqueue_unlinked_archives(
     conn: &Connection,
+    since: Option<&str>,
     cutoff: &str,
     now: &str,
 ) -> Result<usize, DbError> {
+    // Both bounds are a range on recordings_unlinked_by_age (named: without statistics SQLite
+    // would rather walk every unlinked row of recordings_by_conference); without `since` (the
+    // first round after a start) every unlinked recording is looked at once.
+    let since_bound = if since.is_some() {
+        "AND r.created_at >= :since"
+    } else {
+        "AND :since IS NULL"
+    };
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
              SELECT :kind, r.recording_id, 'pending', :now, :now, :now
-             FROM recordings r
-             WHERE r.conference_uuid IS NULL AND r.created_at < :cutoff
-             ON CONFLICT (kind, subject) DO NOTHING",
-        )?
-        .execute(
-            named_params! {":kind": JobKind::ArchiveRecording, ":cutoff": cutoff, ":now": now},
-        )?)
+             FROM recordings r INDEXED BY recordings_unlinked_by_age
+             WHERE r.conference_uuid IS NULL AND r.created_at < :cutoff {since_bound}
+             ON CONFLICT (kind, subject) DO NOTHING"
+        ))?
+        .execute(named_params! {
+            ":kind": JobKind::ArchiveRecording, ":since": since, ":cutoff": cutoff, ":now": now,
+        })?)
 }
 
 const JOB_COLUMNS: &str =

@@ -32,6 +32,10 @@ const MIGRATIONS: &[Migration] = &[
         "0006_account_sync",
         include_str!("../../../migrations/sqlite/0006_account_sync.sql"),
     ),
+    (
+        "0007_unlinked_by_age",
+        include_str!("../../../migrations/sqlite/0007_unlinked_by_age.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while
