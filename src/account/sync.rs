@@ -106,10 +106,11 @@ impl Syncer {
                 (holder, _) => NotRun::Busy { holder },
             }));
         }
-        let result = match self.wait_for_deletes().await {
-            Ok(()) => self.walk(options, on_page).await,
-            Err(e) => Err(e),
-        };
+        let result = async {
+            self.wait_for_deletes().await?;
+            self.walk(options, on_page).await
+        }
+        .await;
         let completed = result.is_ok() && !options.dry_run;
         let ended = self
             .db
