@@ -139,9 +139,9 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
 /// Like [`start`], on a socket the caller bound (to know the port before configuring).
 pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<Service> {
     let config = Arc::new(config);
-    let path = config.database_path();
     let database = crate::db::open(&config)
-        .with_context(|| format!("opening the database {}", path.display()))?;
+        .await
+        .with_context(|| format!("opening the database {}", crate::db::describe(&config)))?;
     let db = Arc::clone(&database.db);
     let signature_keys = config.vobiz.verifies_signatures().then(|| signature::Keys {
         // Validation guarantees the token when verification is on.

@@ -267,16 +267,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => runtime()?.block_on(crate::app::serve(settings()?)),
         Command::Migrate => {
             let config = settings()?;
-            let path = config.database_path();
-            for name in crate::db::sqlite::migrate_file(&path, config.database.synchronous)
-                .with_context(|| format!("migrating the database {}", path.display()))?
-            {
+            let target = crate::db::describe(&config);
+            let applied = runtime()?
+                .block_on(crate::db::migrate(&config))
+                .with_context(|| format!("migrating the database {target}"))?;
+            for name in applied {
                 println!("applied {name}");
             }
-            println!(
-                "database is up to date: {}",
-                config.database_path().display()
-            );
+            println!("database is up to date: {target}");
             Ok(())
         }
         Command::Check => runtime()?.block_on(crate::operator::check_storage(&settings()?)),

@@ -57,6 +57,15 @@ impl ApiError {
         )
     }
 
+    /// The database cannot take the request now; the caller should try again shortly.
+    pub fn unavailable() -> Self {
+        Self::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; try again shortly",
+        )
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Client { code, .. } => code,
@@ -65,9 +74,23 @@ impl ApiError {
     }
 }
 
-/// Wraps an unexpected failure; its details go to the log only.
+/// Wraps an unexpected failure; its details go to the log only. A database that cannot be
+/// reached is a 503 to try again, not a 500.
 pub fn internal(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Internal(e.into())
+    let e = e.into();
+    let unavailable = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::db::DbError>()
+            .is_some_and(crate::db::DbError::is_unavailable)
+    });
+    if unavailable {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "request refused: the database is unavailable"
+        );
+        return ApiError::unavailable();
+    }
+    ApiError::Internal(e)
 }
 
 impl ResponseError for ApiError {
@@ -86,7 +109,11 @@ impl ResponseError for ApiError {
                 "internal error"
             }
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "5"));
+        }
+        response.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code().to_owned(),
                 message: message.to_owned(),

@@ -1,6 +1,8 @@
 -- The whole schema for PostgreSQL, as SQLite's migrations 0001 to 0006 leave it, in native
 -- types: instants are timestamptz, ids identity columns, keys and hashes bytea. A recording's
 -- status is derived from its archive job, as on SQLite; names are searched with pg_trgm.
+-- Ids compare byte by byte (COLLATE "C"), as SQLite's text does, so keyset pages and id
+-- order are the same on both backends whatever the database's locale.
 
 -- Every accepted callback, verbatim, keyed for redelivery (see migrations/sqlite/0001).
 CREATE TABLE callback_events (
@@ -10,13 +12,13 @@ CREATE TABLE callback_events (
     method           text NOT NULL,
     raw_body         text NOT NULL,
     kind             text NOT NULL,
-    conference_uuid  text,
-    call_uuid        text,
+    conference_uuid  text COLLATE "C",
+    call_uuid        text COLLATE "C",
     received_at      timestamptz NOT NULL
 );
 
 CREATE TABLE conferences (
-    conference_uuid      text PRIMARY KEY,
+    conference_uuid      text COLLATE "C" PRIMARY KEY,
     name                 text NOT NULL,
     status               text NOT NULL CHECK (status IN ('active', 'ended')),
     started_at           timestamptz,
@@ -38,8 +40,8 @@ CREATE INDEX conferences_name_trigrams ON conferences USING gin (name gin_trgm_o
 -- One row per call leg. member_id is '' for the documented shape, which has none.
 CREATE TABLE participants (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    conference_uuid  text NOT NULL REFERENCES conferences (conference_uuid),
-    call_uuid        text NOT NULL,
+    conference_uuid  text COLLATE "C" NOT NULL REFERENCES conferences (conference_uuid),
+    call_uuid        text COLLATE "C" NOT NULL,
     member_id        text NOT NULL DEFAULT '',
     from_number      text,
     to_number        text,
@@ -53,9 +55,9 @@ CREATE INDEX participants_by_call ON participants (call_uuid);
 CREATE INDEX participants_by_number ON participants (from_normalized);
 
 CREATE TABLE recordings (
-    recording_id      text PRIMARY KEY,
-    conference_uuid   text REFERENCES conferences (conference_uuid),
-    call_uuid         text,
+    recording_id      text COLLATE "C" PRIMARY KEY,
+    conference_uuid   text COLLATE "C" REFERENCES conferences (conference_uuid),
+    call_uuid         text COLLATE "C",
     source            text NOT NULL CHECK (source IN ('conference_end', 'record_stop', 'sync')),
     source_url        text NOT NULL,
     duration_ms       bigint,
@@ -89,7 +91,7 @@ CREATE INDEX recordings_source_kept ON recordings (archived_at)
 CREATE TABLE jobs (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind         text NOT NULL,
-    subject      text NOT NULL,
+    subject      text COLLATE "C" NOT NULL,
     state        text NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
     attempts     integer NOT NULL DEFAULT 0,
     run_at       timestamptz NOT NULL,
@@ -113,7 +115,7 @@ CREATE INDEX seen_nonces_by_age ON seen_nonces (seen_at);
 CREATE TABLE mail_sent (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind        text NOT NULL CHECK (kind IN ('summary', 'alert')),
-    subject_id  text NOT NULL,
+    subject_id  text COLLATE "C" NOT NULL,
     recipient   text NOT NULL,
     status      text NOT NULL CHECK (status IN ('sent', 'failed')),
     message_id  text,
@@ -124,7 +126,7 @@ CREATE TABLE mail_sent (
 
 CREATE TABLE recording_links (
     token_hash    bytea PRIMARY KEY,
-    recording_id  text NOT NULL REFERENCES recordings (recording_id),
+    recording_id  text COLLATE "C" NOT NULL REFERENCES recordings (recording_id),
     created_at    timestamptz NOT NULL,
     expires_at    timestamptz
 );

@@ -3,6 +3,7 @@
 //! addresses, globs), one file per section. A leaf: it imports nothing else of confvault.
 
 mod addresses;
+mod database;
 pub mod key_template;
 mod mail;
 mod origins;
@@ -15,12 +16,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use addresses::{ConferenceGlob, EmailAddress};
+pub use database::{DatabaseConfig, PostgresUrl, Synchronous, TlsMode};
 pub use key_template::KeyTemplate;
 pub use mail::{DirectoryEntry, Lifetime, MailConfig, MailRoute, MailTransport, Never, SmtpTls};
 pub use origins::{AllowList, OriginPattern};
-pub use service::{
-    ApiConfig, ArchiveConfig, DatabaseConfig, HealthConfig, JobsConfig, Synchronous,
-};
+pub use service::{ApiConfig, ArchiveConfig, HealthConfig, JobsConfig};
 pub use smtp::SmtpEndpoint;
 pub use storage::{StorageConfig, StorageKind};
 pub use vobiz::VobizConfig;

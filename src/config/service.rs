@@ -1,5 +1,4 @@
-//! The sections about the service itself: `[api]`, `[database]`, `[jobs]`, `[health]` and
-//! `[archive]`.
+//! The sections about the service itself: `[api]`, `[jobs]`, `[health]` and `[archive]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,41 +14,6 @@ pub struct ApiConfig {
     /// Bearer tokens accepted on the read API. None configured: every API request is refused.
     #[serde(serialize_with = "serialize_secrets")]
     pub tokens: Vec<SecretString>,
-}
-
-/// How hard SQLite works to keep a commit through a power cut.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// fsync at every commit: an acknowledged callback survives power loss.
-    #[default]
-    Full,
-    /// fsync at checkpoints: survives a process crash, may lose the last commits on power loss.
-    Normal,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// Defaults to `<data_dir>/confvault.db`.
-    pub path: Option<PathBuf>,
-    pub synchronous: Synchronous,
-    /// Most callbacks committed together in one transaction.
-    pub max_batch: usize,
-    /// The write-ahead log is checkpointed and restarted well before it reaches this, and
-    /// cut back to it after a burst, so a sustained load cannot fill the disk.
-    pub wal_max_bytes: u64,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            path: None,
-            synchronous: Synchronous::Full,
-            max_batch: 256,
-            wal_max_bytes: 64 * 1024 * 1024,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -199,23 +163,5 @@ impl Default for ArchiveConfig {
             spool_dir: None,
             unlinked_grace_seconds: 3600,
         }
-    }
-}
-
-impl DatabaseConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_batch == 0 {
-            return Err(ConfigError::invalid(
-                "database.max_batch",
-                "must be at least 1",
-            ));
-        }
-        if self.wal_max_bytes < 4 * 1024 * 1024 {
-            return Err(ConfigError::invalid(
-                "database.wal_max_bytes",
-                "must be at least 4 MiB",
-            ));
-        }
-        Ok(())
     }
 }

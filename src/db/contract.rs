@@ -9,7 +9,7 @@ use super::model::{
     Archived, Ending, Filter, Finish, Instant, JobKind, JobState, MailKind, NewLink,
     RecordingStatus, RetrySelection, SentMessage,
 };
-use super::{Database, sqlite};
+use super::{Database, postgres, sqlite};
 use crate::config::Synchronous;
 use crate::ingest::rules::tests::{RULES, conference_callback, t0};
 use crate::ingest::rules::{Accepted, Outcome};
@@ -21,8 +21,10 @@ pub(super) struct Backend {
     close: Box<dyn FnOnce() + Send>,
 }
 
-/// Each backend under test, freshly opened in `dir`.
-fn backends(dir: &std::path::Path) -> Vec<Backend> {
+/// Each backend under test, freshly opened: SQLite in `dir`, PostgreSQL in a new database on
+/// the cluster scripts/test.sh starts (`CV_TEST_POSTGRES_URL`; without it the contract
+/// cannot be checked, so it fails rather than passing on one backend).
+async fn backends(dir: &std::path::Path) -> Vec<Backend> {
     let (db, threads) = sqlite::Sqlite::open(&sqlite::Settings {
         path: dir.join("contract.db"),
         synchronous: Synchronous::Normal,
@@ -30,11 +32,47 @@ fn backends(dir: &std::path::Path) -> Vec<Backend> {
         wal_max_bytes: 8 * 1024 * 1024,
     })
     .unwrap();
-    vec![Backend {
+    let sqlite = Backend {
         name: "sqlite",
         db,
         close: Box::new(move || threads.join()),
-    }]
+    };
+    let (db, writers) = postgres::Postgres::open(&postgres_settings().await, 16)
+        .await
+        .unwrap();
+    let postgres = Backend {
+        name: "postgres",
+        db,
+        close: Box::new(move || writers.join()),
+    };
+    vec![sqlite, postgres]
+}
+
+/// A new, empty database on the test cluster.
+pub(super) async fn postgres_settings() -> postgres::Settings {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = std::env::var("CV_TEST_POSTGRES_URL").expect(
+        "CV_TEST_POSTGRES_URL is not set: the database contract runs on PostgreSQL too; \
+         run the tests with scripts/test.sh, which starts a throwaway cluster",
+    );
+    let name = format!(
+        "cv_unit_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = postgres::connect(&server).await.unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    postgres::Settings {
+        url: crate::config::PostgresUrl::parse(&format!("{base}/{name}")).unwrap(),
+        pool_size: 4,
+        connect_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: std::time::Duration::from_secs(30),
+    }
 }
 
 pub(super) fn callback(body: &str) -> Accepted {
@@ -51,7 +89,7 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    for Backend { name, db, close } in backends(dir.path()) {
+    for Backend { name, db, close } in backends(dir.path()).await {
         eprintln!("contract on {name}");
         check(Arc::clone(&db)).await;
         drop(db);

@@ -8,6 +8,12 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("no connection to PostgreSQL")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("PostgreSQL is unavailable: {0}")]
+    Unavailable(String),
+    #[error("TLS to PostgreSQL: {0}")]
+    Tls(String),
     #[error("the database writer has stopped")]
     WriterGone,
     #[error("migration {name} was changed after it was applied (checksum differs)")]
@@ -32,4 +38,37 @@ pub enum DbError {
     },
     #[error("could not start a database thread")]
     Thread(#[source] std::io::Error),
+}
+
+impl DbError {
+    /// The database cannot be reached or is shutting down: the caller should answer "try
+    /// again later" (503), and everything resumes once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(_) | DbError::Unavailable(_) | DbError::WriterGone => true,
+            DbError::Postgres(e) => {
+                let io = std::error::Error::source(e)
+                    .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+                e.is_closed()
+                    || io
+                    || e.code().is_some_and(|code| {
+                        let code = code.code();
+                        // Connection exceptions, and the server shutting down or starting.
+                        code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// Lost a deadlock or a serialisation check to another transaction: running the same
+    /// work again is safe and will likely succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Postgres(e) => e
+                .code()
+                .is_some_and(|code| matches!(code.code(), "40001" | "40P01")),
+            _ => false,
+        }
+    }
 }

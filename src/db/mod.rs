@@ -4,6 +4,7 @@
 //! Nothing outside this module names a connection, a transaction or the SQL.
 
 pub mod catalog;
+mod derived;
 pub mod error;
 pub mod ingest_tx;
 pub mod migrations;
@@ -92,6 +93,11 @@ pub trait JobQueue: Send + Sync {
     /// Newest first.
     async fn jobs(&self, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError>;
     async fn job_stats(&self, now: Instant) -> Result<JobStats, DbError>;
+    /// Fires when a job may have been queued, on this replica or another; `None` where the
+    /// backend cannot tell (workers then poll alone).
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// What the archive job and the archive's readers need.
@@ -204,25 +210,79 @@ impl<T> Database for T where
 /// An open database and what must be closed with it.
 pub struct Opened {
     pub db: Arc<dyn Database>,
-    threads: sqlite::Threads,
+    writers: Writers,
+}
+
+/// What writes behind an open database.
+enum Writers {
+    Sqlite(sqlite::Threads),
+    Postgres(postgres::Writers),
 }
 
 impl Opened {
     /// Waits, blocking, until the database has written everything queued and stopped. Call it
-    /// after every other handle to `db` is dropped; off the async runtime.
+    /// after every other handle to `db` is dropped; off the async runtime (in a blocking
+    /// task).
     pub fn close(self) {
         drop(self.db);
-        self.threads.join();
+        match self.writers {
+            Writers::Sqlite(threads) => threads.join(),
+            Writers::Postgres(writers) => writers.join(),
+        }
     }
 }
 
-/// Opens (and migrates) the configured database: the embedded SQLite file.
-pub fn open(config: &Config) -> Result<Opened, DbError> {
+/// Which database `config` names, for messages: the SQLite file or the PostgreSQL URL without
+/// its password.
+pub fn describe(config: &Config) -> String {
+    match &config.database.url {
+        Some(url) => url.shown().to_owned(),
+        None => config.database_path().display().to_string(),
+    }
+}
+
+/// Opens (and migrates) the configured database: PostgreSQL when `database.url` is set, else
+/// the embedded SQLite file.
+pub async fn open(config: &Config) -> Result<Opened, DbError> {
+    if let Some(url) = &config.database.url {
+        let (db, writers) =
+            postgres::Postgres::open(&postgres_settings(config, url), config.database.max_batch)
+                .await?;
+        return Ok(Opened {
+            db,
+            writers: Writers::Postgres(writers),
+        });
+    }
     let (db, threads) = sqlite::Sqlite::open(&sqlite::Settings {
         path: config.database_path(),
         synchronous: config.database.synchronous,
         max_batch: config.database.max_batch,
         wal_max_bytes: config.database.wal_max_bytes,
     })?;
-    Ok(Opened { db, threads })
+    Ok(Opened {
+        db,
+        writers: Writers::Sqlite(threads),
+    })
+}
+
+/// Applies pending migrations to the configured database without starting anything else;
+/// returns their names.
+pub async fn migrate(config: &Config) -> Result<Vec<&'static str>, DbError> {
+    match &config.database.url {
+        Some(url) => {
+            let mut client = postgres::connect::single(&postgres_settings(config, url)).await?;
+            postgres::migrate::run(&mut client).await
+        }
+        None => sqlite::migrate_file(&config.database_path(), config.database.synchronous),
+    }
+}
+
+/// The PostgreSQL connection settings of `config`.
+pub fn postgres_settings(config: &Config, url: &crate::config::PostgresUrl) -> postgres::Settings {
+    postgres::Settings {
+        url: url.clone(),
+        pool_size: config.database.pool_size,
+        connect_timeout: config.database.connect_timeout(),
+        statement_timeout: config.database.statement_timeout(),
+    }
 }

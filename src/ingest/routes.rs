@@ -171,6 +171,8 @@ async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {
                 "this signature nonce was already used with another body",
             ))
         }
+        // Never a 200 for what is not committed: an unavailable database is a 503, which
+        // Vobiz delivers again later.
         Err(e) => Err(internal(e)),
     }
 }

@@ -79,6 +79,12 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// The conference and the call leg this callback concerns, where it names them: what a
+    /// backend with several writers serialises on.
+    pub fn subjects(&self) -> (Option<&str>, Option<&str>) {
+        (self.parsed.conference_uuid(), self.parsed.call_uuid())
+    }
+
     /// Identifies the callback whatever the order of its fields, prefixed by the conference or
     /// call it concerns so that related events are stored together.
     fn dedupe_key(&self) -> Vec<u8> {

@@ -38,6 +38,7 @@ impl Worker {
     /// checkpoint.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
         let mut running = JoinSet::new();
+        let wakeups = self.db.wakeups();
         loop {
             while running.len() < self.config.concurrency {
                 match self.claim().await {
@@ -55,6 +56,7 @@ impl Worker {
             tokio::select! {
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = tokio::time::sleep(self.config.poll_interval()) => {}
+                _ = woken(wakeups.as_deref()) => {}
                 _ = shutdown.changed() => break,
             }
         }
@@ -195,6 +197,14 @@ fn ended(joined: Result<Result<(), JobError>, tokio::task::JoinError>) -> Result
             "the job was cancelled".to_owned()
         }))
     })
+}
+
+/// Resolves when the database says a job may have been queued; never without wakeups.
+async fn woken(wakeups: Option<&tokio::sync::Notify>) {
+    match wakeups {
+        Some(notify) => notify.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -36,9 +36,9 @@ pub async fn with_shared_database<R>(
     config: &Config,
     work: impl AsyncFnOnce(std::sync::Arc<dyn Database>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
-    let path = config.database_path();
     let opened = crate::db::open(config)
-        .with_context(|| format!("opening the database {}", path.display()))?;
+        .await
+        .with_context(|| format!("opening the database {}", crate::db::describe(config)))?;
     let result = work(std::sync::Arc::clone(&opened.db)).await;
     tokio::task::spawn_blocking(move || opened.close())
         .await

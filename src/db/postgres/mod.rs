@@ -1,22 +1,119 @@
-//! The PostgreSQL backend, for several replicas on one database. **Unfinished**: so far its
-//! schema (`migrations/postgres/`) and the migrator that applies it under an advisory lock;
-//! the [`crate::db::Database`] operations over it are still to come, and `database.url` does
-//! not select it yet.
+//! The PostgreSQL backend, for several replicas on one database: a bounded pool of
+//! connections (deadpool), the schema migrated at start under an advisory lock, callbacks
+//! group-committed by a few writer tasks under per-conference advisory locks, jobs claimed
+//! with `FOR UPDATE SKIP LOCKED`, and workers woken by LISTEN/NOTIFY. The statements are
+//! synchronous calls on the blocking pool (see `tx.rs`), so the ingest rules run unchanged.
 
+mod account;
+mod batch;
+mod conferences;
+pub mod connect;
+mod database;
+mod ingest;
+mod jobs;
+pub mod listen;
+mod mail;
 pub mod migrate;
+mod recordings;
+mod run;
+mod search;
+mod tx;
+mod types;
 
-use tokio_postgres::{Client, NoTls};
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
+
+pub use connect::Settings;
+use run::Access;
+use tx::PgTx;
 
 use super::DbError;
 
-/// One connection to `url`, its driver running on the runtime. Plain TCP for now; TLS comes
-/// with the backend.
-pub async fn connect(url: &str) -> Result<Client, DbError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "PostgreSQL connection closed");
+/// Writer tasks committing callbacks at once: enough to overlap one batch's round trips with
+/// another's on two cores, few enough to leave the pool for jobs and reads.
+const WRITERS: usize = 3;
+
+/// The PostgreSQL backend of [`crate::db::Database`].
+pub struct Postgres {
+    pool: Pool,
+    callbacks: mpsc::Sender<batch::Queued>,
+    wake: Arc<Notify>,
+    _listener: AbortOnDropHandle<()>,
+}
+
+/// The writer tasks behind an open [`Postgres`]; [`Writers::join`] waits for them to commit
+/// what was queued once every handle to the database is dropped.
+pub struct Writers(Vec<JoinHandle<()>>);
+
+impl Writers {
+    /// Blocks until the writers have stopped; call off the async runtime, inside it.
+    pub fn join(self) {
+        let rt = tokio::runtime::Handle::current();
+        for writer in self.0 {
+            if rt.block_on(writer).is_err() {
+                tracing::error!("a PostgreSQL writer task panicked");
+            }
         }
-    });
-    Ok(client)
+    }
+}
+
+/// One connection to `url` outside any pool, with default timeouts: for tools and tests.
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, DbError> {
+    let url = crate::config::PostgresUrl::parse(url).map_err(DbError::Unavailable)?;
+    connect::single(&Settings {
+        url,
+        pool_size: 2,
+        connect_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: std::time::Duration::from_secs(60),
+    })
+    .await
+}
+
+impl Postgres {
+    /// Connects, migrates (waiting for a replica that migrates at the same moment) and
+    /// starts the writers and the listener.
+    pub async fn open(
+        settings: &Settings,
+        max_batch: usize,
+    ) -> Result<(Arc<Self>, Writers), DbError> {
+        let mut client = connect::single(settings).await?;
+        for name in migrate::run(&mut client).await? {
+            tracing::info!(migration = name, "migration applied");
+        }
+        drop(client);
+        let pool = connect::pool(settings)?;
+        let (callbacks, writers) = batch::start(pool.clone(), WRITERS, max_batch);
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen::run(settings.clone(), Arc::clone(&wake)));
+        tracing::info!(database = settings.url.shown(), "PostgreSQL open");
+        Ok((
+            Arc::new(Self {
+                pool,
+                callbacks,
+                wake,
+                _listener: AbortOnDropHandle::new(listener),
+            }),
+            Writers(writers),
+        ))
+    }
+
+    async fn write<R, F>(&self, work: F) -> Result<R, DbError>
+    where
+        R: Send + 'static,
+        F: Fn(&PgTx<'_>) -> Result<R, DbError> + Send + 'static,
+    {
+        run::transaction(&self.pool, Access::Write, work).await
+    }
+
+    async fn read<R, F>(&self, work: F) -> Result<R, DbError>
+    where
+        R: Send + 'static,
+        F: Fn(&PgTx<'_>) -> Result<R, DbError> + Send + 'static,
+    {
+        run::transaction(&self.pool, Access::Read, work).await
+    }
 }

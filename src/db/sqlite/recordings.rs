@@ -8,16 +8,7 @@ use crate::db::ingest_tx::NewRecording;
 use crate::db::model::{Archived, ArchivedObject, ArchivedRecording, Recording, ToArchive};
 use crate::time::to_db;
 
-/// A recording's status, derived from its archive job and whether it was archived: the one
-/// place it is decided. `r` is the recording, `j` its archive job (LEFT JOINed).
-pub(crate) const STATUS_SQL: &str = "CASE WHEN r.archived_at IS NOT NULL THEN 'archived'
-          WHEN j.state = 'failed' THEN 'failed'
-          WHEN j.state = 'running' THEN 'archiving'
-          ELSE 'pending' END";
-
-/// The archive job of recording `r`, as `j`.
-pub(crate) const ARCHIVE_JOB_JOIN: &str =
-    "LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id";
+pub(crate) use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 
 /// Stores a recording once; `false` if its id was seen before.
 pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, DbError> {

@@ -1,0 +1,175 @@
+//! Group commit on PostgreSQL: callbacks that arrive together are applied in one transaction,
+//! by a few writer tasks at once. Each batch first takes the advisory locks of the conferences
+//! and call legs it touches, in one global order, so batches on different replicas that share
+//! a conference run one after the other (and see each other's rows), while unrelated batches
+//! run side by side and never deadlock each other.
+//!
+//! A write that fails rolls its whole batch back, and the batch is replayed one callback per
+//! transaction, so one bad callback never undoes its neighbours (as on SQLite). Nobody hears
+//! "stored" before the transaction holding their callback has committed.
+
+use std::sync::Arc;
+
+use deadpool_postgres::{Object, Pool};
+use tokio::runtime::Handle;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::conferences::conference_of_call;
+use super::run::{Access, once};
+use super::tx::{PgTx, call_key, conference_key, lock_order};
+use crate::db::DbError;
+use crate::ingest::rules::{self, Accepted, Outcome, Rules};
+
+/// One callback waiting for its batch.
+pub struct Queued {
+    pub callback: Accepted,
+    pub rules: Rules,
+    pub reply: oneshot::Sender<Result<Outcome, DbError>>,
+}
+
+/// How many callbacks may wait before callers wait to hand theirs over.
+const QUEUE_CAPACITY: usize = 8192;
+
+/// Starts `writers` writer tasks taking batches of at most `max_batch` from one queue.
+pub fn start(
+    pool: Pool,
+    writers: usize,
+    max_batch: usize,
+) -> (mpsc::Sender<Queued>, Vec<JoinHandle<()>>) {
+    let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    let receiver = Arc::new(Mutex::new(receiver));
+    let tasks = (0..writers.max(1))
+        .map(|_| {
+            let (pool, receiver) = (pool.clone(), Arc::clone(&receiver));
+            tokio::spawn(async move { write_batches(pool, receiver, max_batch).await })
+        })
+        .collect();
+    (queue, tasks)
+}
+
+/// Until every sender is gone and the queue is drained.
+async fn write_batches(pool: Pool, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>, max_batch: usize) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, max_batch).await == 0 {
+                return;
+            }
+        }
+        let client = match pool.get().await {
+            Ok(client) => client,
+            Err(e) => {
+                let e = DbError::from(e);
+                tracing::warn!(error = %e, callbacks = batch.len(), "no database connection for a batch");
+                for queued in batch {
+                    let _ = queued.reply.send(Err(DbError::Unavailable(e.to_string())));
+                }
+                continue;
+            }
+        };
+        let rt = Handle::current();
+        let replies: Vec<_> = batch.iter_mut().map(|q| take_reply(&mut q.reply)).collect();
+        let outcome = tokio::task::spawn_blocking(move || commit(client, &rt, &batch)).await;
+        match outcome {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(_) => {
+                for reply in replies {
+                    let _ = reply.send(Err(DbError::Panicked));
+                }
+            }
+        }
+    }
+}
+
+/// Swaps the reply channel out so the batch can move to the blocking pool without it.
+fn take_reply(
+    reply: &mut oneshot::Sender<Result<Outcome, DbError>>,
+) -> oneshot::Sender<Result<Outcome, DbError>> {
+    let (placeholder, _) = oneshot::channel();
+    std::mem::replace(reply, placeholder)
+}
+
+/// The batch in one transaction, or, if any callback failed, each in its own.
+fn commit(mut client: Object, rt: &Handle, batch: &[Queued]) -> Vec<Result<Outcome, DbError>> {
+    let whole = run_transient(&mut client, rt, |tx| {
+        lock_for(tx, batch)?;
+        batch
+            .iter()
+            .map(|q| rules::apply(tx, &q.callback, &q.rules))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match whole {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // The server went away: the same would happen to each alone.
+        Err(e) if e.is_unavailable() => batch
+            .iter()
+            .map(|_| Err(DbError::Unavailable(e.to_string())))
+            .collect(),
+        Err(_) if batch.len() == 1 => vec![run_one(&mut client, rt, &batch[0])],
+        Err(e) => {
+            tracing::debug!(error = %e, callbacks = batch.len(), "batch failed; one at a time");
+            batch.iter().map(|q| run_one(&mut client, rt, q)).collect()
+        }
+    }
+}
+
+fn run_one(client: &mut Object, rt: &Handle, queued: &Queued) -> Result<Outcome, DbError> {
+    run_transient(client, rt, |tx| {
+        lock_for(tx, std::slice::from_ref(queued))?;
+        rules::apply(tx, &queued.callback, &queued.rules)
+    })
+}
+
+/// Runs again a transaction that lost a deadlock to another replica's.
+fn run_transient<R>(
+    client: &mut Object,
+    rt: &Handle,
+    work: impl Fn(&PgTx<'_>) -> Result<R, DbError>,
+) -> Result<R, DbError> {
+    let mut attempt = 1;
+    loop {
+        match once(client, rt, Access::Write, &work) {
+            Err(e) if e.is_transient() && attempt < 5 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Locks what the batch's callbacks touch: their conferences and call legs, then the
+/// conferences that legs named alone (a recording's stop) belong to. The second set comes out
+/// of the global order only when a leg's conference is known to be new to this batch, which
+/// PostgreSQL resolves, if it must, by failing one transaction (run again above).
+fn lock_for(tx: &PgTx<'_>, batch: &[Queued]) -> Result<(), DbError> {
+    let mut keys = Vec::new();
+    let mut legs_alone = Vec::new();
+    for q in batch {
+        let (conference, call) = q.callback.subjects();
+        if let Some(conference) = conference {
+            keys.push(conference_key(conference));
+        }
+        if let Some(call) = call {
+            keys.push(call_key(call));
+            if conference.is_none() {
+                legs_alone.push(call);
+            }
+        }
+    }
+    let keys = lock_order(keys);
+    tx.lock(&keys)?;
+    let mut more = Vec::new();
+    for call in legs_alone {
+        if let Some(conference) = conference_of_call(tx, call)? {
+            let key = conference_key(&conference);
+            if keys.binary_search(&key).is_err() {
+                more.push(key);
+            }
+        }
+    }
+    tx.lock(&lock_order(more))
+}

@@ -1,0 +1,260 @@
+//! Finding conferences and recordings on PostgreSQL: the same filters, order and keyset pages
+//! as SQLite's. A name matches as a case-insensitive substring (ILIKE, served by the pg_trgm
+//! index from three characters on), which is what SQLite's trigram index answers.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL, parse_status};
+use super::tx::PgTx;
+use crate::db::DbError;
+use crate::db::catalog::{
+    RecordingCursor, RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage,
+};
+use crate::db::model::{ConferenceRow, Cursor, Filter, Page, Status};
+
+/// A statement's conditions and the values they bind, numbered as they are added.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Conditions {
+    /// Adds `condition`, in which `$?` stands for the next value (each `$?` the same one).
+    fn bind(&mut self, condition: &str, value: impl ToSql + Sync + Send + 'static) {
+        self.values.push(Box::new(value));
+        self.sql
+            .push(condition.replace("$?", &format!("${}", self.values.len())));
+    }
+
+    fn push(&mut self, condition: &str) {
+        self.sql.push(condition.to_owned());
+    }
+
+    /// The next placeholder, for a value bound outside the conditions (the limit).
+    fn placeholder(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    fn filter(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// A LIKE pattern matching `q` anywhere, with `%`, `_` and `\` taken literally.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
+    let mut c = Conditions::default();
+    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        c.bind("c.name ILIKE $? ESCAPE '\\'", like_pattern(q));
+    }
+    if let Some(participant) = &f.participant {
+        c.bind(
+            "c.conference_uuid IN (SELECT p.conference_uuid FROM participants p
+                                   WHERE p.from_normalized = $?)",
+            participant.clone(),
+        );
+    }
+    if let Some(since) = f.since {
+        c.bind("c.started_at >= $?", since);
+    }
+    if let Some(until) = f.until {
+        c.bind("c.started_at < $?", until);
+    }
+    match f.status {
+        Some(Status::Active) => c.push("c.status = 'active'"),
+        Some(Status::Ended) => c.push("c.status = 'ended'"),
+        None => {}
+    }
+    match f.has_recording {
+        Some(true) => c.push(
+            "EXISTS (SELECT 1 FROM recordings r WHERE r.conference_uuid = c.conference_uuid)",
+        ),
+        Some(false) => c.push(
+            "NOT EXISTS (SELECT 1 FROM recordings r WHERE r.conference_uuid = c.conference_uuid)",
+        ),
+        None => {}
+    }
+    if let Some(after) = &f.after {
+        match after.started_at {
+            Some(at) => {
+                c.bind("(c.started_at, c.conference_uuid) < ($?", at);
+                let last = c.sql.len() - 1;
+                let uuid = c.placeholder(after.conference_uuid.clone());
+                c.sql[last].push_str(&format!(", {uuid})"));
+            }
+            // As on SQLite, where an unknown start sorts last: nothing comes after it.
+            None => c.push("FALSE"),
+        }
+    }
+    let limit = f.limit.clamp(1, 200);
+    let limit_at = c.placeholder(i64::from(limit) + 1);
+    let sql = format!(
+        "SELECT c.conference_uuid, c.name, c.status, c.started_at, c.ended_at,
+                (SELECT COUNT(*) FROM participants p WHERE p.conference_uuid = c.conference_uuid),
+                (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid)
+         FROM conferences c
+         {}
+         ORDER BY c.started_at DESC NULLS LAST, c.conference_uuid DESC
+         LIMIT {limit_at}",
+        c.filter()
+    );
+    let mut rows = tx
+        .query_unprepared(&sql, &c.params())?
+        .iter()
+        .map(|r| {
+            Ok(ConferenceRow {
+                conference_uuid: r.try_get(0)?,
+                name: r.try_get(1)?,
+                status: r.try_get(2)?,
+                started_at: r.try_get(3)?,
+                ended_at: r.try_get(4)?,
+                participants: r.try_get(5)?,
+                recordings: r.try_get(6)?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| Cursor {
+            started_at: r.started_at,
+            conference_uuid: r.conference_uuid.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(Page { rows, next })
+}
+
+fn entry_columns() -> String {
+    format!(
+        "r.recording_id, r.conference_uuid, {STATUS_SQL}, r.format, r.size_bytes, r.sha256,
+         r.duration_ms, r.recorded_at,
+         COALESCE(r.from_number, (SELECT p.from_number FROM participants p
+                                  WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         COALESCE(r.to_number, (SELECT p.to_number FROM participants p
+                                WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         r.source_deleted_at"
+    )
+}
+
+fn entry(r: &Row) -> Result<RecordingEntry, DbError> {
+    let duration_ms: Option<i64> = r.try_get(6)?;
+    Ok(RecordingEntry {
+        recording_id: r.try_get(0)?,
+        conference_uuid: r.try_get(1)?,
+        status: parse_status(r.try_get(2)?)?,
+        format: r.try_get(3)?,
+        size_bytes: r.try_get(4)?,
+        sha256: r.try_get(5)?,
+        duration_seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
+        recorded_at: r.try_get(7)?,
+        from: r.try_get(8)?,
+        to: r.try_get(9)?,
+        source_deleted_at: r.try_get(10)?,
+    })
+}
+
+pub fn recordings(tx: &PgTx<'_>, f: &RecordingFilter) -> Result<RecordingPage, DbError> {
+    let mut c = Conditions::default();
+    if let Some(since) = f.since {
+        c.bind("r.recorded_at >= $?", since);
+    }
+    if let Some(until) = f.until {
+        c.bind("r.recorded_at < $?", until);
+    }
+    match f.linked {
+        Some(true) => c.push("r.conference_uuid IS NOT NULL"),
+        Some(false) => c.push("r.conference_uuid IS NULL"),
+        None => {}
+    }
+    if let Some(number) = &f.participant {
+        c.bind(
+            "(r.from_normalized = $? OR r.to_normalized = $?
+              OR r.call_uuid IN (SELECT call_uuid FROM participants WHERE from_normalized = $?))",
+            number.clone(),
+        );
+    }
+    if let Some(status) = f.status {
+        c.bind(&format!("{STATUS_SQL} = $?"), status.as_str());
+    }
+    if let Some(after) = &f.after {
+        c.bind("(r.recorded_at, r.recording_id) < ($?", after.recorded_at);
+        let last = c.sql.len() - 1;
+        let id = c.placeholder(after.recording_id.clone());
+        c.sql[last].push_str(&format!(", {id})"));
+    }
+    let limit_at = c.placeholder(i64::from(f.limit) + 1);
+    let sql = format!(
+        "SELECT {} FROM recordings r {ARCHIVE_JOB_JOIN}
+         {}
+         ORDER BY r.recorded_at DESC, r.recording_id DESC
+         LIMIT {limit_at}",
+        entry_columns(),
+        c.filter()
+    );
+    let mut entries = tx
+        .query_unprepared(&sql, &c.params())?
+        .iter()
+        .map(entry)
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let next = if entries.len() > f.limit as usize {
+        entries.truncate(f.limit as usize);
+        entries.last().map(|last| RecordingCursor {
+            recorded_at: last.recorded_at,
+            recording_id: last.recording_id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(RecordingPage {
+        rows: entries,
+        next,
+    })
+}
+
+pub fn recording(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+    tx.opt(
+        &format!(
+            "SELECT {}, r.source, r.call_uuid, r.location, r.archived_at,
+                    COALESCE(j.attempts, 0), j.last_error
+             FROM recordings r {ARCHIVE_JOB_JOIN}
+             WHERE r.recording_id = $1",
+            entry_columns()
+        ),
+        &[&recording_id],
+    )?
+    .map(|r| {
+        Ok(RecordingDetail {
+            entry: entry(&r)?,
+            source: r.try_get(11)?,
+            call_uuid: r.try_get(12)?,
+            location: r.try_get(13)?,
+            archived_at: r.try_get(14)?,
+            attempts: i64::from(r.try_get::<_, i32>(15)?),
+            last_error: r.try_get(16)?,
+        })
+    })
+    .transpose()
+}
