@@ -16,6 +16,8 @@ pub mod sqlite;
 mod contract;
 #[cfg(test)]
 mod contract_account;
+#[cfg(test)]
+mod contract_concurrency;
 
 use std::sync::Arc;
 
