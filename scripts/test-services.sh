@@ -130,10 +130,27 @@ start_test_postgres() {
     [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
     as_postgres "$bin/initdb" -D "$pg_dir/data" -U confvault --auth=trust -E UTF8 --no-sync         > "$TEST_SERVICES_DIR/postgres.log" 2>&1
     pg_port="$(free_port)"
+    # TLS on, with a certificate from a CA of our own, so sslmode=verify-full is tested for
+    # real (plain connections stay allowed).
+    local tls="$pg_dir/tls"
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=confvault test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
+    chmod 600 "$tls/server.key"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$tls"
     # Durability is not what these tests measure: fsync off keeps the cluster quick.
-    as_postgres "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 start         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"         >> "$TEST_SERVICES_DIR/postgres.log" 2>&1 || { cat "$pg_dir/server.log" >&2; return 1; }
+    as_postgres "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 start \
+        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" \
+        >> "$TEST_SERVICES_DIR/postgres.log" 2>&1 || { cat "$pg_dir/server.log" >&2; return 1; }
     TEST_POSTGRES_DATA="$pg_dir/data"
     export CV_TEST_POSTGRES_URL="postgres://confvault@127.0.0.1:$pg_port/postgres"
+    export CV_TEST_POSTGRES_CA="$tls/ca.pem"
     echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') listening on 127.0.0.1:$pg_port"
 }
 

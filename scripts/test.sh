@@ -27,5 +27,11 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --all-targets --locked
 
+# The end-to-end suites again with every server on PostgreSQL (a fresh database each on the
+# throwaway cluster), so both backends are proven by the same tests of the real binary.
+echo "== cargo test, servers on PostgreSQL"
+CV_TEST_DATABASE=postgres cargo test --locked --test ingest --test archive --test mail \
+    --test sync --test query --test ops --test logs --test web --test random_callbacks
+
 echo "== API conformance (schemathesis against the published OpenAPI document)"
 bash scripts/api-conformance.sh

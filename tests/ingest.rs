@@ -40,7 +40,10 @@ async fn the_documented_fixtures_build_a_roster_and_a_recording() {
     assert_eq!(participants[0]["joined_at"], "2026-05-19T10:32:15Z");
     let recordings = conference["recordings"].as_array().unwrap();
     assert_eq!(recordings.len(), 1);
-    assert_eq!(recordings[0]["status"], "pending");
+    // Queued, and perhaps claimed already: a worker woken by the commit may be quicker than
+    // this read.
+    let status = recordings[0]["status"].as_str().unwrap();
+    assert!(matches!(status, "pending" | "archiving"), "{status}");
     assert_eq!(
         recordings[0]["source_url"],
         "https://recordings.vobiz.ai/conf-3f9a1b2c.mp3"

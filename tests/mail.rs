@@ -319,13 +319,11 @@ async fn a_refused_recipient_fails_alone_and_a_failed_job_alerts_the_operators()
     );
     assert!(alert[0].text.contains("confvault jobs retry"));
     assert!(smtp.messages_to(&refused).is_empty());
-    let failed: String = server
-        .database()
-        .query_row(
-            "SELECT status || ' ' || detail FROM mail_sent WHERE recipient = ?1",
-            [refused.to_ascii_lowercase()],
-            |r| r.get(0),
-        )
+    let failed = server.sql(&format!(
+        "SELECT status || ' ' || detail FROM mail_sent WHERE recipient = '{}'",
+        refused.to_ascii_lowercase()
+    ))[0][0]
+        .clone()
         .unwrap();
     assert!(
         failed.starts_with("failed") && failed.contains("550"),

@@ -246,14 +246,11 @@ async fn sigterm_stops_a_running_download_hands_its_job_back_and_exits_zero() {
     let exited_cleanly = server.signal("TERM");
 
     assert!(exited_cleanly, "log:\n{}", server.log());
-    let (state, attempts): (String, i64) = server
-        .database()
-        .query_row(
-            "SELECT state, attempts FROM jobs WHERE kind = 'archive_recording'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = server.sql("SELECT state, attempts FROM jobs WHERE kind = 'archive_recording'");
+    let (state, attempts): (String, i64) = (
+        row[0][0].clone().unwrap(),
+        row[0][1].as_deref().unwrap().parse().unwrap(),
+    );
     assert_eq!(
         (state.as_str(), attempts),
         ("pending", 0),

@@ -1,11 +1,16 @@
-//! The PostgreSQL schema and its migrator against the throwaway cluster scripts/test.sh starts
-//! (`CV_TEST_POSTGRES_URL`): each test in a database of its own.
+//! PostgreSQL against the throwaway cluster scripts/test.sh starts (`CV_TEST_POSTGRES_URL`),
+//! each test in a database of its own: the schema and its migrator, the server riding out an
+//! unreachable database, and TLS with `sslmode=verify-full`.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
 
+use common::Server;
+use common::callbacks::enter;
+use common::proxy::Proxy;
 use confvault::db::DbError;
 use confvault::db::postgres::{connect, migrate};
+use serde_json::Value;
 
 /// A new, empty database on the test cluster; its URL.
 async fn fresh_database() -> String {
@@ -111,4 +116,132 @@ async fn a_database_whose_migration_was_edited_or_is_newer_is_refused() {
         matches!(newer, Err(DbError::UnknownMigration { .. })),
         "{newer:?}"
     );
+}
+
+/// `database.url` for a fresh database reached through `origin` (`host:port`) instead of the
+/// cluster's own address, with `query` appended.
+fn url_via(origin: &str, query: &str) -> String {
+    let url = common::database::fresh_postgres_database();
+    let rest = url.split_once('@').unwrap().1;
+    let (_, database) = rest.split_once('/').unwrap();
+    format!("postgres://confvault:not-a-real-secret-pw@{origin}/{database}{query}")
+}
+
+async fn readyz(server: &Server) -> u16 {
+    match server.client.get(server.url("/readyz")).send().await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test]
+async fn while_postgres_is_unreachable_callbacks_get_503_and_everything_resumes_when_it_is_back() {
+    let cluster = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
+    let address = cluster
+        .split_once('@')
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .0;
+    let proxy = Proxy::start(address);
+    let url = url_via(
+        proxy.origin.trim_start_matches("http://"),
+        "?sslmode=disable",
+    );
+    let server = Server::start(&format!(
+        "[health]\ncheck_interval_seconds = 0.1\ncheck_timeout_seconds = 1\n[database]\nurl = \"{url}\"\nconnect_timeout_seconds = 1\n"
+    ));
+    server.post_callbacks(&[enter("gone", "c1")]).await;
+    server
+        .eventually("ready", || async {
+            (readyz(&server).await == 200).then_some(())
+        })
+        .await;
+
+    proxy.set_down(true);
+    let refused = server
+        .eventually("a callback refused with 503", || async {
+            let response = server
+                .post_signed("/vobiz/conference", &enter("gone", "c2").body())
+                .await;
+            (response.status() == 503).then_some(response)
+        })
+        .await;
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let body: Value = refused.json().await.unwrap();
+    server
+        .eventually("/readyz failing", || async {
+            (readyz(&server).await == 503).then_some(())
+        })
+        .await;
+    proxy.set_down(false);
+
+    server
+        .eventually("ready again", || async {
+            (readyz(&server).await == 200).then_some(())
+        })
+        .await;
+    server.post_callbacks(&[enter("gone", "c3")]).await;
+    let conference = server.conference("gone").await;
+    let legs: Vec<&str> = conference["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["call_uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    assert!(retry_after.is_some(), "a 503 says when to come back");
+    assert!(legs.contains(&"c1") && legs.contains(&"c3"), "{legs:?}");
+    assert!(
+        !legs.contains(&"c2") || server.count("participants") == 3,
+        "a refused callback is either absent or was committed before the answer"
+    );
+    assert!(
+        !server.log().contains("not-a-real-secret-pw"),
+        "the password never reaches the log"
+    );
+}
+
+#[tokio::test]
+async fn verify_full_trusts_the_named_root_and_refuses_a_server_it_cannot_verify() {
+    let ca = common::test_service("CV_TEST_POSTGRES_CA", "PostgreSQL with TLS");
+    let cluster = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
+    let address = cluster
+        .split_once('@')
+        .unwrap()
+        .1
+        .split_once('/')
+        .unwrap()
+        .0;
+    let trusted = url_via(address, &format!("?sslmode=verify-full&sslrootcert={ca}"));
+
+    let server = Server::start(&format!("[database]\nurl = \"{trusted}\"\n"));
+    server.post_callbacks(&[enter("tls", "c1")]).await;
+    let encrypted = server.db.sql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name = 'confvault' AND a.datname = current_database()",
+    );
+    let (ok, out) = server.cli(&["migrate"]);
+    let untrusted = url_via(address, "?sslmode=verify-full");
+    let settings = server.dir.path().join("untrusted.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "data_dir = \"{}\"\n[database]\nurl = \"{untrusted}\"\n",
+            server.dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (refused, why) = server.cli_with_settings(&settings, &["migrate"]);
+
+    assert_eq!(
+        encrypted[0][0].as_deref(),
+        Some("t"),
+        "every confvault connection uses TLS"
+    );
+    assert!(ok, "{out}");
+    assert!(!refused, "{why}");
+    assert!(why.to_lowercase().contains("certificate"), "{why}");
+    assert!(!why.contains("not-a-real-secret-pw"), "{why}");
 }

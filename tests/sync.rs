@@ -321,10 +321,7 @@ fn archived_days_ago(server: &Server, days: i64) {
     let long_ago = (chrono::Utc::now() - chrono::Duration::days(days))
         .format("%Y-%m-%dT%H:%M:%S.%6fZ")
         .to_string();
-    server
-        .database()
-        .execute("UPDATE recordings SET archived_at = ?1", [long_ago])
-        .unwrap();
+    server.sql(&format!("UPDATE recordings SET archived_at = '{long_ago}'"));
 }
 
 #[tokio::test]
@@ -485,14 +482,10 @@ async fn no_delete_at_source_runs_while_a_sync_holds_the_account() {
     let until = (chrono::Utc::now() + chrono::Duration::minutes(5))
         .format("%Y-%m-%dT%H:%M:%S.%6fZ")
         .to_string();
-    server
-        .database()
-        .execute(
-            "INSERT INTO leases (name, owner, until) VALUES ('vobiz_account', 'replica-b', ?1)
-             ON CONFLICT (name) DO UPDATE SET owner = 'replica-b', until = ?1",
-            [&until],
-        )
-        .unwrap();
+    server.sql(&format!(
+        "INSERT INTO leases (name, owner, until) VALUES ('vobiz_account', 'replica-b', '{until}')
+         ON CONFLICT (name) DO UPDATE SET owner = 'replica-b', until = '{until}'"
+    ));
 
     archived_days_ago(&server, 8);
 
@@ -521,10 +514,7 @@ async fn no_delete_at_source_runs_while_a_sync_holds_the_account() {
         "nothing deleted while the sync holds the account"
     );
 
-    server
-        .database()
-        .execute("UPDATE leases SET owner = NULL, until = NULL", [])
-        .unwrap();
+    server.sql("UPDATE leases SET owner = NULL, until = NULL");
 
     server
         .eventually("the delete once the sync is done", || async {

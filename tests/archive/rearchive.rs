@@ -197,7 +197,10 @@ async fn rearchive_brings_an_archive_back_from_a_bucket_into_the_local_directory
     let moved = server.dir.path().join("local.toml");
     std::fs::write(
         &moved,
-        format!("{before_storage}[storage]\nkind = \"fs\"\n"),
+        format!(
+            "{before_storage}[storage]\nkind = \"fs\"\n{}",
+            server.db.settings()
+        ),
     )
     .unwrap();
 

@@ -24,10 +24,9 @@ async fn checkpointed_upload(server: &Server, parts: usize) -> Value {
     server
         .eventually("parts to be checkpointed", || async {
             let checkpoint: Option<String> = server
-                .database()
-                .query_row("SELECT checkpoint FROM jobs", [], |r| r.get(0))
-                .ok()
-                .flatten();
+                .sql("SELECT checkpoint FROM jobs")
+                .first()
+                .and_then(|row| row[0].clone());
             let upload = checkpoint
                 .and_then(|c| serde_json::from_str::<Value>(&c).ok())
                 .map(|c| c["upload"].clone())?;

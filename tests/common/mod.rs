@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 pub mod callbacks;
+pub mod database;
 pub mod media;
 pub mod proxy;
 mod server;

@@ -129,7 +129,16 @@ impl Proxy {
             }
             let _ = server_write.shutdown().await;
         });
-        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        // Down cuts open connections too, as a server that goes away would.
+        let cut = async {
+            while !self.down.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::io::copy(&mut server_read, &mut client_write) => {}
+            _ = cut => {}
+        }
         upward.abort();
     }
 }

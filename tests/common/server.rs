@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use confvault::vobiz::signature::{Scheme, sign};
 
 use super::callbacks::Body;
+use super::database::TestDatabase;
 use super::{API_TOKEN, AUTH_TOKEN, DEADLINE, PUBLIC_URL};
 
 /// One running confvault process and the directory it owns.
@@ -18,6 +19,8 @@ pub struct Server {
     extra_config: String,
     env: Vec<(String, String)>,
     pub client: reqwest::Client,
+    /// Its database, SQLite or PostgreSQL (see `CV_TEST_DATABASE`); kept across restarts.
+    pub db: TestDatabase,
 }
 
 impl Server {
@@ -29,13 +32,25 @@ impl Server {
     /// Like [`Server::start`], with extra environment variables for the process.
     pub fn start_with_env(extra: &str, env: Vec<(String, String)>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, extra, env)
+        let db = TestDatabase::named_in(extra)
+            .unwrap_or_else(|| TestDatabase::for_run(&dir.path().join("data")));
+        Self::start_in(dir, db, extra, env)
     }
 
-    fn start_in(dir: tempfile::TempDir, extra: &str, env: Vec<(String, String)>) -> Server {
+    fn start_in(
+        dir: tempfile::TempDir,
+        db: TestDatabase,
+        extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Server {
         let config = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n{database}",
             data = dir.path().join("data").display(),
+            database = if extra.contains("[database]") {
+                String::new()
+            } else {
+                db.settings()
+            },
         );
         let config = with_defaults(&config);
         std::fs::write(dir.path().join("confvault.toml"), &config).unwrap();
@@ -81,6 +96,7 @@ impl Server {
             extra_config: extra.to_owned(),
             env,
             client: reqwest::Client::new(),
+            db,
         }
     }
 
@@ -90,8 +106,9 @@ impl Server {
         self.child.wait().unwrap();
         let extra = std::mem::take(&mut self.extra_config);
         let env = std::mem::take(&mut self.env);
+        let db = self.db.clone();
         let dir = self.take_dir();
-        Self::start_in(dir, &extra, env)
+        Self::start_in(dir, db, &extra, env)
     }
 
     /// Like [`Server::crash_and_restart`], with the settings' extra part replaced by `extra`.
@@ -99,8 +116,9 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let env = std::mem::take(&mut self.env);
+        let db = self.db.clone();
         let dir = self.take_dir();
-        Self::start_in(dir, extra, env)
+        Self::start_in(dir, db, extra, env)
     }
 
     /// Sends `signal` (`TERM`, `INT`) and waits for the process to exit; returns whether it
@@ -129,8 +147,9 @@ impl Server {
     pub fn restart(mut self) -> Server {
         let extra = std::mem::take(&mut self.extra_config);
         let env = std::mem::take(&mut self.env);
+        let db = self.db.clone();
         let dir = self.take_dir();
-        Self::start_in(dir, &extra, env)
+        Self::start_in(dir, db, &extra, env)
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
@@ -167,14 +186,13 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("confvault.log")).unwrap_or_default()
     }
 
-    pub fn database(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.dir.path().join("data/confvault.db")).unwrap()
+    /// Every row `sql` gives, values as text; see [`TestDatabase::sql`].
+    pub fn sql(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.db.sql(sql)
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        self.database()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
+        self.db.number(&format!("SELECT COUNT(*) FROM {table}"))
     }
 
     /// POSTs each conference callback in turn, signed, and asserts that each is accepted.
