@@ -53,6 +53,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Database commands.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Write, read back and delete a probe object in the configured storage.
     Check,
     /// See and replay background jobs.
@@ -132,6 +135,18 @@ enum ConferencesCommand {
         conference_uuid: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Copy the SQLite database (database.path) into an empty PostgreSQL database: every
+    /// conference, leg, callback, recording, job, message and link. Stop the server first.
+    Copy {
+        /// The target, postgres://user:password@host/db (or CONFVAULT_DB_COPY_TO, which keeps
+        /// the password out of the process list).
+        #[arg(long, env = "CONFVAULT_DB_COPY_TO", hide_env_values = true)]
+        to: String,
     },
 }
 
@@ -276,6 +291,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("database is up to date: {target}");
             Ok(())
+        }
+        Command::Db(DbCommand::Copy { to }) => {
+            runtime()?.block_on(crate::operator::copy::to_postgres(&settings()?, &to))
         }
         Command::Check => runtime()?.block_on(crate::operator::check_storage(&settings()?)),
         Command::Jobs(JobsCommand::List { state, limit, json }) => {

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::Server;
-use common::callbacks::enter;
+use common::callbacks::{end, enter, exit};
+use common::media::{AUTH_ID, Answer, MediaServer};
 use common::proxy::Proxy;
+use common::{AUTH_TOKEN, Server};
 use confvault::db::DbError;
 use confvault::db::postgres::{connect, migrate};
 use serde_json::Value;
@@ -244,4 +245,60 @@ async fn verify_full_trusts_the_named_root_and_refuses_a_server_it_cannot_verify
     assert!(!refused, "{why}");
     assert!(why.to_lowercase().contains("certificate"), "{why}");
     assert!(!why.contains("not-a-real-secret-pw"), "{why}");
+}
+
+#[tokio::test]
+async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answers_the_same() {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(common::fixture("standup.mp3")).unwrap();
+    media.script("/copy.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    let settings = format!(
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        media.origin
+    );
+    let mut sqlite = Server::start(&settings);
+    sqlite
+        .post_callbacks(&[
+            enter("copied", "c1"),
+            enter("copied", "c2"),
+            end("copied").recording(&media.url("/copy.mp3")),
+            enter("still-on", "c3"),
+        ])
+        .await;
+    sqlite
+        .eventually("the recording archived", || async {
+            let c = sqlite.conference("copied").await;
+            (c["recordings"][0]["status"] == "archived").then_some(())
+        })
+        .await;
+    let conference = sqlite.conference("copied").await;
+    let running = sqlite.conference("still-on").await;
+    let recordings = sqlite.get_json("/api/v1/recordings").await;
+    assert!(sqlite.signal("TERM"), "stopped cleanly before the copy");
+    let target = common::database::fresh_postgres_database();
+
+    let (copied, out) = sqlite.cli(&["db", "copy", "--to", &target]);
+    let (again, refusal) = sqlite.cli(&["db", "copy", "--to", &target]);
+
+    assert!(copied, "{out}");
+    assert!(out.contains("every table's count matches"), "{out}");
+    assert!(out.contains("callback_events"), "{out}");
+    assert!(!again, "a second copy into the same database is refused");
+    assert!(refusal.contains("not empty"), "{refusal}");
+    let postgres = Server::start(&format!("{settings}[database]\nurl = \"{target}\"\n"));
+    assert_eq!(postgres.conference("copied").await, conference);
+    assert_eq!(postgres.conference("still-on").await, running);
+    assert_eq!(postgres.get_json("/api/v1/recordings").await, recordings);
+    postgres
+        .post_callbacks(&[exit("still-on", "c3"), enter("after-the-move", "c9")])
+        .await;
+    assert_eq!(
+        postgres.count("callback_events"),
+        sqlite_callbacks(&sqlite) + 2,
+        "new rows take new ids after the copied ones"
+    );
+}
+
+fn sqlite_callbacks(server: &Server) -> i64 {
+    server.count("callback_events")
 }

@@ -4,6 +4,7 @@
 //! Nothing outside this module names a connection, a transaction or the SQL.
 
 pub mod catalog;
+pub mod copy;
 mod derived;
 pub mod error;
 pub mod ingest_tx;

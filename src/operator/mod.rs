@@ -2,6 +2,7 @@
 //! `jobs …`, `mail test`, `conferences …`, `recordings …`, `sync`.
 
 mod account;
+pub mod copy;
 mod rearchive;
 
 pub use account::{list_recordings, prune_source, sync};
