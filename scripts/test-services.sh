@@ -8,6 +8,7 @@
 # listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
 # Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs).
 # API conformance: schemathesis (PyPI) in the same venv, run by scripts/api-conformance.sh.
+# Load balancer: Debian's haproxy, run by the replica test (tests/replicas.rs) on its own config.
 # PostgreSQL: a throwaway cluster of its own (initdb on a free port under .test-services/, run
 # as the postgres user when we are root), from Debian's postgresql when initdb is missing; never
 # a server that happens to be running on the machine.
@@ -60,6 +61,11 @@ install_test_services() {
         echo "== installing postgresql (Debian)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    if ! command -v haproxy >/dev/null; then
+        echo "== installing haproxy (Debian)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
     fi
     command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
     command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
@@ -120,6 +126,7 @@ start_test_services() {
     echo "== aiosmtpd listening on 127.0.0.1:$CV_TEST_SMTP_PLAIN_PORT (plain) and :$CV_TEST_SMTP_TLS_PORT (STARTTLS + AUTH)"
 
     start_test_postgres
+    export CV_TEST_HAPROXY="$(command -v haproxy)"
 }
 
 start_test_postgres() {

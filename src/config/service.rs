@@ -55,20 +55,20 @@ impl JobsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.concurrency == 0 {
             return Err(ConfigError::invalid(
-                "self.concurrency",
+                "jobs.concurrency",
                 "must be at least 1",
             ));
         }
         if self.lease_seconds < 5 {
             return Err(ConfigError::invalid(
-                "self.lease_seconds",
+                "jobs.lease_seconds",
                 "must be at least 5",
             ));
         }
         for (key, value) in [
-            ("self.retry_base_seconds", self.retry_base_seconds),
-            ("self.retry_max_seconds", self.retry_max_seconds),
-            ("self.poll_interval_seconds", self.poll_interval_seconds),
+            ("jobs.retry_base_seconds", self.retry_base_seconds),
+            ("jobs.retry_max_seconds", self.retry_max_seconds),
+            ("jobs.poll_interval_seconds", self.poll_interval_seconds),
         ] {
             if !(value.is_finite() && (0.0..=86_400.0 * 7.0).contains(&value)) {
                 return Err(ConfigError::invalid(
@@ -79,13 +79,13 @@ impl JobsConfig {
         }
         if self.retry_max_seconds < self.retry_base_seconds {
             return Err(ConfigError::invalid(
-                "self.retry_max_seconds",
-                "must not be below self.retry_base_seconds",
+                "jobs.retry_max_seconds",
+                "must not be below jobs.retry_base_seconds",
             ));
         }
         if self.max_attempts == 0 {
             return Err(ConfigError::invalid(
-                "self.max_attempts",
+                "jobs.max_attempts",
                 "must be at least 1",
             ));
         }

@@ -76,7 +76,7 @@ impl StorageConfig {
     pub(super) fn validate(&self, archive_max_bytes: u64) -> Result<(), ConfigError> {
         if self.kind == StorageKind::S3 && self.bucket.as_deref().unwrap_or("").is_empty() {
             return Err(ConfigError::invalid(
-                "self.bucket",
+                "storage.bucket",
                 "is required when self.kind = \"s3\"",
             ));
         }
@@ -85,13 +85,13 @@ impl StorageConfig {
             Some("aws:kms") if self.kms_key_id.is_some() => {}
             Some("aws:kms") => {
                 return Err(ConfigError::invalid(
-                    "self.kms_key_id",
+                    "storage.kms_key_id",
                     "is required when self.server_side_encryption = \"aws:kms\"",
                 ));
             }
             Some(other) => {
                 return Err(ConfigError::invalid(
-                    "self.server_side_encryption",
+                    "storage.server_side_encryption",
                     format!("{other:?} is not AES256 or aws:kms"),
                 ));
             }
@@ -99,19 +99,19 @@ impl StorageConfig {
         // S3 refuses parts under 5 MiB (but the last) and more than 10,000 parts.
         if self.part_size_bytes < 5 * 1024 * 1024 {
             return Err(ConfigError::invalid(
-                "self.part_size_bytes",
+                "storage.part_size_bytes",
                 "must be at least 5 MiB",
             ));
         }
         if self.part_size_bytes.saturating_mul(10_000) < archive_max_bytes {
             return Err(ConfigError::invalid(
-                "self.part_size_bytes",
+                "storage.part_size_bytes",
                 "× 10,000 parts must cover archive.max_bytes",
             ));
         }
         if self.parts_in_flight == 0 {
             return Err(ConfigError::invalid(
-                "self.parts_in_flight",
+                "storage.parts_in_flight",
                 "must be at least 1",
             ));
         }

@@ -21,6 +21,8 @@ pub struct Server {
     pub client: reqwest::Client,
     /// Its database, SQLite or PostgreSQL (see `CV_TEST_DATABASE`); kept across restarts.
     pub db: TestDatabase,
+    /// The address it listens on: a free port by default, or one fixed for a load balancer.
+    listen: String,
 }
 
 impl Server {
@@ -31,20 +33,26 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables for the process.
     pub fn start_with_env(extra: &str, env: Vec<(String, String)>) -> Server {
+        Self::start_listening_on("127.0.0.1:0", extra, env)
+    }
+
+    /// Like [`Server::start_with_env`], on a fixed address (kept across restarts).
+    pub fn start_listening_on(listen: &str, extra: &str, env: Vec<(String, String)>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDatabase::named_in(extra)
             .unwrap_or_else(|| TestDatabase::for_run(&dir.path().join("data")));
-        Self::start_in(dir, db, extra, env)
+        Self::start_in(dir, db, listen, extra, env)
     }
 
     fn start_in(
         dir: tempfile::TempDir,
         db: TestDatabase,
+        listen: &str,
         extra: &str,
         env: Vec<(String, String)>,
     ) -> Server {
         let config = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n{database}",
+            "listen = \"{listen}\"\ndata_dir = \"{data}\"\npublic_url = \"{PUBLIC_URL}\"\n{extra}\n{database}",
             data = dir.path().join("data").display(),
             database = if extra.contains("[database]") {
                 String::new()
@@ -97,6 +105,7 @@ impl Server {
             env,
             client: reqwest::Client::new(),
             db,
+            listen: listen.to_owned(),
         }
     }
 
@@ -106,9 +115,9 @@ impl Server {
         self.child.wait().unwrap();
         let extra = std::mem::take(&mut self.extra_config);
         let env = std::mem::take(&mut self.env);
-        let db = self.db.clone();
+        let (db, listen) = (self.db.clone(), self.listen.clone());
         let dir = self.take_dir();
-        Self::start_in(dir, db, &extra, env)
+        Self::start_in(dir, db, &listen, &extra, env)
     }
 
     /// Like [`Server::crash_and_restart`], with the settings' extra part replaced by `extra`.
@@ -116,9 +125,9 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         let env = std::mem::take(&mut self.env);
-        let db = self.db.clone();
+        let (db, listen) = (self.db.clone(), self.listen.clone());
         let dir = self.take_dir();
-        Self::start_in(dir, db, extra, env)
+        Self::start_in(dir, db, &listen, extra, env)
     }
 
     /// Sends `signal` (`TERM`, `INT`) and waits for the process to exit; returns whether it
@@ -147,9 +156,9 @@ impl Server {
     pub fn restart(mut self) -> Server {
         let extra = std::mem::take(&mut self.extra_config);
         let env = std::mem::take(&mut self.env);
-        let db = self.db.clone();
+        let (db, listen) = (self.db.clone(), self.listen.clone());
         let dir = self.take_dir();
-        Self::start_in(dir, db, &extra, env)
+        Self::start_in(dir, db, &listen, &extra, env)
     }
 
     fn take_dir(mut self) -> tempfile::TempDir {
