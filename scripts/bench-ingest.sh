@@ -10,12 +10,16 @@
 # it would measure the wrong thing. The WAL file is sampled every 0.2 s and its peak printed.
 #   scripts/bench-ingest.sh [SECONDS] [SYNCHRONOUS=full|normal] [ROUNDS]
 # BENCH_SHAPES="legs new" picks the loads; BENCH_LOG=info measures with the access log on.
+# BENCH_BACKENDS="sqlite postgres postgres3" adds confvault on PostgreSQL (a throwaway cluster
+# of its own, fsync on, started as scripts/test.sh starts one), one replica and three replicas
+# behind HAProxy; every run starts on an empty database and is counted there after kill -9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 synchronous="${2:-full}"
 rounds="${3:-3}"
 shapes="${BENCH_SHAPES:-legs new}"
+backends="${BENCH_BACKENDS:-sqlite}"
 connections=32
 threads=2
 seed_handler="$(cd .. && pwd)/shared/bench/seed-express.js"
@@ -34,12 +38,31 @@ cargo build --release --quiet
 work=""
 server_pid=""
 sampler_pid=""
+replica_pids=""
+haproxy_pid=""
 cleanup() {
     [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+    for pid in $replica_pids; do kill -9 "$pid" 2>/dev/null || true; done
+    [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
     [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
     [ -n "$work" ] && rm -rf "$work"
+    [ -n "${TEST_POSTGRES_DATA:-}" ] && stop_test_services
     return 0
 }
+if grep -q postgres <<<"$backends"; then
+    # shellcheck source=/dev/null
+    source scripts/test-services.sh
+    TEST_SERVICES_DIR="$PWD/.bench-data/services"
+    if [ -z "$(postgres_bin)" ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+    rm -rf "$TEST_SERVICES_DIR"; mkdir -p "$TEST_SERVICES_DIR"
+    TEST_POSTGRES_FSYNC=${BENCH_FSYNC:-on} start_test_postgres
+    psql_admin() { "$(postgres_bin)/psql" -qtA "$CV_TEST_POSTGRES_URL" "$@"; }
+    psql_db() { "$(postgres_bin)/psql" -qtA "${CV_TEST_POSTGRES_URL%/*}/$1" -c "$2"; }
+fi
+bench_db=0
 trap cleanup EXIT
 
 results="$(mktemp)"
@@ -92,44 +115,106 @@ run_express() { # SHAPE
     rm -rf "$work"; work=""
 }
 
-run_confvault() { # SHAPE
-    work="$(mktemp -d)"
-    cat > "$work/confvault.toml" <<TOML
-listen = "127.0.0.1:0"
-data_dir = "$work/data"
+# Starts confvault on $work's settings listening on $1; prints its URL.
+start_replica() { # LISTEN NAME
+    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/$2.toml" serve \
+        > "$work/$2.stdout" 2> "$work/$2.stderr" &
+    local pid=$!
+    for _ in $(seq 200); do
+        grep -q "listening on" "$work/$2.stdout" 2>/dev/null && break
+        sleep 0.1
+    done
+    grep -q "listening on" "$work/$2.stdout" || { echo "server did not start"; cat "$work/$2.stderr"; exit 1; }
+    echo "$pid"
+}
+
+settings() { # LISTEN NAME BACKEND_SETTINGS
+    cat > "$work/$2.toml" <<TOML
+listen = "$1"
+data_dir = "$work/data-$2"
 public_url = "$public_url"
 [vobiz]
 auth_token = "$token"
 [database]
 synchronous = "$synchronous"
+$3
 TOML
-    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/confvault.toml" serve \
-        > "$work/stdout" 2> "$work/stderr" &
-    server_pid=$!
-    for _ in $(seq 100); do
-        grep -q "listening on" "$work/stdout" 2>/dev/null && break
-        sleep 0.1
-    done
-    local url
-    url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
-    [ -n "$url" ] || { echo "server did not start"; cat "$work/stderr"; exit 1; }
+}
+
+run_confvault() { # SHAPE BACKEND
+    work="$(mktemp -d)"
+    local backend="$2" database_settings="" replicas=1 url
+    if [ "$backend" != sqlite ]; then
+        bench_db=$(( bench_db + 1 ))
+        local db="cv_bench_${bench_db}"
+        psql_admin -c "CREATE DATABASE $db"
+        database_settings="url = \"${CV_TEST_POSTGRES_URL%/*}/$db\""
+        [ "$backend" = postgres3 ] && replicas=3
+    fi
+    if [ "$replicas" = 1 ]; then
+        settings "127.0.0.1:0" main "$database_settings"
+        server_pid="$(start_replica 127.0.0.1:0 main)"
+        url="$(grep -o 'http://[0-9.:]*' "$work/main.stdout" | head -1)"
+    else
+        local servers="" lb_port
+        for i in $(seq "$replicas"); do
+            local port
+            port="$(free_port)"
+            settings "127.0.0.1:$port" "r$i" "$database_settings"
+            replica_pids="$replica_pids $(start_replica "127.0.0.1:$port" "r$i")"
+            servers="$servers    server r$i 127.0.0.1:$port check inter 1s
+"
+        done
+        lb_port="$(free_port)"
+        cat > "$work/haproxy.cfg" <<CFG
+global
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend callbacks
+    bind 127.0.0.1:$lb_port
+    default_backend replicas
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+$servers
+CFG
+        haproxy -db -f "$work/haproxy.cfg" > "$work/haproxy.log" 2>&1 &
+        haproxy_pid=$!
+        url="http://127.0.0.1:$lb_port"
+        for _ in $(seq 100); do
+            curl -s -o /dev/null -w '%{http_code}' "$url/readyz" 2>/dev/null | grep -q 200 && break
+            sleep 0.1
+        done
+    fi
     ( peak=0; while :; do
-          size="$(stat -c %s "$work/data/confvault.db-wal" 2>/dev/null || echo 0)"
+          size="$(stat -c %s "$work/data-main/confvault.db-wal" 2>/dev/null || echo 0)"
           [ "$size" -gt "$peak" ] && { peak="$size"; echo "$peak" > "$work/wal-peak"; }
           sleep 0.2
       done ) &
     sampler_pid=$!
 
-    echo "== confvault ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
+    echo "== confvault on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
-    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    [ -n "$server_pid" ] && { kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+    for pid in $replica_pids; do kill -9 "$pid"; wait "$pid" 2>/dev/null || true; done; replica_pids=""
+    [ -n "$haproxy_pid" ] && { kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true; haproxy_pid=""; }
     kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
     check_answers "$work/wrk.out"
 
     local acknowledged stored legs wal_mib
     acknowledged="$(grep -o 'acknowledged=[0-9]*' "$work/wrk.out" | cut -d= -f2)"
-    stored="$(sqlite3 "$work/data/confvault.db" 'SELECT COUNT(*) FROM callback_events')"
-    legs="$(sqlite3 "$work/data/confvault.db" 'SELECT COUNT(*) FROM participants')"
+    if [ "$backend" = sqlite ]; then
+        stored="$(sqlite3 "$work/data-main/confvault.db" 'SELECT COUNT(*) FROM callback_events')"
+        legs="$(sqlite3 "$work/data-main/confvault.db" 'SELECT COUNT(*) FROM participants')"
+    else
+        stored="$(psql_db "cv_bench_${bench_db}" 'SELECT COUNT(*) FROM callback_events')"
+        legs="$(psql_db "cv_bench_${bench_db}" 'SELECT COUNT(*) FROM participants')"
+    fi
     wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
     echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"
     # wrk stops at the deadline without reading the answers still in flight (at most one per
@@ -143,7 +228,7 @@ TOML
         exit 1
     fi
     echo "OK: every acknowledged callback survived kill -9 ($(( stored - acknowledged )) in flight at the deadline were stored too)"
-    echo "server=confvault shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out") wal_mib=$wal_mib" >> "$results"
+    echo "server=confvault/$backend shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out") wal_mib=$wal_mib" >> "$results"
     rm -rf "$work"; work=""
 }
 
@@ -151,7 +236,9 @@ for round in $(seq "$rounds"); do
     echo "== round $round of $rounds"
     for shape in $shapes; do
         [ "$shape" = legs ] && run_express "$shape"
-        run_confvault "$shape"
+        for backend in $backends; do
+            run_confvault "$shape" "$backend"
+        done
     done
 done
 rm -rf "$nonces"
@@ -160,7 +247,7 @@ python3 - "$results" <<'PY'
 import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    row = dict(re.findall(r"([\w/]+)=([\w.]+)", line))
+    row = dict(re.findall(r"([\w/]+)=([\w./]+)", line))
     runs[(row["server"], row["shape"])].append(row)
 medians = {}
 for (server, shape), rows in sorted(runs.items()):
@@ -172,9 +259,9 @@ for (server, shape), rows in sorted(runs.items()):
     if "wal_mib" in rows[0]:
         wal = f"  peak WAL {max(float(r['wal_mib']) for r in rows):.1f} MiB"
     each = ", ".join(r["requests/s"] for r in rows)
-    print(f"{server:9} {shape:4}  {rps:8.0f} requests/s  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms{wal}  (rounds: {each})")
-if ("express", "legs") in medians and ("confvault", "legs") in medians:
-    ratio = medians[("confvault", "legs")] / medians[("express", "legs")]
-    print(f"confvault / express (legs): {ratio:.2f}x")
+    print(f"{server:20} {shape:4}  {rps:8.0f} requests/s  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms{wal}  (rounds: {each})")
+for (server, shape), rps in sorted(medians.items()):
+    if server != "express" and shape == "legs" and ("express", "legs") in medians:
+        print(f"{server} / express (legs): {rps / medians[('express', 'legs')]:.2f}x")
 PY
 rm -f "$results"

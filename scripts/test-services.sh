@@ -151,9 +151,10 @@ start_test_postgres() {
         -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem" 2>/dev/null
     chmod 600 "$tls/server.key"
     [ "$(id -u)" = 0 ] && chown -R postgres "$tls"
-    # Durability is not what these tests measure: fsync off keeps the cluster quick.
+    # Durability is not what these tests measure: fsync off keeps the cluster quick (the
+    # ingest benchmark sets TEST_POSTGRES_FSYNC=on, to compare like with like).
     as_postgres "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 start \
-        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" \
+        -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=${TEST_POSTGRES_FSYNC:-off} -c max_connections=300 -c ssl=on -c ssl_cert_file=$tls/server.pem -c ssl_key_file=$tls/server.key" \
         >> "$TEST_SERVICES_DIR/postgres.log" 2>&1 || { cat "$pg_dir/server.log" >&2; return 1; }
     TEST_POSTGRES_DATA="$pg_dir/data"
     export CV_TEST_POSTGRES_URL="postgres://confvault@127.0.0.1:$pg_port/postgres"

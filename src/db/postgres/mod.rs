@@ -33,9 +33,13 @@ use tx::PgTx;
 
 use super::DbError;
 
-/// Writer tasks committing callbacks at once: enough to overlap one batch's round trips with
-/// another's on two cores, few enough to leave the pool for jobs and reads.
-const WRITERS: usize = 3;
+/// Writer tasks committing callbacks at once. Each batch spends most of its time waiting for
+/// round trips (about 150 µs each on loopback here, five or so per callback), so several
+/// batches in flight keep the server busy; half the pool, so jobs and reads always find a
+/// connection. Batches of one conference still take turns (its advisory lock).
+fn writers(pool_size: usize) -> usize {
+    (pool_size / 2).clamp(1, 8)
+}
 
 /// The PostgreSQL backend of [`crate::db::Database`].
 pub struct Postgres {
@@ -86,7 +90,8 @@ impl Postgres {
         }
         drop(client);
         let pool = connect::pool(settings)?;
-        let (callbacks, writers) = batch::start(pool.clone(), WRITERS, max_batch);
+        let (callbacks, writer_tasks) =
+            batch::start(pool.clone(), writers(settings.pool_size), max_batch);
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen::run(settings.clone(), Arc::clone(&wake)));
         tracing::info!(database = settings.url.shown(), "PostgreSQL open");
@@ -97,7 +102,7 @@ impl Postgres {
                 wake,
                 _listener: AbortOnDropHandle::new(listener),
             }),
-            Writers(writers),
+            Writers(writer_tasks),
         ))
     }
 
