@@ -119,6 +119,13 @@ async fn a_database_whose_migration_was_edited_or_is_newer_is_refused() {
     );
 }
 
+/// The test cluster's `host:port`.
+fn cluster_address() -> String {
+    let cluster = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
+    let (_, rest) = cluster.split_once('@').unwrap();
+    rest.split_once('/').unwrap().0.to_owned()
+}
+
 /// `database.url` for a fresh database reached through `origin` (`host:port`) instead of the
 /// cluster's own address, with `query` appended.
 fn url_via(origin: &str, query: &str) -> String {
@@ -137,15 +144,8 @@ async fn readyz(server: &Server) -> u16 {
 
 #[tokio::test]
 async fn while_postgres_is_unreachable_callbacks_get_503_and_everything_resumes_when_it_is_back() {
-    let cluster = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
-    let address = cluster
-        .split_once('@')
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .0;
-    let proxy = Proxy::start(address);
+    let address = cluster_address();
+    let proxy = Proxy::start(&address);
     let url = url_via(
         proxy.origin.trim_start_matches("http://"),
         "?sslmode=disable",
@@ -207,15 +207,8 @@ async fn while_postgres_is_unreachable_callbacks_get_503_and_everything_resumes_
 #[tokio::test]
 async fn verify_full_trusts_the_named_root_and_refuses_a_server_it_cannot_verify() {
     let ca = common::test_service("CV_TEST_POSTGRES_CA", "PostgreSQL with TLS");
-    let cluster = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
-    let address = cluster
-        .split_once('@')
-        .unwrap()
-        .1
-        .split_once('/')
-        .unwrap()
-        .0;
-    let trusted = url_via(address, &format!("?sslmode=verify-full&sslrootcert={ca}"));
+    let address = cluster_address();
+    let trusted = url_via(&address, &format!("?sslmode=verify-full&sslrootcert={ca}"));
 
     let server = Server::start(&format!("[database]\nurl = \"{trusted}\"\n"));
     server.post_callbacks(&[enter("tls", "c1")]).await;
@@ -224,7 +217,7 @@ async fn verify_full_trusts_the_named_root_and_refuses_a_server_it_cannot_verify
          WHERE a.application_name = 'confvault' AND a.datname = current_database()",
     );
     let (ok, out) = server.cli(&["migrate"]);
-    let untrusted = url_via(address, "?sslmode=verify-full");
+    let untrusted = url_via(&address, "?sslmode=verify-full");
     let settings = server.dir.path().join("untrusted.toml");
     std::fs::write(
         &settings,

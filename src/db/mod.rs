@@ -11,6 +11,7 @@ pub mod ingest_tx;
 pub mod migrations;
 pub mod model;
 pub mod postgres;
+mod snapshot;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Conferences and their roster (one row per call leg) on PostgreSQL: the same rules as
 //! SQLite's, each as one statement where SQLite reads before it writes (a round trip costs more
-//! here than a row version).
+//! here than a row version); writes whose answer decides nothing are sent without waiting.
 
 use tokio_postgres::Row;
 
@@ -40,7 +40,7 @@ pub fn touch(
 }
 
 pub fn end_by_event(tx: &PgTx<'_>, uuid: &str, at: Instant, now: Instant) -> Result<(), DbError> {
-    tx.execute(
+    tx.send(
         "UPDATE conferences SET
              status = 'ended',
              ended_at = COALESCE(ended_at, $2),
@@ -48,9 +48,8 @@ pub fn end_by_event(tx: &PgTx<'_>, uuid: &str, at: Instant, now: Instant) -> Res
              end_due_at = NULL,
              updated_at = $3
          WHERE conference_uuid = $1",
-        &[&uuid, &at, &now],
-    )?;
-    Ok(())
+        vec![Box::new(uuid.to_owned()), Box::new(at), Box::new(now)],
+    )
 }
 
 pub fn note_last_member_exit(
@@ -59,13 +58,12 @@ pub fn note_last_member_exit(
     at: Instant,
     now: Instant,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.send(
         "UPDATE conferences SET last_member_exit_at = GREATEST(last_member_exit_at, $2),
                                 updated_at = $3
          WHERE conference_uuid = $1",
-        &[&uuid, &at, &now],
-    )?;
-    Ok(())
+        vec![Box::new(uuid.to_owned()), Box::new(at), Box::new(now)],
+    )
 }
 
 pub fn schedule_inferred_end(
@@ -74,7 +72,7 @@ pub fn schedule_inferred_end(
     due: Instant,
     now: Instant,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.send(
         "UPDATE conferences SET
              end_due_at = CASE
                  WHEN EXISTS (SELECT 1 FROM participants p
@@ -83,9 +81,8 @@ pub fn schedule_inferred_end(
              updated_at = $3
          WHERE conference_uuid = $1 AND status = 'active'
            AND last_member_exit_at IS NOT NULL",
-        &[&uuid, &due, &now],
-    )?;
-    Ok(())
+        vec![Box::new(uuid.to_owned()), Box::new(due), Box::new(now)],
+    )
 }
 
 /// The conferences whose inferred end is due: housekeeping locks them before ending them.
@@ -124,7 +121,7 @@ pub fn record_enter(
     caller: &Caller<'_>,
     at: Instant,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.send(
         "INSERT INTO participants AS p
              (conference_uuid, call_uuid, member_id, from_number, from_normalized,
               to_number, direction, joined_at)
@@ -135,23 +132,22 @@ pub fn record_enter(
              to_number = COALESCE(p.to_number, excluded.to_number),
              direction = COALESCE(p.direction, excluded.direction),
              joined_at = LEAST(p.joined_at, excluded.joined_at, p.left_at)",
-        &[
-            &leg.conference_uuid,
-            &leg.call_uuid,
-            &leg.member_id.unwrap_or(""),
-            &caller.from,
-            &caller.from_normalized,
-            &caller.to,
-            &caller.direction,
-            &at,
+        vec![
+            Box::new(leg.conference_uuid.to_owned()),
+            Box::new(leg.call_uuid.to_owned()),
+            Box::new(leg.member_id.unwrap_or("").to_owned()),
+            Box::new(caller.from.map(str::to_owned)),
+            Box::new(caller.from_normalized.map(str::to_owned)),
+            Box::new(caller.to.map(str::to_owned)),
+            Box::new(caller.direction.map(str::to_owned)),
+            Box::new(at),
         ],
-    )?;
-    Ok(())
+    )
 }
 
 /// The latest leave wins; a join (if known) is never later than it.
 pub fn record_exit(tx: &PgTx<'_>, leg: &Leg<'_>, at: Instant) -> Result<(), DbError> {
-    tx.execute(
+    tx.send(
         "INSERT INTO participants AS p (conference_uuid, call_uuid, member_id, left_at)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (conference_uuid, call_uuid, member_id) DO UPDATE SET
@@ -159,14 +155,13 @@ pub fn record_exit(tx: &PgTx<'_>, leg: &Leg<'_>, at: Instant) -> Result<(), DbEr
              joined_at = CASE WHEN p.joined_at IS NULL THEN NULL
                               ELSE LEAST(p.joined_at, GREATEST(p.left_at, excluded.left_at))
                          END",
-        &[
-            &leg.conference_uuid,
-            &leg.call_uuid,
-            &leg.member_id.unwrap_or(""),
-            &at,
+        vec![
+            Box::new(leg.conference_uuid.to_owned()),
+            Box::new(leg.call_uuid.to_owned()),
+            Box::new(leg.member_id.unwrap_or("").to_owned()),
+            Box::new(at),
         ],
-    )?;
-    Ok(())
+    )
 }
 
 pub fn conference_of_call(tx: &PgTx<'_>, call_uuid: &str) -> Result<Option<String>, DbError> {

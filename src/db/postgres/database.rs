@@ -16,6 +16,7 @@ use crate::db::model::{
     Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
     RetrySelection, SentMessage, SentRow, SummarySubject,
 };
+use crate::db::snapshot::{self, Snapshot};
 use crate::db::{
     AccountStore, ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide,
 };
@@ -146,24 +147,8 @@ impl JobQueue for Postgres {
 impl ArchiveStore for Postgres {
     async fn archive_subject(&self, recording_id: &str) -> Result<Option<ArchiveSubject>, DbError> {
         let id = recording_id.to_owned();
-        self.read(move |tx| {
-            let Some(recording) = recordings::to_archive(tx, &id)? else {
-                return Ok(None);
-            };
-            let (conference, participants) = match &recording.conference_uuid {
-                Some(uuid) => (
-                    conferences::get(tx, uuid)?,
-                    conferences::participants(tx, uuid)?,
-                ),
-                None => (None, Vec::new()),
-            };
-            Ok(Some(ArchiveSubject {
-                recording,
-                conference,
-                participants,
-            }))
-        })
-        .await
+        self.read(move |tx| snapshot::archive_subject(tx, &id))
+            .await
     }
 
     async fn record_archived(&self, recording_id: &str, archived: Archived) -> Result<(), DbError> {
@@ -206,18 +191,8 @@ impl MailLog for Postgres {
         conference_uuid: &str,
     ) -> Result<Option<SummarySubject>, DbError> {
         let uuid = conference_uuid.to_owned();
-        self.read(move |tx| {
-            let Some(conference) = conferences::get(tx, &uuid)? else {
-                return Ok(None);
-            };
-            Ok(Some(SummarySubject {
-                conference,
-                participants: conferences::participants(tx, &uuid)?,
-                recordings: recordings::for_conference(tx, &uuid)?,
-                handled: mail::handled_recipients(tx, MailKind::Summary, &uuid)?,
-            }))
-        })
-        .await
+        self.read(move |tx| snapshot::summary_subject(tx, &uuid))
+            .await
     }
 
     async fn handled_recipients(
@@ -257,18 +232,8 @@ impl ReadSide for Postgres {
 
     async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError> {
         let uuid = uuid.to_owned();
-        self.read(move |tx| {
-            let Some(conference) = conferences::get(tx, &uuid)? else {
-                return Ok(None);
-            };
-            Ok(Some(ConferenceDetail {
-                conference,
-                participants: conferences::participants(tx, &uuid)?,
-                recordings: recordings::for_conference(tx, &uuid)?,
-                jobs: jobs::for_conference(tx, &uuid)?,
-            }))
-        })
-        .await
+        self.read(move |tx| snapshot::conference_detail(tx, &uuid))
+            .await
     }
 
     async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError> {
@@ -359,5 +324,34 @@ impl AccountStore for Postgres {
             recordings::rearchive(tx, &id, now)
         })
         .await
+    }
+}
+
+impl Snapshot for super::tx::PgTx<'_> {
+    fn conference(&self, uuid: &str) -> Result<Option<crate::db::model::Conference>, DbError> {
+        conferences::get(self, uuid)
+    }
+
+    fn participants(&self, uuid: &str) -> Result<Vec<crate::db::model::Participant>, DbError> {
+        conferences::participants(self, uuid)
+    }
+
+    fn recordings_of(&self, uuid: &str) -> Result<Vec<crate::db::model::Recording>, DbError> {
+        recordings::for_conference(self, uuid)
+    }
+
+    fn jobs_of(&self, uuid: &str) -> Result<Vec<Job>, DbError> {
+        jobs::for_conference(self, uuid)
+    }
+
+    fn handled(&self, kind: MailKind, subject: &str) -> Result<Vec<String>, DbError> {
+        mail::handled_recipients(self, kind, subject)
+    }
+
+    fn to_archive(
+        &self,
+        recording_id: &str,
+    ) -> Result<Option<crate::db::model::ToArchive>, DbError> {
+        recordings::to_archive(self, recording_id)
     }
 }

@@ -88,7 +88,7 @@ impl IngestTx for PgTx<'_> {
         call_uuid: &str,
         conference_uuid: &str,
     ) -> Result<(), DbError> {
-        recordings::link_waiting(self, call_uuid, conference_uuid).map(drop)
+        recordings::link_waiting(self, call_uuid, conference_uuid)
     }
 
     fn note_last_member_exit(
@@ -135,7 +135,7 @@ impl IngestTx for PgTx<'_> {
         conference_uuid: &str,
         now: Instant,
     ) -> Result<(), DbError> {
-        jobs::enqueue_archives_if_ended(self, conference_uuid, now).map(drop)
+        jobs::send_archives_if_ended(self, conference_uuid, now)
     }
 
     fn enqueue_summary_when_settled(

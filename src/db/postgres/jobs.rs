@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use super::tx::{PgTx, conference_key};
 use crate::db::DbError;
+use crate::db::derived::summary_run_at;
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::Instant;
 
@@ -34,16 +35,10 @@ pub fn enqueue_notify_when_settled(
     };
     let (ended, recordings, unsettled): (bool, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    let run_at = match (ended, recordings, unsettled) {
-        (false, _, _) => return Ok(()),
-        (true, 0, _) => match no_recording_run_at {
-            Some(at) => at,
-            None => return Ok(()),
-        },
-        (true, _, 0) => now,
-        _ => return Ok(()),
-    };
-    enqueue(tx, JobKind::NotifyConference, conference_uuid, run_at, now)
+    match summary_run_at(ended, recordings, unsettled, now, no_recording_run_at) {
+        Some(run_at) => enqueue(tx, JobKind::NotifyConference, conference_uuid, run_at, now),
+        None => Ok(()),
+    }
 }
 
 pub fn enqueue(
@@ -63,24 +58,47 @@ pub fn enqueue(
     Ok(())
 }
 
+/// Archive jobs for the recordings of conference `$2` once it has ended (`$1` the kind, `$3`
+/// now); one already waiting for later becomes due now.
+const ARCHIVES_IF_ENDED: &str =
+    "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+         SELECT $1, r.recording_id, 'pending', $3, $3, $3
+         FROM recordings r JOIN conferences c ON c.conference_uuid = r.conference_uuid
+         WHERE c.conference_uuid = $2 AND c.status = 'ended'
+         ON CONFLICT (kind, subject) DO UPDATE SET run_at = $3, updated_at = $3
+         WHERE jobs.state = 'pending' AND jobs.run_at > $3";
+
 pub fn enqueue_archives_if_ended(
     tx: &PgTx<'_>,
     conference_uuid: &str,
     now: Instant,
 ) -> Result<u64, DbError> {
     let queued = tx.execute(
-        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-         SELECT $1, r.recording_id, 'pending', $3, $3, $3
-         FROM recordings r JOIN conferences c ON c.conference_uuid = r.conference_uuid
-         WHERE c.conference_uuid = $2 AND c.status = 'ended'
-         ON CONFLICT (kind, subject) DO UPDATE SET run_at = $3, updated_at = $3
-         WHERE jobs.state = 'pending' AND jobs.run_at > $3",
+        ARCHIVES_IF_ENDED,
         &[&JobKind::ArchiveRecording, &conference_uuid, &now],
     )?;
     if queued > 0 {
         tx.queued_job();
     }
     Ok(queued)
+}
+
+/// [`enqueue_archives_if_ended`] sent without waiting, for the ingest rules, which need no
+/// count.
+pub fn send_archives_if_ended(
+    tx: &PgTx<'_>,
+    conference_uuid: &str,
+    now: Instant,
+) -> Result<(), DbError> {
+    tx.queued_job();
+    tx.send(
+        ARCHIVES_IF_ENDED,
+        vec![
+            Box::new(JobKind::ArchiveRecording),
+            Box::new(conference_uuid.to_owned()),
+            Box::new(now),
+        ],
+    )
 }
 
 pub fn enqueue_unlinked_archives(

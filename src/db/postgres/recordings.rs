@@ -35,11 +35,15 @@ pub fn add(tx: &PgTx<'_>, r: &NewRecording<'_>, now: Instant) -> Result<bool, Db
     Ok(inserted == 1)
 }
 
-pub fn link_waiting(tx: &PgTx<'_>, call_uuid: &str, conference_uuid: &str) -> Result<u64, DbError> {
-    tx.execute(
+/// Sent, not waited for (see [`PgTx::send`]).
+pub fn link_waiting(tx: &PgTx<'_>, call_uuid: &str, conference_uuid: &str) -> Result<(), DbError> {
+    tx.send(
         "UPDATE recordings SET conference_uuid = $2
          WHERE call_uuid = $1 AND conference_uuid IS NULL",
-        &[&call_uuid, &conference_uuid],
+        vec![
+            Box::new(call_uuid.to_owned()),
+            Box::new(conference_uuid.to_owned()),
+        ],
     )
 }
 

@@ -68,8 +68,12 @@ pub fn once<R>(
                 .start(),
         )?,
     };
-    let tx = PgTx::new(tx, rt.clone());
-    let value = work(&tx)?;
-    tx.commit()?;
+    let value = {
+        let pg = PgTx::new(&tx, rt.clone());
+        let value = work(&pg)?;
+        pg.finish()?;
+        value
+    };
+    rt.block_on(tx.commit())?;
     Ok(value)
 }

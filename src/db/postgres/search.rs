@@ -8,10 +8,9 @@ use tokio_postgres::types::ToSql;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL, parse_status};
 use super::tx::PgTx;
 use crate::db::DbError;
-use crate::db::catalog::{
-    RecordingCursor, RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage,
-};
-use crate::db::model::{ConferenceRow, Cursor, Filter, Page, Status};
+use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
+use crate::db::derived::{conference_page, like_pattern, recording_page};
+use crate::db::model::{ConferenceRow, Filter, Page, Status};
 
 /// A statement's conditions and the values they bind, numbered as they are added.
 #[derive(Default)]
@@ -52,15 +51,6 @@ impl Conditions {
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
-}
-
-/// A LIKE pattern matching `q` anywhere, with `%`, `_` and `\` taken literally.
-fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
@@ -119,7 +109,7 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
          LIMIT {limit_at}",
         c.filter()
     );
-    let mut rows = tx
+    let rows = tx
         .query_unprepared(&sql, &c.params())?
         .iter()
         .map(|r| {
@@ -134,17 +124,7 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
             })
         })
         .collect::<Result<Vec<_>, DbError>>()?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| Cursor {
-            started_at: r.started_at,
-            conference_uuid: r.conference_uuid.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(Page { rows, next })
+    Ok(conference_page(rows, limit))
 }
 
 fn entry_columns() -> String {
@@ -214,24 +194,12 @@ pub fn recordings(tx: &PgTx<'_>, f: &RecordingFilter) -> Result<RecordingPage, D
         entry_columns(),
         c.filter()
     );
-    let mut entries = tx
+    let entries = tx
         .query_unprepared(&sql, &c.params())?
         .iter()
         .map(entry)
         .collect::<Result<Vec<_>, DbError>>()?;
-    let next = if entries.len() > f.limit as usize {
-        entries.truncate(f.limit as usize);
-        entries.last().map(|last| RecordingCursor {
-            recorded_at: last.recorded_at,
-            recording_id: last.recording_id.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(RecordingPage {
-        rows: entries,
-        next,
-    })
+    Ok(recording_page(entries, f.limit))
 }
 
 pub fn recording(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {

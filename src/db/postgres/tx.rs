@@ -2,9 +2,19 @@
 //! blocks its (blocking-pool) thread on the driver, whose connection runs on the runtime. This
 //! lets the ingest rules, written once against the synchronous [`IngestTx`], run here as on
 //! SQLite; statements are prepared once per connection and kept.
+//!
+//! A round trip to the server costs far more than running a small statement, so writes whose
+//! answer decides nothing ([`PgTx::send`]) are sent at once and their answers read along with
+//! the next statement that is waited for, or before the commit: several writes and a read
+//! share one round trip. The server runs them in the order sent; a write that failed fails the
+//! transaction at that next wait, so nothing is committed after an unread error.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use futures_util::future::{join, try_join_all};
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -14,50 +24,93 @@ use crate::db::DbError;
 /// Parameters of one statement.
 pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-/// One open transaction.
+/// A parameter a sent write owns, since the caller's values are gone by the time it is read.
+pub type Owned = Box<dyn ToSql + Sync + Send>;
+
+/// A write sent and not yet answered.
+type InFlight<'c> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + 'c>>;
+
+/// One open transaction, borrowed from [`super::run`], which commits it.
 pub struct PgTx<'c> {
-    tx: deadpool_postgres::Transaction<'c>,
+    tx: &'c deadpool_postgres::Transaction<'c>,
     rt: Handle,
     /// Set when the transaction queued a job, so that its commit wakes the workers.
     queued_jobs: Cell<bool>,
+    in_flight: RefCell<Vec<InFlight<'c>>>,
 }
 
 impl<'c> PgTx<'c> {
-    pub fn new(tx: deadpool_postgres::Transaction<'c>, rt: Handle) -> Self {
+    pub fn new(tx: &'c deadpool_postgres::Transaction<'c>, rt: Handle) -> Self {
         Self {
             tx,
             rt,
             queued_jobs: Cell::new(false),
+            in_flight: RefCell::new(Vec::new()),
         }
     }
 
+    /// Waits for `work`, reading the answers of every write sent before it as they arrive.
+    fn wait<T>(
+        &self,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, DbError> {
+        let sent = std::mem::take(&mut *self.in_flight.borrow_mut());
+        let (written, value) = self.rt.block_on(join(try_join_all(sent), work));
+        written?;
+        Ok(value?)
+    }
+
     fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, DbError> {
-        Ok(self.rt.block_on(self.tx.prepare_cached(sql))?)
+        self.wait(self.tx.prepare_cached(sql))
+    }
+
+    /// Sends a write whose answer decides nothing; its outcome is read at the next wait.
+    pub fn send(&self, sql: &str, params: Vec<Owned>) -> Result<(), DbError> {
+        let statement = self.statement(sql)?;
+        let tx = self.tx;
+        let mut write: InFlight<'c> = Box::pin(async move {
+            let params: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            tx.execute(&statement, &params).await
+        });
+        // The first poll encodes the statement and hands it to the connection, which sends it;
+        // only the answer is left to wait for.
+        match write.as_mut().poll(&mut Context::from_waker(
+            futures_util::task::noop_waker_ref(),
+        )) {
+            Poll::Ready(done) => done.map(drop).map_err(DbError::from),
+            Poll::Pending => {
+                self.in_flight.borrow_mut().push(write);
+                Ok(())
+            }
+        }
     }
 
     pub fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
         let statement = self.statement(sql)?;
-        Ok(self.rt.block_on(self.tx.execute(&statement, params))?)
+        self.wait(self.tx.execute(&statement, params))
     }
 
     pub fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
         let statement = self.statement(sql)?;
-        Ok(self.rt.block_on(self.tx.query(&statement, params))?)
+        self.wait(self.tx.query(&statement, params))
     }
 
     pub fn opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, DbError> {
         let statement = self.statement(sql)?;
-        Ok(self.rt.block_on(self.tx.query_opt(&statement, params))?)
+        self.wait(self.tx.query_opt(&statement, params))
     }
 
     pub fn one(&self, sql: &str, params: Params<'_>) -> Result<Row, DbError> {
         let statement = self.statement(sql)?;
-        Ok(self.rt.block_on(self.tx.query_one(&statement, params))?)
+        self.wait(self.tx.query_one(&statement, params))
     }
 
     /// Statements built per call (a search's filters): prepared, not kept.
     pub fn query_unprepared(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
-        Ok(self.rt.block_on(self.tx.query(sql, params))?)
+        self.wait(self.tx.query(sql, params))
     }
 
     /// Notes that this transaction queued a job.
@@ -65,16 +118,17 @@ impl<'c> PgTx<'c> {
         self.queued_jobs.set(true);
     }
 
-    /// Waits for the advisory locks `keys`, in the order given (callers sort them, so that
-    /// two transactions never wait for each other).
+    /// Takes the advisory locks `keys`, in the order given (callers sort them, so that two
+    /// transactions never wait for each other). Sent, not waited for: the statements after it
+    /// run once the locks are held.
     pub fn lock(&self, keys: &[i64]) -> Result<(), DbError> {
-        if !keys.is_empty() {
-            self.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, n)",
-                &[&keys],
-            )?;
+        if keys.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.send(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, n)",
+            vec![Box::new(keys.to_vec())],
+        )
     }
 
     /// Takes the advisory lock `key` if no one holds it; false otherwise.
@@ -84,12 +138,13 @@ impl<'c> PgTx<'c> {
             .try_get(0)?)
     }
 
-    /// Commits; a transaction that queued a job tells every replica's workers as it does.
-    pub fn commit(self) -> Result<(), DbError> {
+    /// Reads every answer still outstanding, and tells every replica's workers if the
+    /// transaction queued a job (delivered when it commits). After this the caller commits.
+    pub fn finish(self) -> Result<(), DbError> {
         if self.queued_jobs.get() {
             self.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANNEL])?;
         }
-        Ok(self.rt.block_on(self.tx.commit())?)
+        self.wait(async { Ok(()) })
     }
 }
 

@@ -6,9 +6,8 @@ use rusqlite::{Connection, Row, named_params};
 use super::conferences::instant;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
-use crate::db::catalog::{
-    RecordingCursor, RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage,
-};
+use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
+use crate::db::derived::recording_page;
 use crate::time::to_db;
 
 /// The entry's columns, in [`entry`]'s order. A recording's numbers are the REST object's, else
@@ -106,22 +105,10 @@ pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, D
         .map(|(name, value)| (*name, value.as_ref()))
         .collect();
     let rows = stmt.query_map(params.as_slice(), entry)?;
-    let mut entries = rows
+    let entries = rows
         .map(|row| finish(row?))
         .collect::<Result<Vec<_>, DbError>>()?;
-    let next = if entries.len() > f.limit as usize {
-        entries.truncate(f.limit as usize);
-        entries.last().map(|last| RecordingCursor {
-            recorded_at: last.recorded_at,
-            recording_id: last.recording_id.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(RecordingPage {
-        rows: entries,
-        next,
-    })
+    Ok(recording_page(entries, f.limit))
 }
 
 pub fn detail(conn: &Connection, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {

@@ -14,6 +14,7 @@ use crate::db::model::{
     Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
     RetrySelection, SentMessage, SentRow, SummarySubject,
 };
+use crate::db::snapshot::{self, Snapshot};
 use crate::db::{
     AccountStore, ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide,
 };
@@ -140,23 +141,7 @@ impl ArchiveStore for Sqlite {
     async fn archive_subject(&self, recording_id: &str) -> Result<Option<ArchiveSubject>, DbError> {
         let id = recording_id.to_owned();
         self.readers
-            .run(move |conn| {
-                let Some(recording) = recordings::to_archive(conn, &id)? else {
-                    return Ok(None);
-                };
-                let (conference, participants) = match &recording.conference_uuid {
-                    Some(uuid) => (
-                        conferences::get(conn, uuid)?,
-                        conferences::participants(conn, uuid)?,
-                    ),
-                    None => (None, Vec::new()),
-                };
-                Ok(Some(ArchiveSubject {
-                    recording,
-                    conference,
-                    participants,
-                }))
-            })
+            .run(move |conn| snapshot::archive_subject(&Read(conn), &id))
             .await
     }
 
@@ -205,17 +190,7 @@ impl MailLog for Sqlite {
     ) -> Result<Option<SummarySubject>, DbError> {
         let uuid = conference_uuid.to_owned();
         self.readers
-            .run(move |conn| {
-                let Some(conference) = conferences::get(conn, &uuid)? else {
-                    return Ok(None);
-                };
-                Ok(Some(SummarySubject {
-                    conference,
-                    participants: conferences::participants(conn, &uuid)?,
-                    recordings: recordings::for_conference(conn, &uuid)?,
-                    handled: mail::handled_recipients(conn, MailKind::Summary, &uuid)?,
-                }))
-            })
+            .run(move |conn| snapshot::summary_subject(&Read(conn), &uuid))
             .await
     }
 
@@ -265,17 +240,7 @@ impl ReadSide for Sqlite {
     async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError> {
         let uuid = uuid.to_owned();
         self.readers
-            .run(move |conn| {
-                let Some(conference) = conferences::get(conn, &uuid)? else {
-                    return Ok(None);
-                };
-                Ok(Some(ConferenceDetail {
-                    conference,
-                    participants: conferences::participants(conn, &uuid)?,
-                    recordings: recordings::for_conference(conn, &uuid)?,
-                    jobs: jobs::for_conference(conn, &uuid)?,
-                }))
-            })
+            .run(move |conn| snapshot::conference_detail(&Read(conn), &uuid))
             .await
     }
 
@@ -387,5 +352,37 @@ impl AccountStore for Sqlite {
         self.writer
             .run(move |conn| account::record_source_deleted(conn, &id, &to_db(at)))
             .await
+    }
+}
+
+/// A reader's connection, inside its read transaction.
+struct Read<'c>(&'c rusqlite::Connection);
+
+impl Snapshot for Read<'_> {
+    fn conference(&self, uuid: &str) -> Result<Option<crate::db::model::Conference>, DbError> {
+        conferences::get(self.0, uuid)
+    }
+
+    fn participants(&self, uuid: &str) -> Result<Vec<crate::db::model::Participant>, DbError> {
+        conferences::participants(self.0, uuid)
+    }
+
+    fn recordings_of(&self, uuid: &str) -> Result<Vec<crate::db::model::Recording>, DbError> {
+        recordings::for_conference(self.0, uuid)
+    }
+
+    fn jobs_of(&self, uuid: &str) -> Result<Vec<Job>, DbError> {
+        jobs::for_conference(self.0, uuid)
+    }
+
+    fn handled(&self, kind: MailKind, subject: &str) -> Result<Vec<String>, DbError> {
+        mail::handled_recipients(self.0, kind, subject)
+    }
+
+    fn to_archive(
+        &self,
+        recording_id: &str,
+    ) -> Result<Option<crate::db::model::ToArchive>, DbError> {
+        recordings::to_archive(self.0, recording_id)
     }
 }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, Row, named_params};
 use super::optional;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
+use crate::db::derived::summary_run_at;
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::{Instant, from_db, to_db};
 
@@ -31,22 +32,21 @@ pub fn enqueue_notify_when_settled(
         .query_row(named_params! {":conf": conference_uuid}, |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-    let run_at = match (ended, recordings, unsettled) {
-        (false, _, _) => return Ok(()),
-        (true, 0, _) => match no_recording_run_at {
-            Some(at) => at,
-            None => return Ok(()),
-        },
-        (true, _, 0) => now,
-        _ => return Ok(()),
-    };
-    enqueue(
-        conn,
-        JobKind::NotifyConference,
-        conference_uuid,
-        run_at,
-        now,
-    )
+    let no_recording_run_at = no_recording_run_at
+        .map(from_db)
+        .transpose()
+        .map_err(|e| DbError::Corrupt(format!("timestamp: {e}")))?;
+    let now_at = from_db(now).map_err(|e| DbError::Corrupt(format!("timestamp: {e}")))?;
+    match summary_run_at(ended, recordings, unsettled, now_at, no_recording_run_at) {
+        Some(run_at) => enqueue(
+            conn,
+            JobKind::NotifyConference,
+            conference_uuid,
+            &to_db(run_at),
+            now,
+        ),
+        None => Ok(()),
+    }
 }
 
 fn enqueue(

@@ -5,7 +5,8 @@ use rusqlite::types::Value;
 
 use super::conferences::instant;
 use crate::db::DbError;
-use crate::db::model::{ConferenceRow, Cursor, Filter, Page, Status};
+use crate::db::derived::{conference_page, like_pattern};
+use crate::db::model::{ConferenceRow, Filter, Page, Status};
 use crate::time::to_db;
 
 pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
@@ -122,18 +123,7 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
             recordings,
         });
     }
-    // One row more than asked for says whether there is a next page.
-    let more = out.len() > limit as usize;
-    out.truncate(limit as usize);
-    let next = if more {
-        out.last().map(|r| Cursor {
-            started_at: r.started_at,
-            conference_uuid: r.conference_uuid.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(Page { rows: out, next })
+    Ok(conference_page(out, limit))
 }
 
 /// Matches above which walking the index beats sorting the matches (measured on 1M rows).
@@ -153,15 +143,6 @@ fn rare_term_matches(conn: &Connection, fts: &str) -> Result<Option<Vec<i64>>, D
 /// A user's text as one FTS5 phrase: quotes doubled, so no query syntax leaks through.
 fn fts_phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
-}
-
-/// A LIKE pattern matching `q` anywhere, with `%`, `_` and `\` taken literally.
-fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
 }
 
 #[cfg(test)]
