@@ -259,9 +259,12 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
         ])
         .await;
     sqlite
-        .eventually("the recording archived", || async {
+        .eventually("the recording archived and every job done", || async {
             let c = sqlite.conference("copied").await;
-            (c["recordings"][0]["status"] == "archived").then_some(())
+            let jobs = c["jobs"].as_array()?;
+            let settled = jobs.iter().all(|j| j["state"] == "done")
+                && jobs.iter().any(|j| j["kind"] == "notify_conference");
+            (c["recordings"][0]["status"] == "archived" && settled).then_some(())
         })
         .await;
     let conference = sqlite.conference("copied").await;
