@@ -1,18 +1,18 @@
 //! Group commit on PostgreSQL: callbacks that arrive together are applied in one transaction,
-//! by a few writer tasks at once. Each batch first takes the advisory locks of the conferences
-//! and call legs it touches, in one global order, so batches on different replicas that share
-//! a conference run one after the other (and see each other's rows), while unrelated batches
-//! run side by side and never deadlock each other.
+//! by a few writer tasks at once, each taking the callbacks of its share of the conferences, so
+//! that callbacks of one conference arriving together are committed together rather than
+//! queueing for its lock batch after batch. Each batch first takes the advisory locks of the
+//! conferences and call legs it touches, in one global order, so batches on different replicas
+//! that share a conference run one after the other (and see each other's rows), while unrelated
+//! batches run side by side and never deadlock each other.
 //!
 //! A write that fails rolls its whole batch back, and the batch is replayed one callback per
 //! transaction, so one bad callback never undoes its neighbours (as on SQLite). Nobody hears
 //! "stored" before the transaction holding their callback has committed.
 
-use std::sync::Arc;
-
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Handle;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::conferences::conference_of_call;
@@ -31,32 +31,46 @@ pub struct Queued {
 /// How many callbacks may wait before callers wait to hand theirs over.
 const QUEUE_CAPACITY: usize = 8192;
 
-/// Starts `writers` writer tasks taking batches of at most `max_batch` from one queue.
-pub fn start(
-    pool: Pool,
-    writers: usize,
-    max_batch: usize,
-) -> (mpsc::Sender<Queued>, Vec<JoinHandle<()>>) {
-    let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    let receiver = Arc::new(Mutex::new(receiver));
-    let tasks = (0..writers.max(1))
+/// The writers' queues; a callback goes to the one its conference (or, without one, its call
+/// leg) belongs to.
+#[derive(Clone)]
+pub struct Queues(Vec<mpsc::Sender<Queued>>);
+
+impl Queues {
+    pub async fn send(&self, queued: Queued) -> Result<(), DbError> {
+        let key = match queued.callback.subjects() {
+            (Some(conference), _) => conference_key(conference),
+            (None, Some(call)) => call_key(call),
+            (None, None) => 0,
+        };
+        let shard = (key.unsigned_abs() % self.0.len() as u64) as usize;
+        self.0[shard]
+            .send(queued)
+            .await
+            .map_err(|_| DbError::WriterGone)
+    }
+}
+
+/// Starts `writers` writer tasks, each taking batches of at most `max_batch` from its queue.
+pub fn start(pool: Pool, writers: usize, max_batch: usize) -> (Queues, Vec<JoinHandle<()>>) {
+    let writers = writers.max(1);
+    let (queues, tasks) = (0..writers)
         .map(|_| {
-            let (pool, receiver) = (pool.clone(), Arc::clone(&receiver));
-            tokio::spawn(async move { write_batches(pool, receiver, max_batch).await })
+            let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY / writers);
+            let pool = pool.clone();
+            let task = tokio::spawn(async move { write_batches(pool, receiver, max_batch).await });
+            (queue, task)
         })
-        .collect();
-    (queue, tasks)
+        .unzip();
+    (Queues(queues), tasks)
 }
 
 /// Until every sender is gone and the queue is drained.
-async fn write_batches(pool: Pool, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>, max_batch: usize) {
+async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_batch: usize) {
     loop {
         let mut batch = Vec::new();
-        {
-            let mut receiver = receiver.lock().await;
-            if receiver.recv_many(&mut batch, max_batch).await == 0 {
-                return;
-            }
+        if receiver.recv_many(&mut batch, max_batch).await == 0 {
+            return;
         }
         let client = match pool.get().await {
             Ok(client) => client,

@@ -35,8 +35,7 @@ impl IngestStore for Postgres {
                 rules,
                 reply,
             })
-            .await
-            .map_err(|_| DbError::WriterGone)?;
+            .await?;
         answer.await.map_err(|_| DbError::WriterGone)?
     }
 }

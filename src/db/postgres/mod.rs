@@ -23,7 +23,7 @@ mod types;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -44,7 +44,7 @@ fn writers(pool_size: usize) -> usize {
 /// The PostgreSQL backend of [`crate::db::Database`].
 pub struct Postgres {
     pool: Pool,
-    callbacks: mpsc::Sender<batch::Queued>,
+    callbacks: batch::Queues,
     wake: Arc<Notify>,
     _listener: AbortOnDropHandle<()>,
 }
