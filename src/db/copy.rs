@@ -94,6 +94,8 @@ pub async fn sqlite_to_postgres(
         }
     }
     let tx = target.transaction().await?;
+    // One COPY per table may run far longer than database.statement_timeout allows a request.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     let mut copied = Vec::new();
     for table in TABLES {
         let columns: Vec<(String, Type)> = {
