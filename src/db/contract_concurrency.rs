@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use super::Database;
 use super::contract::for_each_backend;
 use super::model::{Ending, Filter, Finish, JobKind, Participant, Status};
+use crate::ingest::rules::Outcome;
 use crate::ingest::rules::tests::{RULES, conference_callback, record_stop, t0};
 
 fn enter(conference: &str, call: &str, minute: u32) -> String {
@@ -254,4 +255,45 @@ async fn searches_answer_the_same_on_every_backend() {
     let answers = answers.lock().unwrap();
     assert_eq!(answers.len(), 2, "both backends answered");
     assert_eq!(answers[0], answers[1]);
+}
+
+#[tokio::test]
+async fn one_nonce_sent_with_two_bodies_at_once_is_accepted_once_and_refused_once() {
+    for_each_backend(|db| async move {
+        let signed = |body: String| {
+            let mut callback = conference_callback(&body, t0());
+            callback.nonce = Some("nonce-1".into());
+            callback
+        };
+        let first = enter("guarded", "31", 0);
+        let replay = enter("guarded", "32", 0);
+
+        let outcomes = join_all([signed(first.clone()), signed(replay)].map(|callback| {
+            let db = Arc::clone(&db);
+            async move { db.record_callback(callback, RULES).await.unwrap() }
+        }))
+        .await;
+        let again = db.record_callback(signed(first), RULES).await.unwrap();
+
+        let stored = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Stored { .. }))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| **o == Outcome::ReplayRefused)
+            .count();
+        assert_eq!((stored, refused), (1, 1), "{outcomes:?}");
+        assert!(
+            matches!(again, Outcome::Duplicate | Outcome::ReplayRefused),
+            "{again:?}"
+        );
+        let detail = db.conference_detail("guarded").await.unwrap().unwrap();
+        assert_eq!(
+            detail.participants.len(),
+            1,
+            "the refused one left no trace"
+        );
+    })
+    .await;
 }

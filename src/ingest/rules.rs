@@ -79,6 +79,13 @@ pub struct Accepted {
 }
 
 impl Accepted {
+    /// The signature's nonce and what it vouches for (the body's SHA-256), when signatures are
+    /// checked: what the replay guard remembers.
+    pub fn nonce_record(&self) -> Option<(&str, [u8; 32])> {
+        let nonce = self.nonce.as_deref()?;
+        Some((nonce, Sha256::digest(self.raw_body.as_bytes()).into()))
+    }
+
     /// The conference and the call leg this callback concerns, where it names them: what a
     /// backend with several writers serialises on.
     pub fn subjects(&self) -> (Option<&str>, Option<&str>) {
@@ -136,8 +143,7 @@ pub enum Outcome {
 /// Stores `a` and applies it. Runs inside the backend's transaction: on error nothing is kept.
 pub fn apply(tx: &dyn IngestTx, a: &Accepted, rules: &Rules) -> Result<Outcome, DbError> {
     let now = a.received_at;
-    if let Some(nonce) = &a.nonce {
-        let body_hash: [u8; 32] = Sha256::digest(a.raw_body.as_bytes()).into();
+    if let Some((nonce, body_hash)) = a.nonce_record() {
         // Refused before anything is written, so the refusal leaves no trace.
         if tx.remember_nonce(nonce, &body_hash, now)? == NonceSeen::OtherBody {
             return Ok(Outcome::ReplayRefused);

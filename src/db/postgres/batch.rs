@@ -113,6 +113,14 @@ fn take_reply(
 fn commit(mut client: Object, rt: &Handle, batch: &[Queued]) -> Vec<Result<Outcome, DbError>> {
     let whole = run_transient(&mut client, rt, |tx| {
         lock_for(tx, batch)?;
+        let nonces: Vec<_> = batch
+            .iter()
+            .filter_map(|q| {
+                let (nonce, hash) = q.callback.nonce_record()?;
+                Some((nonce, hash, q.callback.received_at))
+            })
+            .collect();
+        tx.remember_nonces_ahead(&nonces)?;
         batch
             .iter()
             .map(|q| rules::apply(tx, &q.callback, &q.rules))

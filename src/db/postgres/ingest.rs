@@ -18,6 +18,9 @@ impl IngestTx for PgTx<'_> {
         now: Instant,
     ) -> Result<NonceSeen, DbError> {
         let hash = body_hash.as_slice();
+        if self.take_fresh_nonce(nonce, hash) {
+            return Ok(NonceSeen::New);
+        }
         let inserted = self.execute(
             "INSERT INTO seen_nonces (nonce, body_hash, seen_at) VALUES ($1, $2, $3)
              ON CONFLICT (nonce) DO NOTHING",

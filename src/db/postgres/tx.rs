@@ -10,6 +10,7 @@
 //! transaction at that next wait, so nothing is committed after an unread error.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,6 +38,9 @@ pub struct PgTx<'c> {
     /// Set when the transaction queued a job, so that its commit wakes the workers.
     queued_jobs: Cell<bool>,
     in_flight: RefCell<Vec<InFlight<'c>>>,
+    /// Nonces (with their body's hash) this transaction stored ahead of the rules, for a whole
+    /// batch in one statement; see [`PgTx::remember_nonces_ahead`].
+    fresh_nonces: RefCell<HashSet<(String, Vec<u8>)>>,
 }
 
 impl<'c> PgTx<'c> {
@@ -46,7 +50,45 @@ impl<'c> PgTx<'c> {
             rt,
             queued_jobs: Cell::new(false),
             in_flight: RefCell::new(Vec::new()),
+            fresh_nonces: RefCell::new(HashSet::new()),
         }
+    }
+
+    /// Stores a batch's nonces in one statement before its rules run (the first of each
+    /// nonce only, as one at a time would), so that each callback's check is answered without
+    /// a round trip of its own. A nonce already known is left to the rules' own check.
+    pub fn remember_nonces_ahead(
+        &self,
+        nonces: &[(&str, [u8; 32], crate::time::Instant)],
+    ) -> Result<(), DbError> {
+        let mut seen = HashSet::new();
+        let first: Vec<_> = nonces.iter().filter(|(n, _, _)| seen.insert(*n)).collect();
+        if first.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = first.iter().map(|(n, _, _)| *n).collect();
+        let hashes: Vec<&[u8]> = first.iter().map(|(_, h, _)| h.as_slice()).collect();
+        let times: Vec<crate::time::Instant> = first.iter().map(|(_, _, t)| *t).collect();
+        let stored = self.query(
+            "INSERT INTO seen_nonces (nonce, body_hash, seen_at)
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
+             ON CONFLICT (nonce) DO NOTHING
+             RETURNING nonce, body_hash",
+            &[&names, &hashes, &times],
+        )?;
+        let mut fresh = self.fresh_nonces.borrow_mut();
+        for row in stored {
+            fresh.insert((row.try_get(0)?, row.try_get(1)?));
+        }
+        Ok(())
+    }
+
+    /// Whether this transaction stored `nonce` for `body_hash` ahead of the rules (answered
+    /// once).
+    pub fn take_fresh_nonce(&self, nonce: &str, body_hash: &[u8]) -> bool {
+        self.fresh_nonces
+            .borrow_mut()
+            .remove(&(nonce.to_owned(), body_hash.to_vec()))
     }
 
     /// Waits for `work`, reading the answers of every write sent before it as they arrive.
