@@ -6,6 +6,7 @@
 mod common;
 
 use common::callbacks::{end, enter, exit};
+use common::database::fresh_postgres_database;
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::proxy::Proxy;
 use common::{AUTH_TOKEN, Server};
@@ -13,30 +14,9 @@ use confvault::db::DbError;
 use confvault::db::postgres::{connect, migrate};
 use serde_json::Value;
 
-/// A new, empty database on the test cluster; its URL.
-async fn fresh_database() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let server = common::test_service("CV_TEST_POSTGRES_URL", "PostgreSQL");
-    let name = format!(
-        "cv_test_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let admin = connect(&server).await.unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    match server.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("CV_TEST_POSTGRES_URL has no database: {server}"),
-    }
-}
-
 #[tokio::test]
 async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
-    let url = fresh_database().await;
+    let url = fresh_postgres_database();
     let mut client = connect(&url).await.unwrap();
 
     let first = migrate::run(&mut client).await.unwrap();
@@ -74,7 +54,7 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
 
 #[tokio::test]
 async fn replicas_that_start_together_migrate_once_without_racing() {
-    let url = fresh_database().await;
+    let url = fresh_postgres_database();
     let mut clients = Vec::new();
     for _ in 0..4 {
         clients.push(connect(&url).await.unwrap());
@@ -91,7 +71,7 @@ async fn replicas_that_start_together_migrate_once_without_racing() {
 
 #[tokio::test]
 async fn a_database_whose_migration_was_edited_or_is_newer_is_refused() {
-    let url = fresh_database().await;
+    let url = fresh_postgres_database();
     let mut client = connect(&url).await.unwrap();
     migrate::run(&mut client).await.unwrap();
 
@@ -129,7 +109,7 @@ fn cluster_address() -> String {
 /// `database.url` for a fresh database reached through `origin` (`host:port`) instead of the
 /// cluster's own address, with `query` appended.
 fn url_via(origin: &str, query: &str) -> String {
-    let url = common::database::fresh_postgres_database();
+    let url = fresh_postgres_database();
     let rest = url.split_once('@').unwrap().1;
     let (_, database) = rest.split_once('/').unwrap();
     format!("postgres://confvault:not-a-real-secret-pw@{origin}/{database}{query}")
@@ -271,7 +251,7 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
     let running = sqlite.conference("still-on").await;
     let recordings = sqlite.get_json("/api/v1/recordings").await;
     assert!(sqlite.signal("TERM"), "stopped cleanly before the copy");
-    let target = common::database::fresh_postgres_database();
+    let target = fresh_postgres_database();
 
     let (copied, out) = sqlite.cli(&["db", "copy", "--to", &target]);
     let (again, refusal) = sqlite.cli(&["db", "copy", "--to", &target]);
@@ -290,11 +270,7 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
         .await;
     assert_eq!(
         postgres.count("callback_events"),
-        sqlite_callbacks(&sqlite) + 2,
+        sqlite.count("callback_events") + 2,
         "new rows take new ids after the copied ones"
     );
-}
-
-fn sqlite_callbacks(server: &Server) -> i64 {
-    server.count("callback_events")
 }

@@ -1,5 +1,6 @@
-//! SQL that both backends share because it decides something in one place: a recording's
-//! status, derived from its archive job.
+//! What both backends share because it decides something in one place: a recording's status,
+//! derived from its archive job, the columns a recording is listed with, when a summary is
+//! due, and how pages and name patterns are made.
 
 /// A recording's status, derived from its archive job and whether it was archived: the one
 /// place it is decided. `r` is the recording, `j` its archive job (LEFT JOINed).
@@ -8,23 +9,38 @@ pub(crate) const STATUS_SQL: &str = "CASE WHEN r.archived_at IS NOT NULL THEN 'a
           WHEN j.state = 'running' THEN 'archiving'
           ELSE 'pending' END";
 
+/// The columns a recording is listed with (`r` the recording, `j` its archive job): its numbers
+/// are the REST object's, else those of the call leg it recorded.
+pub(crate) fn recording_entry_columns() -> String {
+    format!(
+        "r.recording_id, r.conference_uuid, {STATUS_SQL}, r.format, r.size_bytes, r.sha256,
+         r.duration_ms, r.recorded_at,
+         COALESCE(r.from_number, (SELECT p.from_number FROM participants p
+                                  WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         COALESCE(r.to_number, (SELECT p.to_number FROM participants p
+                                WHERE p.call_uuid = r.call_uuid LIMIT 1)),
+         r.source_deleted_at"
+    )
+}
+
 /// The archive job of recording `r`, as `j`.
 pub(crate) const ARCHIVE_JOB_JOIN: &str =
     "LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id";
 
 use super::catalog::{RecordingCursor, RecordingEntry, RecordingPage};
-use super::model::{ConferenceRow, Cursor, Instant, Page};
+use super::model::{ConferenceRow, Cursor, Page};
 
 /// When the summary of a conference is due, if it is: once it has ended and none of its
 /// recordings is still being archived, at once; with no recording at all, at
 /// `no_recording_run_at` (`None`: such conferences get no summary).
-pub(crate) fn summary_run_at(
+/// Generic over how the backend holds an instant, so neither converts to decide.
+pub(crate) fn summary_run_at<T>(
     ended: bool,
     recordings: i64,
     unsettled: i64,
-    now: Instant,
-    no_recording_run_at: Option<Instant>,
-) -> Option<Instant> {
+    now: T,
+    no_recording_run_at: Option<T>,
+) -> Option<T> {
     match (ended, recordings, unsettled) {
         (false, _, _) => None,
         (true, 0, _) => no_recording_run_at,

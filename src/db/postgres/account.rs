@@ -47,7 +47,7 @@ fn record(
         Some(call) => super::conferences::conference_of_call(tx, call)?,
         None => None,
     };
-    let duration = d.duration_ms.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let duration = super::recordings::non_negative(d.duration_ms);
     let inserted = tx.execute(
         "INSERT INTO recordings
              (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,

@@ -21,11 +21,16 @@ use super::tx::{PgTx, call_key, conference_key, lock_order};
 use crate::db::DbError;
 use crate::ingest::rules::{self, Accepted, Outcome, Rules};
 
-/// One callback waiting for its batch.
+/// One callback waiting for its batch, and who hears how it went.
 pub struct Queued {
+    pub work: Work,
+    pub reply: oneshot::Sender<Result<Outcome, DbError>>,
+}
+
+/// A callback and the rules it is applied with.
+pub struct Work {
     pub callback: Accepted,
     pub rules: Rules,
-    pub reply: oneshot::Sender<Result<Outcome, DbError>>,
 }
 
 /// How many callbacks may wait before callers wait to hand theirs over.
@@ -38,7 +43,7 @@ pub struct Queues(Vec<mpsc::Sender<Queued>>);
 
 impl Queues {
     pub async fn send(&self, queued: Queued) -> Result<(), DbError> {
-        let key = match queued.callback.subjects() {
+        let key = match queued.work.callback.subjects() {
             (Some(conference), _) => conference_key(conference),
             (None, Some(call)) => call_key(call),
             (None, None) => 0,
@@ -84,8 +89,9 @@ async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_bat
             }
         };
         let rt = Handle::current();
-        let replies: Vec<_> = batch.iter_mut().map(|q| take_reply(&mut q.reply)).collect();
-        let outcome = tokio::task::spawn_blocking(move || commit(client, &rt, &batch)).await;
+        let (work, replies): (Vec<Work>, Vec<_>) =
+            batch.into_iter().map(|q| (q.work, q.reply)).unzip();
+        let outcome = tokio::task::spawn_blocking(move || commit(client, &rt, &work)).await;
         match outcome {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -101,16 +107,8 @@ async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_bat
     }
 }
 
-/// Swaps the reply channel out so the batch can move to the blocking pool without it.
-fn take_reply(
-    reply: &mut oneshot::Sender<Result<Outcome, DbError>>,
-) -> oneshot::Sender<Result<Outcome, DbError>> {
-    let (placeholder, _) = oneshot::channel();
-    std::mem::replace(reply, placeholder)
-}
-
 /// The batch in one transaction, or, if any callback failed, each in its own.
-fn commit(mut client: Object, rt: &Handle, batch: &[Queued]) -> Vec<Result<Outcome, DbError>> {
+fn commit(mut client: Object, rt: &Handle, batch: &[Work]) -> Vec<Result<Outcome, DbError>> {
     let whole = run_transient(&mut client, rt, |tx| {
         lock_for(tx, batch)?;
         let nonces: Vec<_> = batch
@@ -141,7 +139,7 @@ fn commit(mut client: Object, rt: &Handle, batch: &[Queued]) -> Vec<Result<Outco
     }
 }
 
-fn run_one(client: &mut Object, rt: &Handle, queued: &Queued) -> Result<Outcome, DbError> {
+fn run_one(client: &mut Object, rt: &Handle, queued: &Work) -> Result<Outcome, DbError> {
     run_transient(client, rt, |tx| {
         lock_for(tx, std::slice::from_ref(queued))?;
         rules::apply(tx, &queued.callback, &queued.rules)
@@ -167,7 +165,7 @@ fn run_transient<R>(
 /// conferences that legs named alone (a recording's stop) belong to. The second set comes out
 /// of the global order only when a leg's conference is known to be new to this batch, which
 /// PostgreSQL resolves, if it must, by failing one transaction (run again above).
-fn lock_for(tx: &PgTx<'_>, batch: &[Queued]) -> Result<(), DbError> {
+fn lock_for(tx: &PgTx<'_>, batch: &[Work]) -> Result<(), DbError> {
     let mut keys = Vec::new();
     let mut legs_alone = Vec::new();
     for q in batch {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use super::batch::Queued;
+use super::batch::{Queued, Work};
 use super::tx::{conference_key, lock_order};
 use super::{Postgres, account, conferences, ingest, jobs, mail, recordings, search};
 use crate::db::catalog::{
@@ -31,8 +31,7 @@ impl IngestStore for Postgres {
         let (reply, answer) = oneshot::channel();
         self.callbacks
             .send(Queued {
-                callback,
-                rules,
+                work: Work { callback, rules },
                 reply,
             })
             .await?;

@@ -11,7 +11,8 @@ use crate::time::Instant;
 
 pub(crate) use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 
-fn non_negative(n: Option<u64>) -> Option<i64> {
+/// A count as PostgreSQL's bigint holds it (saturating: no real count reaches the limit).
+pub(super) fn non_negative(n: Option<u64>) -> Option<i64> {
     n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 

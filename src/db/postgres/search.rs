@@ -9,7 +9,7 @@ use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL, parse_status};
 use super::tx::PgTx;
 use crate::db::DbError;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
-use crate::db::derived::{conference_page, like_pattern, recording_page};
+use crate::db::derived::{conference_page, like_pattern, recording_entry_columns, recording_page};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
 
 /// A statement's conditions and the values they bind, numbered as they are added.
@@ -127,18 +127,6 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
     Ok(conference_page(rows, limit))
 }
 
-fn entry_columns() -> String {
-    format!(
-        "r.recording_id, r.conference_uuid, {STATUS_SQL}, r.format, r.size_bytes, r.sha256,
-         r.duration_ms, r.recorded_at,
-         COALESCE(r.from_number, (SELECT p.from_number FROM participants p
-                                  WHERE p.call_uuid = r.call_uuid LIMIT 1)),
-         COALESCE(r.to_number, (SELECT p.to_number FROM participants p
-                                WHERE p.call_uuid = r.call_uuid LIMIT 1)),
-         r.source_deleted_at"
-    )
-}
-
 fn entry(r: &Row) -> Result<RecordingEntry, DbError> {
     let duration_ms: Option<i64> = r.try_get(6)?;
     Ok(RecordingEntry {
@@ -191,7 +179,7 @@ pub fn recordings(tx: &PgTx<'_>, f: &RecordingFilter) -> Result<RecordingPage, D
          {}
          ORDER BY r.recorded_at DESC, r.recording_id DESC
          LIMIT {limit_at}",
-        entry_columns(),
+        recording_entry_columns(),
         c.filter()
     );
     let entries = tx
@@ -209,7 +197,7 @@ pub fn recording(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<RecordingDe
                     COALESCE(j.attempts, 0), j.last_error
              FROM recordings r {ARCHIVE_JOB_JOIN}
              WHERE r.recording_id = $1",
-            entry_columns()
+            recording_entry_columns()
         ),
         &[&recording_id],
     )?

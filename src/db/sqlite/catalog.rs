@@ -7,22 +7,8 @@ use super::conferences::instant;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
-use crate::db::derived::recording_page;
+use crate::db::derived::{recording_entry_columns, recording_page};
 use crate::time::to_db;
-
-/// The entry's columns, in [`entry`]'s order. A recording's numbers are the REST object's, else
-/// those of the call leg it recorded.
-fn entry_columns() -> String {
-    format!(
-        "r.recording_id, r.conference_uuid, {STATUS_SQL}, r.format, r.size_bytes, r.sha256,
-         r.duration_ms, r.recorded_at,
-         COALESCE(r.from_number, (SELECT p.from_number FROM participants p
-                                  WHERE p.call_uuid = r.call_uuid LIMIT 1)),
-         COALESCE(r.to_number, (SELECT p.to_number FROM participants p
-                                WHERE p.call_uuid = r.call_uuid LIMIT 1)),
-         r.source_deleted_at"
-    )
-}
 
 type EntryRow = (RecordingEntry, String, Option<String>);
 
@@ -97,7 +83,7 @@ pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, D
          WHERE {}
          ORDER BY r.recorded_at DESC, r.recording_id DESC
          LIMIT :limit",
-        entry_columns(),
+        recording_entry_columns(),
         conditions.join(" AND ")
     ))?;
     let params: Vec<(&str, &dyn rusqlite::ToSql)> = values
@@ -117,7 +103,7 @@ pub fn detail(conn: &Connection, recording_id: &str) -> Result<Option<RecordingD
                 COALESCE(j.attempts, 0), j.last_error
          FROM recordings r {ARCHIVE_JOB_JOIN}
          WHERE r.recording_id = :id",
-        entry_columns()
+        recording_entry_columns()
     ))?;
     let found = super::optional(stmt.query_row(named_params! {":id": recording_id}, |r| {
         Ok((

@@ -32,17 +32,12 @@ pub fn enqueue_notify_when_settled(
         .query_row(named_params! {":conf": conference_uuid}, |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-    let no_recording_run_at = no_recording_run_at
-        .map(from_db)
-        .transpose()
-        .map_err(|e| DbError::Corrupt(format!("timestamp: {e}")))?;
-    let now_at = from_db(now).map_err(|e| DbError::Corrupt(format!("timestamp: {e}")))?;
-    match summary_run_at(ended, recordings, unsettled, now_at, no_recording_run_at) {
+    match summary_run_at(ended, recordings, unsettled, now, no_recording_run_at) {
         Some(run_at) => enqueue(
             conn,
             JobKind::NotifyConference,
             conference_uuid,
-            &to_db(run_at),
+            run_at,
             now,
         ),
         None => Ok(()),
