@@ -8,6 +8,8 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::access::people::People;
+use crate::access::signin::SignIn;
 use crate::account::schedule::Schedule;
 use crate::account::source_delete::SourceDeleter;
 use crate::account::sync::Syncer;
@@ -94,6 +96,27 @@ pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> 
     })
 }
 
+/// The people who may sign in; a scoped token must name one of them.
+pub fn people(config: &Config) -> anyhow::Result<People> {
+    let directory = crate::mail::recipients::Directory::load(
+        &config.mail.directory,
+        config.mail.directory_csv.as_deref(),
+    )?;
+    let people = People::from_config(config, &directory);
+    for scoped in &config.api.scoped_tokens {
+        anyhow::ensure!(
+            people.get(scoped.person.as_str()).is_some(),
+            "api.scoped_tokens: {} is not a person confvault knows (the mail directory, mail.to, \
+             a route's recipients or access.admins)",
+            scoped.person.as_str()
+        );
+    }
+    if config.access.admins.is_empty() && config.api.tokens.is_empty() {
+        tracing::warn!("no access.admins and no api.tokens: nobody can see every conference");
+    }
+    Ok(people)
+}
+
 fn days(days: u32) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(days) * 86_400)
 }
@@ -153,10 +176,8 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
             "Vobiz signature verification is off: anyone who can reach the callback URLs can write events"
         );
     }
-    let tokens = ApiTokens::new(&config.api.tokens);
-    if tokens.is_empty() {
-        tracing::warn!("no [api] tokens configured: the read API refuses every request");
-    }
+    let tokens = ApiTokens::new(&config.api.tokens, &config.api.scoped_tokens);
+    let people = Arc::new(people(&config)?);
     let address = listener.local_addr().context("reading the bound address")?;
     let link_base = match &config.public_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),
@@ -169,8 +190,14 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let metrics = Arc::new(Metrics::default());
     let archiver = archiver(&config).await?;
     let store = Arc::clone(&archiver.store);
-    let notifier = notifier(&config, link_base)?;
+    let notifier = notifier(&config, link_base.clone())?;
     let mailer = Arc::clone(&notifier.mailer);
+    let signin = SignIn::new(
+        Arc::clone(&mailer),
+        config.mail.from.mailbox().clone(),
+        link_base,
+        config.access.clone(),
+    );
     let owner = format!("{}-{}", std::process::id(), rand::random::<u32>());
     let rest = match config.vobiz.account() {
         Some(_) => Some(crate::account::client(&config)?),
@@ -227,11 +254,15 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         signature_keys,
         metrics: Arc::clone(&metrics),
         tokens,
+        people,
+        signin,
         pages: crate::web::pages::Pages::load().context("loading the web templates")?,
         readiness: readiness_view,
     });
+    let policy = crate::web::headers::content_security_policy(&config);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(crate::web::headers::middleware(&policy))
             .wrap(actix_web::middleware::from_fn(
                 crate::ops::request_id::middleware,
             ))
@@ -255,6 +286,11 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         config.vobiz.delete_source_after_days.map(days),
         stopped.clone(),
     ));
+    let access_upkeep = tokio::spawn(crate::access::upkeep::run(
+        Arc::clone(&db),
+        config.access.audit_lifetime(),
+        stopped.clone(),
+    ));
     let syncs = schedule.map(|schedule| tokio::spawn(schedule.run(stopped.clone())));
     let checker = tokio::spawn(readiness::run(
         readiness_deps,
@@ -274,6 +310,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         tracing::info!("no longer accepting requests; stopping background work");
         let _ = stop_tasks.send(true);
         let _ = sweeper.await;
+        let _ = access_upkeep.await;
         if let Some(syncs) = syncs {
             let _ = syncs.await;
         }

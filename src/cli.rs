@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::db::model::{JobId, JobState};
+use crate::operator::people::{AccessCommand, PeopleCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +71,25 @@ enum Command {
     /// Find, get and prune recordings.
     #[command(subcommand)]
     Recordings(RecordingsCommand),
+    /// The people who may sign in.
+    #[command(subcommand)]
+    People(PeopleCommand),
+    /// Who may see what; ending someone's sessions.
+    #[command(subcommand)]
+    Access(AccessCommand),
+    /// What the audit log holds: plays, downloads, sign-ins; newest first.
+    Audit {
+        /// Only this conference's events.
+        #[arg(long)]
+        conference: Option<String>,
+        /// Only this person's events (an address), or a token's (`token:…`).
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the Vobiz account's recordings and archive every one not known yet (its callback
     /// never came, or it predates confvault).
     Sync {
@@ -295,6 +315,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(DbCommand::Copy { to }) => {
             runtime()?.block_on(crate::operator::copy::to_postgres(&settings()?, &to))
         }
+        Command::People(command) => {
+            runtime()?.block_on(crate::operator::people::run_people(&settings()?, command))
+        }
+        Command::Access(command) => {
+            runtime()?.block_on(crate::operator::people::run_access(&settings()?, command))
+        }
+        Command::Audit {
+            conference,
+            person,
+            limit,
+            json,
+        } => runtime()?.block_on(crate::operator::people::audit(
+            &settings()?,
+            conference,
+            person,
+            limit,
+            json,
+        )),
         Command::Check => runtime()?.block_on(crate::operator::check_storage(&settings()?)),
         Command::Jobs(JobsCommand::List { state, limit, json }) => {
             let state = state.as_deref().and_then(JobState::parse);

@@ -1,5 +1,6 @@
 //! confvault: a self-hosted archive for Vobiz conference calls.
 
+pub mod access;
 pub mod account;
 pub mod api;
 pub mod app;

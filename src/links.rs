@@ -4,6 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::access::audit::Touched;
+use crate::db::model::AuditAction;
 use crate::error::{ApiError, internal};
 use crate::jobs::notify::token_hash;
 use crate::state::AppState;
@@ -31,6 +33,19 @@ pub async fn play(
     let key = target
         .object_key
         .ok_or_else(|| ApiError::not_found("archived recording"))?;
+    // The link is the credential, so its holder is named only as "link".
+    if let Some(action) = crate::access::audit::play_or_download(&req) {
+        let action = match action {
+            AuditAction::Play => AuditAction::Play,
+            _ => AuditAction::Link,
+        };
+        let touched = Touched {
+            conference_uuid: target.conference_uuid.as_deref(),
+            recording_id: Some(&target.recording_id),
+        };
+        let client = req.peer_addr().map(|a| a.ip().to_string());
+        crate::access::audit::record(&state, "link", client, action, touched).await?;
+    }
     stream_or_redirect(&req, &state, &key, target.format.as_deref()).await
 }
 

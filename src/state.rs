@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::access::people::People;
+use crate::access::signin::SignIn;
 use crate::api::tokens::ApiTokens;
 use crate::config::Config;
 use crate::db::Database;
@@ -24,6 +26,9 @@ pub struct AppState {
     pub signature_keys: Option<signature::Keys>,
     pub metrics: Arc<Metrics>,
     pub tokens: ApiTokens,
+    /// Who may sign in, and what each may see.
+    pub people: Arc<People>,
+    pub signin: SignIn,
     pub pages: Pages,
     /// The latest readiness verdict.
     pub readiness: ReadinessView,

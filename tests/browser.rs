@@ -5,13 +5,16 @@
 
 mod common;
 
+const ADMIN: &str = "admin@example.com";
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
-use common::{API_TOKEN, AUTH_TOKEN, DEADLINE, Server, fixture};
+use common::web::outbox_links;
+use common::{AUTH_TOKEN, DEADLINE, Server, fixture};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// A chromedriver process on a free port, stopped when dropped.
@@ -129,7 +132,7 @@ async fn seeded_server() -> (MediaServer, Server) {
     let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
     media.script("/b.mp3", vec![Answer::file("audio/mpeg", mp3)]);
     let server = Server::start(&format!(
-        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n[access]\nadmins = [\"{ADMIN}\"]\n",
         media.origin
     ));
     for (uuid, name, recording) in [
@@ -156,20 +159,37 @@ async fn seeded_server() -> (MediaServer, Server) {
     (media, server)
 }
 
+/// Signs in as the admin in the browser: asks for a link, follows the one the outbox got.
+async fn sign_in(browser: &Client, server: &Server) {
+    browser.goto(&server.url("/")).await.unwrap();
+    browser
+        .find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
+    click(browser, Locator::Css("form[action='/signin'] button")).await;
+    browser
+        .wait()
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    let link = server
+        .eventually("the sign-in link in the outbox", || async {
+            outbox_links(server, ADMIN).pop()
+        })
+        .await;
+    browser.goto(&server.url(&link)).await.unwrap();
+    click(browser, Locator::Css("main form button")).await;
+}
+
 #[tokio::test]
-async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
+async fn in_chromium_sign_in_by_link_search_open_a_conference_and_the_audio_loads() {
     let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
-    browser.goto(&server.url("/")).await.unwrap();
-    browser
-        .find(Locator::Css("input[name=token]"))
-        .await
-        .unwrap()
-        .send_keys(API_TOKEN)
-        .await
-        .unwrap();
-    click(&browser, Locator::Css("form[action='/signin'] button")).await;
+    sign_in(&browser, &server).await;
     let search = browser
         .wait()
         .for_element(Locator::Css("input[name=q]"))
@@ -220,34 +240,68 @@ async fn in_chromium_sign_in_search_open_a_conference_and_the_audio_loads() {
         page.contains("918071387423"),
         "the timeline shows who joined"
     );
+    let styled = until(
+        &browser,
+        "the stylesheet to apply",
+        "return getComputedStyle(document.querySelector('header')).backgroundColor;",
+        |v| v.as_str().is_some_and(|c| c != "rgba(0, 0, 0, 0)"),
+    )
+    .await;
+    assert_eq!(
+        styled, "rgb(36, 59, 83)",
+        "the page is styled under the policy"
+    );
     browser.close().await.unwrap();
 }
 
 #[tokio::test]
-async fn in_chromium_a_sign_in_link_signs_in_without_sending_the_token() {
+async fn in_chromium_the_pages_break_no_rule_of_their_content_security_policy() {
     let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
-    browser
-        .goto(&server.url(&format!("/#token={API_TOKEN}")))
-        .await
-        .unwrap();
-
+    sign_in(&browser, &server).await;
     browser
         .wait()
         .for_element(Locator::Css("input[name=q]"))
         .await
         .unwrap();
-    let url = browser.current_url().await.unwrap();
-    assert!(
-        !url.as_str().contains(API_TOKEN),
-        "the token left the address bar: {url}"
+    for path in ["/", "/conferences/b1", "/recordings"] {
+        browser.goto(&server.url(path)).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("main h1, main form"))
+            .await
+            .unwrap();
+    }
+    // A deliberate violation proves that reports arrive; it must be the only one.
+    browser
+        .execute(
+            "const s = document.createElement('script');
+             s.textContent = 'window.injected = true;';
+             document.head.appendChild(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let reported = server
+        .eventually("the deliberate violation's report", || async {
+            let log = server.log();
+            let count = log.matches("content security policy violation").count();
+            (count > 0).then_some((count, log))
+        })
+        .await;
+    let injected = browser
+        .execute("return window.injected === true;", vec![])
+        .await;
+    assert_eq!(
+        injected.unwrap(),
+        serde_json::json!(false),
+        "the inline script was blocked"
     );
-    let rows = text_of(&browser, Locator::Css("table tbody")).await;
-    assert!(
-        rows.contains("Weekly Standup") && rows.contains("Board Review"),
-        "{rows}"
+    assert_eq!(
+        reported.0, 1,
+        "only the deliberate violation:\n{}",
+        reported.1
     );
-    assert!(!server.log().contains(API_TOKEN));
     browser.close().await.unwrap();
 }

@@ -72,7 +72,7 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
     assert!(supported, "{stdout}");
     let web = field(&stdout, "web page:");
     assert!(
-        web.len() == 1 && web[0].starts_with("http://127.0.0.1:") && web[0].contains("/#token="),
+        web.len() == 1 && web[0].starts_with("http://127.0.0.1:") && web[0].contains("/signin/"),
         "{stdout}"
     );
     assert!(

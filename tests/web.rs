@@ -1,4 +1,4 @@
-//! The web page over real HTTP: sign in with a token (CSRF-protected), search, open a
+//! The web page over real HTTP: sign in by emailed link (CSRF-protected), search, open a
 //! conference, and the audio element's source plays the recording with the session cookie.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
@@ -6,24 +6,8 @@ mod common;
 
 use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
-use common::{API_TOKEN, AUTH_TOKEN, Server, fixture};
-
-/// The whole `Set-Cookie` line a response sent for cookie `name`.
-fn set_cookie_line(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
-/// The value of cookie `name` set by a response.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    set_cookie_line(response, name)
-        .map(|v| v.split(';').next().unwrap()[name.len() + 1..].to_owned())
-}
+use common::web::{WebClient, hidden_csrf, outbox_links, set_cookie, set_cookie_line};
+use common::{AUTH_TOKEN, Server, fixture};
 
 /// The text of the page at `path`, fetched with `cookies`.
 async fn page_text(client: &reqwest::Client, server: &Server, path: &str, cookies: &str) -> String {
@@ -38,18 +22,13 @@ async fn page_text(client: &reqwest::Client, server: &Server, path: &str, cookie
         .unwrap()
 }
 
-fn hidden_csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-    page[start..start + page[start..].find('"').unwrap()].to_owned()
-}
-
 #[tokio::test]
 async fn sign_in_search_open_a_conference_and_play_its_recording() {
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
     let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
     media.script("/w.mp3", vec![Answer::file("audio/mpeg", mp3.clone())]);
     let server = Server::start(&format!(
-        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n[access]\nadmins = [\"admin@example.com\"]\n",
         media.origin
     ));
     for (uuid, name, url) in [
@@ -83,7 +62,7 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
 
     let forged = client
         .post(server.url("/signin"))
-        .form(&[("csrf", "forged"), ("token", API_TOKEN)])
+        .form(&[("csrf", "forged"), ("email", "admin@example.com")])
         .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
         .send()
         .await
@@ -93,33 +72,31 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
         403,
         "a form without the browser's CSRF token is refused"
     );
-    let wrong = client
-        .post(server.url("/signin"))
-        .form(&[("csrf", csrf.as_str()), ("token", "guess")])
-        .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
-    let signed_in = client
-        .post(server.url("/signin"))
-        .form(&[("csrf", csrf.as_str()), ("token", API_TOKEN)])
-        .header("Cookie", format!("confvault_csrf={csrf_cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let mut browser = WebClient {
+        http: client.clone(),
+        csrf: csrf.clone(),
+        session: None,
+    };
+    let asked = browser.ask_for_link(&server, "admin@example.com").await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.unwrap().contains("a link is on its way"));
+    let link = server
+        .eventually("the sign-in link in the outbox", || async {
+            outbox_links(&server, "admin@example.com").pop()
+        })
+        .await;
+    let signed_in = browser.follow_link(&server, &link).await;
     assert_eq!(signed_in.status(), 303);
     let cookie_header = set_cookie_line(&signed_in, "confvault_session").unwrap();
     assert!(
-        cookie_header.contains("HttpOnly") && cookie_header.contains("SameSite=Strict"),
+        cookie_header.contains("HttpOnly") && cookie_header.contains("SameSite=Lax"),
         "{cookie_header}"
     );
     assert!(
         cookie_header.contains("Secure"),
         "public_url is https: {cookie_header}"
     );
-    let session = set_cookie(&signed_in, "confvault_session").unwrap();
-    let cookies = format!("confvault_session={session}; confvault_csrf={csrf_cookie}");
+    let cookies = browser.cookies();
 
     let list = page_text(&client, &server, "/", &cookies).await;
     assert!(
@@ -142,7 +119,7 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
 
     let detail = page_text(&client, &server, "/conferences/w1", &cookies).await;
     assert!(
-        detail.contains("918071387423") && detail.contains("joined") && detail.contains("left"),
+        detail.contains("<td>918071387423</td><td>joined</td>"),
         "{detail}"
     );
     let src_start = detail.find("<audio").unwrap();

@@ -5,8 +5,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::auth::Authorized;
 use super::list::invalid;
+use crate::access::viewer::Viewer;
 use crate::db::catalog::{RecordingDetail, RecordingEntry};
 use crate::error::{ApiError, internal};
 use crate::search::{self, RecordingQuery};
@@ -45,13 +45,17 @@ pub struct RecordingList {
 )]
 #[tracing::instrument(name = "api.recordings.list", skip_all)]
 pub async fn list(
-    _: Authorized,
+    viewer: Viewer,
     query: web::Query<RecordingQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let filter =
         search::recording_filter(query.into_inner(), state.config.timezone).map_err(invalid)?;
-    let page = state.db.search_recordings(filter).await.map_err(internal)?;
+    let page = state
+        .db
+        .search_recordings(filter, viewer.visibility)
+        .await
+        .map_err(internal)?;
     Ok(HttpResponse::Ok().json(RecordingList {
         next_cursor: page.next.as_ref().map(search::encode_recording_cursor),
         recordings: page.rows,
@@ -80,13 +84,13 @@ pub async fn list(
 )]
 #[tracing::instrument(name = "api.recording", skip_all, fields(recording_id = %path))]
 pub async fn show(
-    _: Authorized,
+    viewer: Viewer,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     match state
         .db
-        .recording(&path.into_inner())
+        .recording(&path.into_inner(), viewer.visibility)
         .await
         .map_err(internal)?
     {

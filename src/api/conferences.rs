@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::auth::Authorized;
+use crate::access::viewer::Viewer;
 use crate::db::model::{self, Conference, Job, Participant, Recording};
 use crate::error::{ApiError, internal};
 use crate::state::AppState;
@@ -55,13 +55,13 @@ impl From<model::ConferenceDetail> for ConferenceDetail {
 )]
 #[tracing::instrument(name = "api.conference", skip_all, fields(conference_uuid = %path))]
 pub async fn show(
-    _: Authorized,
+    viewer: Viewer,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let detail = state
         .db
-        .conference_detail(&path.into_inner())
+        .conference_detail(&path.into_inner(), viewer.visibility)
         .await
         .map_err(internal)?;
     match detail {

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::auth::Authorized;
+use crate::access::viewer::Viewer;
 use crate::db::model::ConferenceRow;
 use crate::error::{ApiError, internal};
 use crate::search::{self, ListQuery, SearchError};
@@ -43,14 +43,14 @@ pub struct ListAnswer {
 )]
 #[tracing::instrument(name = "api.conferences.list", skip_all)]
 pub async fn list(
-    _: Authorized,
+    viewer: Viewer,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = search::filter(query.into_inner(), state.config.timezone).map_err(invalid)?;
     let page = state
         .db
-        .search_conferences(filter)
+        .search_conferences(filter, viewer.visibility)
         .await
         .map_err(internal)?;
     Ok(HttpResponse::Ok().json(ListAnswer {

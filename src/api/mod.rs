@@ -1,6 +1,6 @@
-//! The JSON read API and its bearer-token access control.
+//! The JSON read API; who may read what is `crate::access`.
 
-pub mod auth;
+pub mod audit;
 pub mod catalog;
 pub mod conferences;
 pub mod list;
@@ -34,6 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/recordings/{recording_id}/sidecar",
                 web::get().to(recordings::sidecar),
+            )
+            .route("/audit", web::get().to(audit::list))
+            .route(
+                "/people/{email}/sessions",
+                web::delete().to(audit::end_sessions),
             ),
     );
 }

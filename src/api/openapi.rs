@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         super::catalog::show,
         super::recordings::download,
         super::recordings::sidecar,
+        super::audit::list,
+        super::audit::end_sessions,
     ),
     modifiers(&BearerAuth)
 )]
@@ -36,7 +38,7 @@ impl Modify for BearerAuth {
     }
 }
 
-pub async fn spec(_: super::auth::Authorized) -> HttpResponse {
+pub async fn spec(_: crate::access::viewer::Viewer) -> HttpResponse {
     static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
     HttpResponse::Ok().json(DOCUMENT.get_or_init(document))
 }

@@ -3,13 +3,35 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::auth::Authorized;
+use crate::access::audit::{self, Touched};
+use crate::access::viewer::Viewer;
+use crate::db::model::AuditAction;
 use crate::error::{ApiError, internal};
 use crate::jobs::archive::sidecar_key;
 use crate::state::AppState;
 
-async fn archived(state: &AppState, id: String) -> Result<(String, Option<String>), ApiError> {
+/// The archived object of a recording `viewer` may see, once what they do with it is on
+/// record (`action` `None`: a later range of a play already recorded).
+async fn archived(
+    state: &AppState,
+    viewer: &Viewer,
+    id: String,
+    action: Option<AuditAction>,
+) -> Result<(String, Option<String>), ApiError> {
+    let visible = state
+        .db
+        .recording(&id, viewer.visibility.clone())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found("recording"))?;
     let found = state.db.archived_object(&id).await.map_err(internal)?;
+    if let (Some(action), Some(Some(_))) = (action, found.as_ref().map(|o| &o.object_key)) {
+        let touched = Touched {
+            conference_uuid: visible.entry.conference_uuid.as_deref(),
+            recording_id: Some(&id),
+        };
+        audit::by(state, viewer, action, touched).await?;
+    }
     match found.map(|o| (o.object_key, o.format)) {
         Some((Some(key), format)) => Ok((key, format)),
         Some((None, _)) => Err(ApiError::client(
@@ -35,7 +57,7 @@ async fn archived(state: &AppState, id: String) -> Result<(String, Option<String
         )),
         (status = 302, description = "A presigned URL (S3)"),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown recording, or one the caller may not see", body = crate::error::ErrorBody),
         (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
         (status = 416, description = "A range the recording does not have (local store)"),
     ),
@@ -43,12 +65,13 @@ async fn archived(state: &AppState, id: String) -> Result<(String, Option<String
 )]
 #[tracing::instrument(name = "api.recordings.download", skip_all, fields(recording_id = %path))]
 pub async fn download(
-    _: Authorized,
+    viewer: Viewer,
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, format) = archived(&state, path.into_inner()).await?;
+    let action = audit::play_or_download(&req);
+    let (key, format) = archived(&state, &viewer, path.into_inner(), action).await?;
     crate::links::stream_or_redirect(&req, &state, &key, format.as_deref()).await
 }
 
@@ -60,18 +83,24 @@ pub async fn download(
     responses(
         (status = 200, description = "The sidecar JSON written beside the recording", body = Object, content_type = "application/json"),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown recording", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown recording, or one the caller may not see", body = crate::error::ErrorBody),
         (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 #[tracing::instrument(name = "api.recordings.sidecar", skip_all, fields(recording_id = %path))]
 pub async fn sidecar(
-    _: Authorized,
+    viewer: Viewer,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (key, _) = archived(&state, path.into_inner()).await?;
+    let (key, _) = archived(
+        &state,
+        &viewer,
+        path.into_inner(),
+        Some(AuditAction::Sidecar),
+    )
+    .await?;
     let bytes = state
         .store
         .get_bytes(&sidecar_key(&key))

@@ -2,6 +2,7 @@
 //! parsed once at start into typed values (origins, the key template, the SMTP endpoint,
 //! addresses, globs), one file per section. A leaf: it imports nothing else of confvault.
 
+mod access;
 mod addresses;
 mod database;
 pub mod key_template;
@@ -15,6 +16,7 @@ mod vobiz;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use access::{AccessConfig, ScopedToken};
 pub use addresses::{ConferenceGlob, EmailAddress};
 pub use database::{DatabaseConfig, PostgresUrl, Synchronous, TlsMode};
 pub use key_template::KeyTemplate;
@@ -72,6 +74,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub mail: MailConfig,
     pub health: HealthConfig,
+    pub access: AccessConfig,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             mail: MailConfig::default(),
             health: HealthConfig::default(),
+            access: AccessConfig::default(),
         }
     }
 }
@@ -98,6 +102,13 @@ pub(crate) fn serialize_secret<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     secret.as_ref().map(|_| "[redacted]").serialize(s)
+}
+
+pub(crate) fn serialize_secret_value<S: serde::Serializer>(
+    _: &SecretString,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    "[redacted]".serialize(s)
 }
 
 pub(crate) fn serialize_secrets<S: serde::Serializer>(
@@ -171,6 +182,7 @@ impl Config {
         self.jobs.validate()?;
         self.storage.validate(self.archive.max_bytes)?;
         self.mail.validate()?;
+        self.access.validate()?;
         self.database.validate()
     }
 

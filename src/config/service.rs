@@ -11,9 +11,12 @@ use super::{ConfigError, serialize_secrets};
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Bearer tokens accepted on the read API. None configured: every API request is refused.
+    /// Bearer tokens accepted on the read API, as an administrator. None configured (and no
+    /// scoped token): every API request without a session is refused.
     #[serde(serialize_with = "serialize_secrets")]
     pub tokens: Vec<SecretString>,
+    /// Tokens that act as one person: they see what that person sees.
+    pub scoped_tokens: Vec<super::ScopedToken>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,6 +1,7 @@
 //! The contract every backend of [`Database`] keeps, written against the interface alone, so a
 //! second backend runs the same tests by adding its constructor to [`backends`].
 
+use crate::db::access::Visibility;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -117,7 +118,11 @@ async fn an_ended_conference_with_a_recording_reads_back_whole_and_queues_its_ar
             Outcome::Duplicate
         );
 
-        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        let detail = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(detail.conference.name, "Contract");
         assert_eq!(detail.participants.len(), 1);
         assert_eq!(detail.recordings.len(), 1);
@@ -126,15 +131,23 @@ async fn an_ended_conference_with_a_recording_reads_back_whole_and_queues_its_ar
         assert_eq!(detail.jobs[0].kind, JobKind::ArchiveRecording);
 
         let page = db
-            .search_conferences(Filter {
-                q: Some("Contr".into()),
-                limit: 10,
-                ..Filter::default()
-            })
+            .search_conferences(
+                Filter {
+                    q: Some("Contr".into()),
+                    limit: 10,
+                    ..Filter::default()
+                },
+                Visibility::Everything,
+            )
             .await
             .unwrap();
         assert_eq!(page.rows.len(), 1);
-        assert!(db.conference_detail("nope").await.unwrap().is_none());
+        assert!(
+            db.conference_detail("nope", Visibility::Everything)
+                .await
+                .unwrap()
+                .is_none()
+        );
     })
     .await;
 }
@@ -151,7 +164,11 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
             .unwrap()
             .unwrap();
         assert_eq!(job.state, JobState::Running);
-        let running = db.conference_detail("k1").await.unwrap().unwrap();
+        let running = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(running.recordings[0].status, RecordingStatus::Archiving);
         assert!(
             !db.extend_lease(job.id, "b", now).await.unwrap(),
@@ -183,7 +200,11 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
         assert!(!db.finish_job(job.id, "b", done.clone(), now).await.unwrap());
         assert!(db.finish_job(job.id, "a", done, now).await.unwrap());
 
-        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        let detail = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(detail.recordings[0].status, RecordingStatus::Archived);
         assert!(
             detail
@@ -219,7 +240,11 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
             rearchive_recording: false,
         };
         assert!(db.finish_job(job.id, "a", failed, now).await.unwrap());
-        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        let detail = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(detail.recordings[0].status, RecordingStatus::Failed);
         let stats = db.job_stats(now).await.unwrap();
         assert!(stats.by_state.contains(&(JobState::Failed, 1)), "{stats:?}");
@@ -228,7 +253,11 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
 
         let retried = db.retry_jobs(RetrySelection::AllFailed, now).await.unwrap();
         assert_eq!(retried, vec![job.id]);
-        let detail = db.conference_detail("k1").await.unwrap().unwrap();
+        let detail = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(detail.recordings[0].status, RecordingStatus::Pending);
     })
     .await;

@@ -1,6 +1,7 @@
 //! The contract of the account sync's operations, for every backend: discovered recordings,
 //! the account lease, deletes at source.
 
+use crate::db::access::Visibility;
 use chrono::Duration;
 
 use super::catalog::{ArchivePlan, Discovered, LeaseRequest, RecordingFilter};
@@ -62,12 +63,15 @@ async fn discovered_recordings_are_stored_once_linked_when_their_leg_is_known_an
         assert_eq!(job.len(), 1, "only the unlinked one is queued yet");
         assert_eq!((job[0].subject.as_str(), job[0].run_at), ("r2", later));
         let unlinked = db
-            .search_recordings(RecordingFilter {
-                linked: Some(false),
-                participant: Some("919624705678".into()),
-                limit: 10,
-                ..RecordingFilter::default()
-            })
+            .search_recordings(
+                RecordingFilter {
+                    linked: Some(false),
+                    participant: Some("919624705678".into()),
+                    limit: 10,
+                    ..RecordingFilter::default()
+                },
+                Visibility::Everything,
+            )
             .await
             .unwrap();
         assert_eq!(unlinked.rows.len(), 1);
@@ -158,7 +162,11 @@ async fn deletes_at_source_are_due_for_old_archives_and_recorded_once() {
             Some(later),
             "the first deletion stands"
         );
-        let detail = db.recording("r1").await.unwrap().unwrap();
+        let detail = db
+            .recording("r1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(detail.entry.source_deleted_at, Some(later));
         assert_eq!(
             detail.entry.duration_seconds,
@@ -168,7 +176,11 @@ async fn deletes_at_source_are_due_for_old_archives_and_recorded_once() {
 
         db.rearchive("r1", later).await.unwrap();
 
-        let detail = db.recording("r1").await.unwrap().unwrap();
+        let detail = db
+            .recording("r1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             detail.entry.status,
             RecordingStatus::Pending,
@@ -209,13 +221,16 @@ async fn recordings_list_newest_first_a_page_at_a_time_within_the_bounds_given()
                 .collect::<Vec<_>>()
         };
 
-        let first = db.search_recordings(page(None, None, None)).await.unwrap();
+        let first = db
+            .search_recordings(page(None, None, None), Visibility::Everything)
+            .await
+            .unwrap();
         let second = db
-            .search_recordings(page(first.next.clone(), None, None))
+            .search_recordings(page(first.next.clone(), None, None), Visibility::Everything)
             .await
             .unwrap();
         let bounded = db
-            .search_recordings(page(None, Some(at(2)), Some(at(1))))
+            .search_recordings(page(None, Some(at(2)), Some(at(1))), Visibility::Everything)
             .await
             .unwrap();
 

@@ -2,6 +2,7 @@
 //! one conference arriving together, every order of delivery, two archive jobs settling at the
 //! same moment, and searches compared backend against backend.
 
+use crate::db::access::Visibility;
 use std::sync::{Arc, Mutex};
 
 use chrono::Duration;
@@ -69,10 +70,13 @@ async fn first_callbacks_of_a_conference_arriving_together_make_one_conference_w
         deliver_together(&db, legs).await;
 
         let page = db
-            .search_conferences(Filter {
-                limit: 10,
-                ..Filter::default()
-            })
+            .search_conferences(
+                Filter {
+                    limit: 10,
+                    ..Filter::default()
+                },
+                Visibility::Everything,
+            )
             .await
             .unwrap();
         assert_eq!(page.rows.len(), 1);
@@ -116,7 +120,11 @@ async fn every_order_of_delivery_gives_the_same_roster() {
 
         let mut seen = Vec::new();
         for conf in &rosters {
-            let detail = db.conference_detail(conf).await.unwrap().unwrap();
+            let detail = db
+                .conference_detail(conf, Visibility::Everything)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(detail.conference.status, Status::Ended, "{conf}");
             seen.push(roster(&detail.participants));
         }
@@ -173,7 +181,7 @@ async fn two_archive_jobs_failing_at_the_same_moment_queue_exactly_one_summary()
             );
 
             assert!(x.unwrap() && y.unwrap());
-            let detail = db.conference_detail(&conf).await.unwrap().unwrap();
+            let detail = db.conference_detail(&conf, Visibility::Everything).await.unwrap().unwrap();
             let summaries = detail
                 .jobs
                 .iter()
@@ -231,7 +239,7 @@ async fn searches_answer_the_same_on_every_backend() {
                 let mut filter = filter;
                 let mut pages = Vec::new();
                 loop {
-                    let page = db.search_conferences(filter.clone()).await.unwrap();
+                    let page = db.search_conferences(filter.clone(), Visibility::Everything).await.unwrap();
                     pages.push(
                         page.rows
                             .iter()
@@ -288,7 +296,11 @@ async fn one_nonce_sent_with_two_bodies_at_once_is_accepted_once_and_refused_onc
             matches!(again, Outcome::Duplicate | Outcome::ReplayRefused),
             "{again:?}"
         );
-        let detail = db.conference_detail("guarded").await.unwrap().unwrap();
+        let detail = db
+            .conference_detail("guarded", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             detail.participants.len(),
             1,

@@ -3,6 +3,7 @@
 //! state holds as `Arc<dyn Database>`. Backends live below: `sqlite` (the embedded default).
 //! Nothing outside this module names a connection, a transaction or the SQL.
 
+pub mod access;
 pub mod catalog;
 pub mod copy;
 mod derived;
@@ -25,6 +26,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use access::{
+    AccessUpkeep, AuditEvent, AuditQuery, NewSession, Redeemed, SessionRow, SigninRequest,
+    SigninRequested, Visibility,
+};
 use catalog::{
     Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
     Upkeep,
@@ -143,13 +148,54 @@ pub trait MailLog: Send + Sync {
 }
 
 /// Finding and showing conferences and recordings.
+/// Each read takes the reader's [`Visibility`]: what it may not see is not found.
 #[async_trait]
 pub trait ReadSide: Send + Sync {
-    async fn search_conferences(&self, filter: Filter) -> Result<Page, DbError>;
-    async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError>;
+    async fn search_conferences(
+        &self,
+        filter: Filter,
+        visible: Visibility,
+    ) -> Result<Page, DbError>;
+    async fn conference_detail(
+        &self,
+        uuid: &str,
+        visible: Visibility,
+    ) -> Result<Option<ConferenceDetail>, DbError>;
     /// Every recording, linked to a conference or not, newest first.
-    async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError>;
-    async fn recording(&self, recording_id: &str) -> Result<Option<RecordingDetail>, DbError>;
+    async fn search_recordings(
+        &self,
+        filter: RecordingFilter,
+        visible: Visibility,
+    ) -> Result<RecordingPage, DbError>;
+    async fn recording(
+        &self,
+        recording_id: &str,
+        visible: Visibility,
+    ) -> Result<Option<RecordingDetail>, DbError>;
+}
+
+/// Sign-in links, sessions and the audit log.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Records the request and, unless the address has had too many links lately, its link;
+    /// one transaction, so concurrent requests cannot overrun the limit.
+    async fn request_signin(&self, request: SigninRequest) -> Result<SigninRequested, DbError>;
+    /// Uses the link up and opens the session, atomically: a link opens one session at most.
+    async fn redeem_signin_link(
+        &self,
+        token_hash: Vec<u8>,
+        session: NewSession,
+    ) -> Result<Redeemed, DbError>;
+    async fn session(&self, id_hash: Vec<u8>) -> Result<Option<SessionRow>, DbError>;
+    async fn touch_session(&self, id_hash: Vec<u8>, now: Instant) -> Result<(), DbError>;
+    async fn end_session(&self, id_hash: Vec<u8>, now: Instant) -> Result<(), DbError>;
+    /// Ends every live session of `email`; returns how many.
+    async fn end_sessions_of(&self, email: &str, now: Instant) -> Result<u64, DbError>;
+    async fn record_audit(&self, event: AuditEvent) -> Result<(), DbError>;
+    async fn audit_events(&self, query: AuditQuery) -> Result<Vec<AuditEvent>, DbError>;
+    /// Forgets old requests, used or expired links, ended or expired sessions and audit events
+    /// past their keeping.
+    async fn prune_access(&self, upkeep: AccessUpkeep) -> Result<(), DbError>;
 }
 
 /// The account sync and deletes at source.
@@ -202,12 +248,26 @@ pub trait AccountStore: Send + Sync {
 
 /// Every unit of work confvault asks of its database.
 pub trait Database:
-    IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide + AccountStore
+    IngestStore
+    + Housekeeping
+    + JobQueue
+    + ArchiveStore
+    + MailLog
+    + ReadSide
+    + AccountStore
+    + AccessStore
 {
 }
 
 impl<T> Database for T where
-    T: IngestStore + Housekeeping + JobQueue + ArchiveStore + MailLog + ReadSide + AccountStore
+    T: IngestStore
+        + Housekeeping
+        + JobQueue
+        + ArchiveStore
+        + MailLog
+        + ReadSide
+        + AccountStore
+        + AccessStore
 {
 }
 

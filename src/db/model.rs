@@ -81,6 +81,22 @@ stored_enum!(
 );
 
 stored_enum!(
+    /// What an audit event records someone doing.
+    AuditAction {
+        /// The recording streamed to a player.
+        Play => "play",
+        Download => "download",
+        Sidecar => "sidecar",
+        /// A recording link from an email was followed.
+        Link => "link",
+        SignIn => "sign_in",
+        SignOut => "sign_out",
+        /// An administrator ended someone's sessions.
+        SessionsEnded => "sessions_ended",
+    }
+);
+
+stored_enum!(
     /// Where a job is in its life.
     JobState {
         Pending => "pending",
@@ -312,6 +328,8 @@ pub struct NewLink {
 /// What a link leads to.
 #[derive(Debug, Clone)]
 pub struct LinkTarget {
+    pub recording_id: String,
+    pub conference_uuid: Option<String>,
     /// The archived object's key; `None` if the recording is not archived (any more).
     pub object_key: Option<String>,
     pub format: Option<String>,

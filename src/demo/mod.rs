@@ -7,6 +7,7 @@
 mod audio;
 mod media_host;
 
+use crate::db::access::Visibility;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ use media_host::{Listed, MediaHost};
 const AUTH_ID: &str = "MA_DEMO_ACCOUNT";
 /// Where the demo's summaries are addressed (they stay in the outbox).
 const TEAM: &str = "team@example.com";
+/// The demo's administrator, whose sign-in link it prints.
+const ADMIN: &str = "admin@example.com";
 /// Longest the demo waits for archiving and the email.
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -82,6 +85,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     })?;
     let base = format!("http://{}", listener.local_addr()?);
     let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
+    let signin = crate::access::signin::SignIn::new(
+        crate::mail::transport::from_config(&config)?,
+        config.mail.from.mailbox().clone(),
+        base.clone(),
+        config.access.clone(),
+    );
     let service = crate::app::start_on(config, listener).await?;
 
     let vobiz = Vobiz {
@@ -98,14 +107,19 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         played.len()
     );
     let outcome = match service.database() {
-        Some(db) => wait_for_results(db.as_ref(), &played, &lost.recording_id).await,
+        Some(db) => {
+            let outcome = wait_for_results(db.as_ref(), &played, &lost.recording_id).await;
+            let link = signin.issue_link(&db, ADMIN).await;
+            outcome.and_then(|o| Ok((o, link?)))
+        }
         None => Err(anyhow::anyhow!(
             "the service stopped before the demo finished"
         )),
     };
     media.stop().await;
-    print!("{}", report(&base, &played, &outcome?));
-    println!("web page:   {base}/#token={api_token}");
+    let (outcome, link) = outcome?;
+    print!("{}", report(&base, &played, &outcome));
+    println!("web page:   {link}   (signs {ADMIN} in once, within 15 minutes)");
     println!(
         "API token:  {api_token}   (curl -H 'Authorization: Bearer {api_token}' {base}/api/v1/conferences)"
     );
@@ -145,6 +159,7 @@ fn demo_config(
     config.jobs.poll_interval_seconds = 0.2;
     config.jobs.retry_base_seconds = 1.0;
     config.mail.to = vec![TEAM.parse().map_err(|e: String| anyhow::anyhow!(e))?];
+    config.access.admins = vec![ADMIN.parse().map_err(|e: String| anyhow::anyhow!(e))?];
     config.mail.directory = vec![
         directory("+918071387423", "Asha Rao"),
         directory("+919624705678", "Ben Okafor"),
@@ -357,11 +372,11 @@ async fn wait_for_results(
 ) -> anyhow::Result<(Vec<Found>, RecordingDetail)> {
     let started = Instant::now();
     loop {
-        let synced = db.recording(lost).await?;
+        let synced = db.recording(lost, Visibility::Everything).await?;
         let mut found = Vec::new();
         for conference in played {
             let recordings = db
-                .conference_detail(&conference.uuid)
+                .conference_detail(&conference.uuid, Visibility::Everything)
                 .await?
                 .map(|d| d.recordings)
                 .unwrap_or_default();

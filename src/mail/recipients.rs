@@ -59,6 +59,13 @@ impl Directory {
             .map(|(n, _)| n.as_str())
     }
 
+    /// Every known number (normalised) with its name and address.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
+        self.by_number
+            .iter()
+            .map(|(number, (name, email))| (number.as_str(), name.as_str(), email.as_deref()))
+    }
+
     pub fn email_of(&self, number: &str) -> Option<&str> {
         self.by_number
             .get(&phone::normalize(number))

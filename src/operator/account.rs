@@ -2,6 +2,7 @@
 //! (every recording, linked or not) and `recordings prune-source` (delete Vobiz's copies of
 //! recordings whose archived copy is proven).
 
+use crate::db::access::Visibility;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -101,7 +102,10 @@ pub async fn list_recordings(
     json: bool,
 ) -> anyhow::Result<()> {
     let filter = crate::search::recording_filter(query, config.timezone)?;
-    let page = with_database(config, async |db| Ok(db.search_recordings(filter).await?)).await?;
+    let page = with_database(config, async |db| {
+        Ok(db.search_recordings(filter, Visibility::Everything).await?)
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if json {
         let answer = ListAnswer {

@@ -3,11 +3,13 @@
 
 mod account;
 pub mod copy;
+pub mod people;
 mod rearchive;
 
 pub use account::{list_recordings, prune_source, sync};
 pub use rearchive::rearchive;
 
+use crate::db::access::Visibility;
 use std::io::Write;
 use std::path::Path;
 
@@ -163,7 +165,12 @@ pub async fn send_test_mail(config: &Config, address: &str) -> anyhow::Result<()
 
 pub async fn list_conferences(config: &Config, query: ListQuery, json: bool) -> anyhow::Result<()> {
     let filter = crate::search::filter(query, config.timezone)?;
-    let page = with_database(config, async |db| Ok(db.search_conferences(filter).await?)).await?;
+    let page = with_database(config, async |db| {
+        Ok(db
+            .search_conferences(filter, Visibility::Everything)
+            .await?)
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     if json {
         let answer = crate::api::list::ListAnswer {
@@ -205,9 +212,11 @@ fn local(config: &Config, t: Option<crate::time::Instant>) -> String {
 }
 
 pub async fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow::Result<()> {
-    let detail = with_database(config, async |db| Ok(db.conference_detail(uuid).await?))
-        .await?
-        .with_context(|| format!("no conference {uuid}"))?;
+    let detail = with_database(config, async |db| {
+        Ok(db.conference_detail(uuid, Visibility::Everything).await?)
+    })
+    .await?
+    .with_context(|| format!("no conference {uuid}"))?;
     let detail = crate::api::conferences::ConferenceDetail::from(detail);
     let mut out = std::io::stdout().lock();
     if json {

@@ -1,36 +1,34 @@
-//! The web pages: sign in with an access token, search conferences, open one to see its
-//! timeline and play its recordings. Server-rendered from templates/web/ with minijinja.
+//! The web pages: sign in by emailed link, search the conferences one may see, open one to
+//! see its timeline and play its recordings. Server-rendered from templates/web/ with
+//! minijinja.
 
+mod assets;
+pub mod headers;
 pub mod pages;
 mod recordings;
 pub mod session;
+mod signin;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::db::model::{ConferenceDetail, RecordingStatus};
+use crate::access::viewer;
+use crate::db::access::AuditQuery;
+use crate::db::model::{AuditAction, ConferenceDetail, RecordingStatus};
 use crate::error::{ApiError, internal};
 use crate::mail::summary::{human_duration, human_size};
 use crate::search::{self, ListQuery};
 use crate::state::AppState;
-use pages::{Pages, html, local, see_other};
-use session::{Session, verify_csrf};
+use pages::{html, local, see_other};
+use session::Session;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
-        .route("/signin", web::post().to(sign_in))
-        .route("/signout", web::post().to(sign_out))
         .route("/conferences/{conference_uuid}", web::get().to(conference))
-        .route("/recordings", web::get().to(recordings::list));
-}
-
-/// The sign-in form, with `error` above it when a token was refused.
-fn sign_in_page(pages: &Pages, session: &Session, error: Option<&str>) -> Result<String, ApiError> {
-    pages.render(
-        "signin.html",
-        minijinja::context! { csrf => session.csrf.clone(), signed_in => false, error => error },
-    )
+        .route("/recordings", web::get().to(recordings::list))
+        .configure(signin::routes)
+        .configure(assets::routes)
+        .configure(headers::routes);
 }
 
 #[derive(Serialize)]
@@ -49,11 +47,11 @@ async fn home(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &state.tokens, &state.config);
-    if !session.signed_in {
-        let page = sign_in_page(&state.pages, &session, None)?;
+    let session = Session::of(&req, &state.config);
+    let Some(viewer) = viewer::resolve(&req).await? else {
+        let page = signin::page(&state.pages, &session, None, None)?;
         return Ok(html(HttpResponse::Ok(), &session, page));
-    }
+    };
     let query = query.into_inner();
     let shown = minijinja::context! {
         q => query.q.clone(), participant => query.participant.clone(), since => query.since.clone(),
@@ -65,7 +63,7 @@ async fn home(
         Ok(filter) => {
             let page = state
                 .db
-                .search_conferences(filter)
+                .search_conferences(filter, viewer.visibility.clone())
                 .await
                 .map_err(internal)?;
             let next = page.next.as_ref().map(|key| {
@@ -127,13 +125,13 @@ async fn conference(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &state.tokens, &state.config);
-    if !session.signed_in {
+    let session = Session::of(&req, &state.config);
+    let Some(viewer) = viewer::resolve(&req).await? else {
         return Ok(see_other("/"));
-    }
+    };
     let found = state
         .db
-        .conference_detail(&path.into_inner())
+        .conference_detail(&path.into_inner(), viewer.visibility.clone())
         .await
         .map_err(internal)?;
     let Some(ConferenceDetail {
@@ -180,6 +178,10 @@ async fn conference(
             recording_id: r.recording_id,
         })
         .collect();
+    let listened_by = match viewer.admin {
+        true => listened_by(&state, &c.conference_uuid).await?,
+        false => Vec::new(),
+    };
     let page = state.pages.render(
         "conference.html",
         minijinja::context! {
@@ -187,50 +189,45 @@ async fn conference(
             conference_uuid => c.conference_uuid, status => c.status.as_str().to_owned(),
             started => local(zone, c.started_at), ended => local(zone, c.ended_at),
             timezone => zone.name(), recordings => recordings, timeline => timeline,
+            admin => viewer.admin, listened_by => listened_by,
         },
     )?;
     Ok(html(HttpResponse::Ok(), &session, page))
 }
 
-#[derive(Deserialize)]
-struct SignIn {
-    csrf: String,
-    token: String,
+#[derive(Serialize)]
+struct Listener {
+    who: String,
+    plays: usize,
+    last: String,
 }
 
-#[tracing::instrument(name = "web.signin", skip_all)]
-async fn sign_in(
-    req: HttpRequest,
-    form: web::Form<SignIn>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &state.tokens, &state.config);
-    verify_csrf(&session, &form.csrf)?;
-    if !state.tokens.accepts(form.token.trim()) {
-        tracing::warn!("web sign-in refused: unknown token");
-        let page = sign_in_page(&state.pages, &session, Some("That token is not valid."))?;
-        return Ok(html(HttpResponse::Unauthorized(), &session, page));
+/// Who played or downloaded the conference's recordings, most recent first (admins only).
+async fn listened_by(state: &AppState, uuid: &str) -> Result<Vec<Listener>, ApiError> {
+    let events = state
+        .db
+        .audit_events(AuditQuery {
+            conference_uuid: Some(uuid.to_owned()),
+            actor: None,
+            limit: 1000,
+        })
+        .await
+        .map_err(internal)?;
+    let mut listeners: Vec<Listener> = Vec::new();
+    for e in events.iter().filter(|e| {
+        matches!(
+            e.action,
+            AuditAction::Play | AuditAction::Download | AuditAction::Link
+        )
+    }) {
+        match listeners.iter_mut().find(|l| l.who == e.actor) {
+            Some(l) => l.plays += 1,
+            None => listeners.push(Listener {
+                who: e.actor.clone(),
+                plays: 1,
+                last: local(state.config.timezone, Some(e.at)),
+            }),
+        }
     }
-    let mut response = HttpResponse::SeeOther();
-    response.insert_header((header::LOCATION, "/"));
-    session.sign_in(&mut response, form.token.trim());
-    Ok(response.finish())
-}
-
-#[derive(Deserialize)]
-struct SignOut {
-    csrf: String,
-}
-
-async fn sign_out(
-    req: HttpRequest,
-    form: web::Form<SignOut>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &state.tokens, &state.config);
-    verify_csrf(&session, &form.csrf)?;
-    let mut response = HttpResponse::SeeOther();
-    response.insert_header((header::LOCATION, "/"));
-    session.sign_out(&mut response);
-    Ok(response.finish())
+    Ok(listeners)
 }

@@ -21,6 +21,10 @@ const PAGES: &[(&str, &str)] = &[
         include_str!("../../templates/web/conference.html"),
     ),
     (
+        "signin_confirm.html",
+        include_str!("../../templates/web/signin_confirm.html"),
+    ),
+    (
         "recordings.html",
         include_str!("../../templates/web/recordings.html"),
     ),

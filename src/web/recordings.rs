@@ -69,17 +69,21 @@ pub async fn list(
     form: web::Query<Form>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::of(&req, &state.tokens, &state.config);
-    if !session.signed_in {
+    let session = Session::of(&req, &state.config);
+    let Some(viewer) = crate::access::viewer::resolve(&req).await? else {
         return Ok(see_other("/"));
-    }
+    };
     let form = form.into_inner();
     let zone = state.config.timezone;
     let filter = form.query().and_then(|q| search::recording_filter(q, zone));
     let (rows, next, error) = match filter {
         Err(e) => (Vec::new(), None, Some(e.to_string())),
         Ok(filter) => {
-            let page = state.db.search_recordings(filter).await.map_err(internal)?;
+            let page = state
+                .db
+                .search_recordings(filter, viewer.visibility)
+                .await
+                .map_err(internal)?;
             let next = page.next.as_ref().map(|key| {
                 let next = Form {
                     cursor: Some(search::encode_recording_cursor(key)),

@@ -1,5 +1,7 @@
-//! The web session: an HttpOnly, SameSite=Strict cookie holding the access token (Secure when
-//! served over https), and a double-submit CSRF token for the forms that change state.
+//! The web session's cookies: an HttpOnly, SameSite=Lax cookie holding a random session id
+//! (kept server-side only as its digest; Secure when served over https), and a double-submit
+//! CSRF token for the forms that change state. Lax, not Strict, so that a link to a meeting in
+//! an email opens it for someone signed in.
 
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;
@@ -7,7 +9,6 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use crate::api::tokens::ApiTokens;
 use crate::config::Config;
 use crate::error::ApiError;
 
@@ -15,7 +16,6 @@ pub const SESSION_COOKIE: &str = "confvault_session";
 const CSRF_COOKIE: &str = "confvault_csrf";
 
 pub struct Session {
-    pub signed_in: bool,
     pub csrf: String,
     /// The CSRF cookie must be (re)issued with this answer.
     fresh_csrf: bool,
@@ -23,10 +23,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn of(req: &HttpRequest, tokens: &ApiTokens, config: &Config) -> Self {
-        let signed_in = req
-            .cookie(SESSION_COOKIE)
-            .is_some_and(|c| tokens.accepts(c.value()));
+    pub fn of(req: &HttpRequest, config: &Config) -> Self {
         let existing = req
             .cookie(CSRF_COOKIE)
             .map(|c| c.value().to_owned())
@@ -37,7 +34,6 @@ impl Session {
             .is_some_and(|u| u.scheme() == "https")
             || req.connection_info().scheme() == "https";
         Self {
-            signed_in,
             fresh_csrf: existing.is_none(),
             csrf: existing.unwrap_or_else(|| {
                 use base64::Engine;
@@ -51,7 +47,7 @@ impl Session {
         Cookie::build(name, value)
             .path("/")
             .http_only(true)
-            .same_site(SameSite::Strict)
+            .same_site(SameSite::Lax)
             .secure(self.secure)
             .finish()
     }
@@ -62,9 +58,9 @@ impl Session {
         }
     }
 
-    pub fn sign_in(&self, response: &mut HttpResponseBuilder, token: &str) {
-        let mut cookie = self.cookie(SESSION_COOKIE, token.to_owned());
-        cookie.set_max_age(Duration::days(30));
+    pub fn sign_in(&self, response: &mut HttpResponseBuilder, session_id: &str, days: u32) {
+        let mut cookie = self.cookie(SESSION_COOKIE, session_id.to_owned());
+        cookie.set_max_age(Duration::days(i64::from(days)));
         response.cookie(cookie);
     }
 

@@ -204,13 +204,14 @@ async fn the_local_directory_store_archives_end_to_end() {
     let sidecar: Value =
         serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
     assert_eq!(sidecar["recording"]["sha256"], sha256_hex(&mp3));
-    assert!(
-        std::fs::read_dir(server.dir.path().join("data/spool"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "spool emptied"
-    );
+    // The job is marked archived before its spool file is removed, so the removal is awaited.
+    let spool = server.dir.path().join("data/spool");
+    server
+        .eventually("the spool to be emptied", || {
+            let empty = std::fs::read_dir(&spool).unwrap().next().is_none();
+            async move { empty.then_some(()) }
+        })
+        .await;
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ pub mod proxy;
 mod server;
 mod services;
 pub mod vobiz_api;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,7 +6,8 @@ use tokio::sync::oneshot;
 
 use super::batch::{Queued, Work};
 use super::tx::{conference_key, lock_order};
-use super::{Postgres, account, conferences, ingest, jobs, mail, recordings, search};
+use super::{Postgres, account, conferences, ingest, jobs, mail, recordings, search, visibility};
+use crate::db::access::Visibility;
 use crate::db::catalog::{
     Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
     Upkeep,
@@ -224,23 +225,47 @@ impl MailLog for Postgres {
 
 #[async_trait]
 impl ReadSide for Postgres {
-    async fn search_conferences(&self, filter: Filter) -> Result<Page, DbError> {
-        self.read(move |tx| search::conferences(tx, &filter)).await
-    }
-
-    async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError> {
-        let uuid = uuid.to_owned();
-        self.read(move |tx| snapshot::conference_detail(tx, &uuid))
+    async fn search_conferences(
+        &self,
+        filter: Filter,
+        visible: Visibility,
+    ) -> Result<Page, DbError> {
+        self.read(move |tx| search::conferences(tx, &filter, &visible))
             .await
     }
 
-    async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError> {
-        self.read(move |tx| search::recordings(tx, &filter)).await
+    async fn conference_detail(
+        &self,
+        uuid: &str,
+        visible: Visibility,
+    ) -> Result<Option<ConferenceDetail>, DbError> {
+        let uuid = uuid.to_owned();
+        self.read(move |tx| {
+            if !visibility::may_see(tx, &visible, Some(&uuid))? {
+                return Ok(None);
+            }
+            snapshot::conference_detail(tx, &uuid)
+        })
+        .await
     }
 
-    async fn recording(&self, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+    async fn search_recordings(
+        &self,
+        filter: RecordingFilter,
+        visible: Visibility,
+    ) -> Result<RecordingPage, DbError> {
+        self.read(move |tx| search::recordings(tx, &filter, &visible))
+            .await
+    }
+
+    async fn recording(
+        &self,
+        recording_id: &str,
+        visible: Visibility,
+    ) -> Result<Option<RecordingDetail>, DbError> {
         let id = recording_id.to_owned();
-        self.read(move |tx| search::recording(tx, &id)).await
+        self.read(move |tx| search::recording(tx, &id, &visible))
+            .await
     }
 }
 

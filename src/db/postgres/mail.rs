@@ -69,13 +69,15 @@ pub fn add_link(tx: &PgTx<'_>, link: &NewLink) -> Result<(), DbError> {
 
 pub fn resolve_link(tx: &PgTx<'_>, token_hash: &[u8]) -> Result<Option<LinkTarget>, DbError> {
     tx.opt(
-        "SELECT r.object_key, r.format, l.expires_at
+        "SELECT r.object_key, r.format, l.expires_at, r.recording_id, r.conference_uuid
          FROM recording_links l JOIN recordings r ON r.recording_id = l.recording_id
          WHERE l.token_hash = $1",
         &[&token_hash],
     )?
     .map(|r| {
         Ok(LinkTarget {
+            recording_id: r.try_get(3)?,
+            conference_uuid: r.try_get(4)?,
             object_key: r.try_get(0)?,
             format: r.try_get(1)?,
             expires_at: r.try_get(2)?,

@@ -8,10 +8,16 @@ use tokio_postgres::Client;
 use crate::db::DbError;
 use crate::db::migrations::{Migration, checksum, pending};
 
-const MIGRATIONS: &[Migration] = &[(
-    "0001_initial",
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    (
+        "0001_initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        "0002_access",
+        include_str!("../../../migrations/postgres/0002_access.sql"),
+    ),
+];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").
 const MIGRATION_LOCK: i64 = 0x6376_2d6d_6967_7261;

@@ -4,6 +4,7 @@
 //! with `FOR UPDATE SKIP LOCKED`, and workers woken by LISTEN/NOTIFY. The statements are
 //! synchronous calls on the blocking pool (see `tx.rs`), so the ingest rules run unchanged.
 
+mod access;
 mod account;
 mod batch;
 mod conferences;
@@ -19,6 +20,7 @@ mod run;
 mod search;
 mod tx;
 mod types;
+mod visibility;
 
 use std::sync::Arc;
 

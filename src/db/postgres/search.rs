@@ -7,7 +7,9 @@ use tokio_postgres::types::ToSql;
 
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL, parse_status};
 use super::tx::PgTx;
+use super::visibility;
 use crate::db::DbError;
+use crate::db::access::Visibility;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
 use crate::db::derived::{conference_page, like_pattern, recording_entry_columns, recording_page};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
@@ -37,6 +39,17 @@ impl Conditions {
         format!("${}", self.values.len())
     }
 
+    /// Keeps what `visible` allows.
+    fn visible(&mut self, visible: &Visibility, uuid_column: &str, name_column: Option<&str>) {
+        if let Visibility::Only(scope) = visible {
+            let (numbers, names) = visibility::values(scope);
+            let numbers = self.placeholder(numbers);
+            let names = self.placeholder(names);
+            let condition = visibility::condition(uuid_column, name_column, &numbers, &names);
+            self.sql.push(condition);
+        }
+    }
+
     fn filter(&self) -> String {
         if self.sql.is_empty() {
             String::new()
@@ -53,8 +66,9 @@ impl Conditions {
     }
 }
 
-pub fn conferences(tx: &PgTx<'_>, f: &Filter) -> Result<Page, DbError> {
+pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Page, DbError> {
     let mut c = Conditions::default();
+    c.visible(visible, "c.conference_uuid", Some("c.name"));
     if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         c.bind("c.name ILIKE $? ESCAPE '\\'", like_pattern(q));
     }
@@ -144,8 +158,13 @@ fn entry(r: &Row) -> Result<RecordingEntry, DbError> {
     })
 }
 
-pub fn recordings(tx: &PgTx<'_>, f: &RecordingFilter) -> Result<RecordingPage, DbError> {
+pub fn recordings(
+    tx: &PgTx<'_>,
+    f: &RecordingFilter,
+    visible: &Visibility,
+) -> Result<RecordingPage, DbError> {
     let mut c = Conditions::default();
+    c.visible(visible, "r.conference_uuid", None);
     if let Some(since) = f.since {
         c.bind("r.recorded_at >= $?", since);
     }
@@ -190,27 +209,40 @@ pub fn recordings(tx: &PgTx<'_>, f: &RecordingFilter) -> Result<RecordingPage, D
     Ok(recording_page(entries, f.limit))
 }
 
-pub fn recording(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
-    tx.opt(
-        &format!(
-            "SELECT {}, r.source, r.call_uuid, r.location, r.archived_at,
+pub fn recording(
+    tx: &PgTx<'_>,
+    recording_id: &str,
+    visible: &Visibility,
+) -> Result<Option<RecordingDetail>, DbError> {
+    let found: Option<RecordingDetail> = tx
+        .opt(
+            &format!(
+                "SELECT {}, r.source, r.call_uuid, r.location, r.archived_at,
                     COALESCE(j.attempts, 0), j.last_error
              FROM recordings r {ARCHIVE_JOB_JOIN}
              WHERE r.recording_id = $1",
-            recording_entry_columns()
-        ),
-        &[&recording_id],
-    )?
-    .map(|r| {
-        Ok(RecordingDetail {
-            entry: entry(&r)?,
-            source: r.try_get(11)?,
-            call_uuid: r.try_get(12)?,
-            location: r.try_get(13)?,
-            archived_at: r.try_get(14)?,
-            attempts: i64::from(r.try_get::<_, i32>(15)?),
-            last_error: r.try_get(16)?,
+                recording_entry_columns()
+            ),
+            &[&recording_id],
+        )?
+        .map(|r| {
+            Ok::<_, DbError>(RecordingDetail {
+                entry: entry(&r)?,
+                source: r.try_get(11)?,
+                call_uuid: r.try_get(12)?,
+                location: r.try_get(13)?,
+                archived_at: r.try_get(14)?,
+                attempts: i64::from(r.try_get::<_, i32>(15)?),
+                last_error: r.try_get(16)?,
+            })
         })
-    })
-    .transpose()
+        .transpose()?;
+    match found {
+        Some(detail)
+            if visibility::may_see(tx, visible, detail.entry.conference_uuid.as_deref())? =>
+        {
+            Ok(Some(detail))
+        }
+        _ => Ok(None),
+    }
 }

@@ -6,7 +6,9 @@ use std::error::Error;
 use bytes::BytesMut;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use crate::db::model::{JobId, JobKind, JobState, MailKind, RecordingStatus, Source, Status};
+use crate::db::model::{
+    AuditAction, JobId, JobKind, JobState, MailKind, RecordingStatus, Source, Status,
+};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -38,7 +40,15 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(JobKind, JobState, RecordingStatus, Source, Status, MailKind);
+stored_as_text!(
+    AuditAction,
+    JobKind,
+    JobState,
+    RecordingStatus,
+    Source,
+    Status,
+    MailKind
+);
 
 impl ToSql for JobId {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {

@@ -3,9 +3,11 @@
 
 use rusqlite::{Connection, Row, named_params};
 
+use super::access::{may_see, visible_condition};
 use super::conferences::instant;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
+use crate::db::access::Visibility;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
 use crate::db::derived::{recording_entry_columns, recording_page};
 use crate::time::to_db;
@@ -41,7 +43,11 @@ fn finish((entry, recorded_at, deleted_at): EntryRow) -> Result<RecordingEntry, 
     })
 }
 
-pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, DbError> {
+pub fn search(
+    conn: &Connection,
+    f: &RecordingFilter,
+    visible: &Visibility,
+) -> Result<RecordingPage, DbError> {
     // Only the filters given become conditions, so that the time bounds and the cursor are
     // ranges on the (recorded_at, recording_id) index rather than tests on every row.
     let mut conditions = vec!["1"];
@@ -77,6 +83,15 @@ pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, D
         values.push((":after_at", Box::new(to_db(after.recorded_at))));
         values.push((":after_id", Box::new(after.recording_id.clone())));
     }
+    let visibility = visible_condition(visible, "r.conference_uuid", None);
+    if let Some((condition, vis_values)) = &visibility {
+        conditions.push(condition);
+        values.extend(
+            vis_values
+                .iter()
+                .map(|(k, v)| (*k, Box::new(v.clone()) as Box<dyn rusqlite::ToSql>)),
+        );
+    }
     values.push((":limit", Box::new(i64::from(f.limit) + 1)));
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM recordings r {ARCHIVE_JOB_JOIN}
@@ -97,7 +112,11 @@ pub fn search(conn: &Connection, f: &RecordingFilter) -> Result<RecordingPage, D
     Ok(recording_page(entries, f.limit))
 }
 
-pub fn detail(conn: &Connection, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+pub fn detail(
+    conn: &Connection,
+    recording_id: &str,
+    visible: &Visibility,
+) -> Result<Option<RecordingDetail>, DbError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {}, r.source, r.call_uuid, r.location, r.archived_at,
                 COALESCE(j.attempts, 0), j.last_error
@@ -120,8 +139,12 @@ pub fn detail(conn: &Connection, recording_id: &str) -> Result<Option<RecordingD
     else {
         return Ok(None);
     };
+    let entry = finish(entry)?;
+    if !may_see(conn, visible, entry.conference_uuid.as_deref())? {
+        return Ok(None);
+    }
     Ok(Some(RecordingDetail {
-        entry: finish(entry)?,
+        entry,
         source,
         call_uuid,
         location,

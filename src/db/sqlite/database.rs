@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 
 use super::tx::SqliteTx;
-use super::{Sqlite, account, catalog, conferences, jobs, mail, nonces, recordings, search};
+use super::{
+    Sqlite, access, account, catalog, conferences, jobs, mail, nonces, recordings, search,
+};
+use crate::db::access::Visibility;
 use crate::db::catalog::{
     Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
     Upkeep,
@@ -231,29 +234,50 @@ impl MailLog for Sqlite {
 
 #[async_trait]
 impl ReadSide for Sqlite {
-    async fn search_conferences(&self, filter: Filter) -> Result<Page, DbError> {
+    async fn search_conferences(
+        &self,
+        filter: Filter,
+        visible: Visibility,
+    ) -> Result<Page, DbError> {
         self.readers
-            .run(move |conn| search::conferences(conn, &filter))
+            .run(move |conn| search::conferences(conn, &filter, &visible))
             .await
     }
 
-    async fn conference_detail(&self, uuid: &str) -> Result<Option<ConferenceDetail>, DbError> {
+    async fn conference_detail(
+        &self,
+        uuid: &str,
+        visible: Visibility,
+    ) -> Result<Option<ConferenceDetail>, DbError> {
         let uuid = uuid.to_owned();
         self.readers
-            .run(move |conn| snapshot::conference_detail(&Read(conn), &uuid))
+            .run(move |conn| {
+                if !access::may_see(conn, &visible, Some(&uuid))? {
+                    return Ok(None);
+                }
+                snapshot::conference_detail(&Read(conn), &uuid)
+            })
             .await
     }
 
-    async fn search_recordings(&self, filter: RecordingFilter) -> Result<RecordingPage, DbError> {
+    async fn search_recordings(
+        &self,
+        filter: RecordingFilter,
+        visible: Visibility,
+    ) -> Result<RecordingPage, DbError> {
         self.readers
-            .run(move |conn| catalog::search(conn, &filter))
+            .run(move |conn| catalog::search(conn, &filter, &visible))
             .await
     }
 
-    async fn recording(&self, recording_id: &str) -> Result<Option<RecordingDetail>, DbError> {
+    async fn recording(
+        &self,
+        recording_id: &str,
+        visible: Visibility,
+    ) -> Result<Option<RecordingDetail>, DbError> {
         let id = recording_id.to_owned();
         self.readers
-            .run(move |conn| catalog::detail(conn, &id))
+            .run(move |conn| catalog::detail(conn, &id, &visible))
             .await
     }
 }

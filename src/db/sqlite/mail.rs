@@ -68,7 +68,7 @@ pub fn add_link(conn: &Connection, link: &NewLink) -> Result<(), DbError> {
 pub fn resolve_link(conn: &Connection, token_hash: &[u8]) -> Result<Option<LinkTarget>, DbError> {
     optional(
         conn.prepare_cached(
-            "SELECT r.object_key, r.format, l.expires_at
+            "SELECT r.object_key, r.format, l.expires_at, r.recording_id, r.conference_uuid
              FROM recording_links l JOIN recordings r ON r.recording_id = l.recording_id
              WHERE l.token_hash = :hash",
         )?
@@ -77,15 +77,21 @@ pub fn resolve_link(conn: &Connection, token_hash: &[u8]) -> Result<Option<LinkT
                 r.get::<_, Option<String>>(0)?,
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         }),
     )?
-    .map(|(object_key, format, expires_at)| {
-        Ok(LinkTarget {
-            object_key,
-            format,
-            expires_at: instant(expires_at)?,
-        })
-    })
+    .map(
+        |(object_key, format, expires_at, recording_id, conference_uuid)| {
+            Ok(LinkTarget {
+                recording_id,
+                conference_uuid,
+                object_key,
+                format,
+                expires_at: instant(expires_at)?,
+            })
+        },
+    )
     .transpose()
 }

@@ -36,6 +36,10 @@ const MIGRATIONS: &[Migration] = &[
         "0007_unlinked_by_age",
         include_str!("../../../migrations/sqlite/0007_unlinked_by_age.sql"),
     ),
+    (
+        "0008_access",
+        include_str!("../../../migrations/sqlite/0008_access.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

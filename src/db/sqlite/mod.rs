@@ -2,6 +2,8 @@
 //! commits concurrent writes together (group commit), a bounded pool of readers, and
 //! checkpoints moved off the writer.
 
+mod access;
+mod access_store;
 mod account;
 mod catalog;
 pub mod checkpointer;
@@ -150,6 +152,7 @@ fn open(path: &Path, synchronous: Synchronous) -> Result<Connection, DbError> {
     // on the writer's hot path.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
+    access::register_functions(&conn)?;
     Ok(conn)
 }
 

@@ -3,13 +3,15 @@
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
+use super::access::visible_condition;
 use super::conferences::instant;
 use crate::db::DbError;
+use crate::db::access::Visibility;
 use crate::db::derived::{conference_page, like_pattern};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
 use crate::time::to_db;
 
-pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
+pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Result<Page, DbError> {
     // Trigram search needs three characters; shorter text falls back to a substring scan.
     let (fts, like) = match f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) if q.chars().count() >= 3 => (Some(fts_phrase(q)), None),
@@ -77,6 +79,11 @@ pub fn conferences(conn: &Connection, f: &Filter) -> Result<Page, DbError> {
         let at = after.started_at.map(to_db).unwrap_or_default();
         values.push((":after_at", Value::Text(at)));
         values.push((":after_uuid", Value::Text(after.conference_uuid.clone())));
+    }
+    let visibility = visible_condition(visible, "c.conference_uuid", Some("c.name"));
+    if let Some((condition, vis_values)) = &visibility {
+        conditions.push(condition);
+        values.extend(vis_values.iter().cloned());
     }
     let limit = f.limit.clamp(1, 200);
     values.push((":limit", Value::Integer(i64::from(limit) + 1)));
@@ -183,6 +190,7 @@ mod tests {
                 limit,
                 ..Filter::default()
             },
+            &Visibility::Everything,
         )
         .unwrap()
         .rows

@@ -3,7 +3,9 @@
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
-use crate::db::model::{JobId, JobKind, JobState, MailKind, RecordingStatus, Source, Status};
+use crate::db::model::{
+    AuditAction, JobId, JobKind, JobState, MailKind, RecordingStatus, Source, Status,
+};
 
 macro_rules! stored_as_text {
     ($($name:ident),+) => {$(
@@ -24,7 +26,15 @@ macro_rules! stored_as_text {
     )+};
 }
 
-stored_as_text!(JobKind, JobState, RecordingStatus, Source, Status, MailKind);
+stored_as_text!(
+    AuditAction,
+    JobKind,
+    JobState,
+    RecordingStatus,
+    Source,
+    Status,
+    MailKind
+);
 
 impl ToSql for JobId {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

@@ -1,0 +1,217 @@
+//! Sign-in requests and links, sessions and the audit log on PostgreSQL, and [`Postgres`] as
+//! the [`AccessStore`].
+
+use async_trait::async_trait;
+
+use super::Postgres;
+use super::tx::PgTx;
+use crate::db::access::{
+    AccessUpkeep, AuditEvent, AuditQuery, NewSession, Redeemed, SessionRow, SigninRequest,
+    SigninRequested,
+};
+use crate::db::model::Instant;
+use crate::db::{AccessStore, DbError};
+
+/// The first key of the two-key advisory locks that serialise one address's sign-in requests
+/// (the two-key space never meets the one-key locks of conferences and calls).
+const SIGNIN_LOCK: i32 = 0x6376;
+
+fn request_signin(tx: &PgTx<'_>, r: &SigninRequest) -> Result<SigninRequested, DbError> {
+    tx.execute(
+        "INSERT INTO signin_requests (email, client, at) VALUES ($1, $2, $3)",
+        &[&r.email, &r.client, &r.at],
+    )?;
+    let Some(link) = &r.link else {
+        return Ok(SigninRequested::NoLink);
+    };
+    // Two requests at once must not both see room under the limit.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&SIGNIN_LOCK, &r.email],
+    )?;
+    let recent: i64 = tx
+        .one(
+            "SELECT COUNT(*) FROM signin_links WHERE email = $1 AND created_at >= $2",
+            &[&r.email, &r.window_start],
+        )?
+        .try_get(0)?;
+    if recent >= i64::from(r.links_per_window) {
+        return Ok(SigninRequested::Limited);
+    }
+    tx.execute(
+        "INSERT INTO signin_links (token_hash, email, created_at, expires_at)
+         VALUES ($1, $2, $3, $4)",
+        &[&link.token_hash, &r.email, &r.at, &link.expires_at],
+    )?;
+    Ok(SigninRequested::LinkStored)
+}
+
+fn redeem(tx: &PgTx<'_>, token_hash: &[u8], s: &NewSession) -> Result<Redeemed, DbError> {
+    // One statement takes the link, so that two presentations at once cannot both win.
+    let taken = tx.opt(
+        "UPDATE signin_links SET used_at = $2
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+         RETURNING email",
+        &[&token_hash, &s.created_at],
+    )?;
+    let Some(row) = taken else {
+        let found = tx.opt(
+            "SELECT used_at IS NOT NULL FROM signin_links WHERE token_hash = $1",
+            &[&token_hash],
+        )?;
+        return Ok(match found {
+            None => Redeemed::Unknown,
+            Some(r) if r.try_get::<_, bool>(0)? => Redeemed::Used,
+            Some(_) => Redeemed::Expired,
+        });
+    };
+    let email: String = row.try_get(0)?;
+    tx.execute(
+        "INSERT INTO sessions (id_hash, email, client, created_at, expires_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $4)",
+        &[&s.id_hash, &email, &s.client, &s.created_at, &s.expires_at],
+    )?;
+    tx.execute(
+        "INSERT INTO audit_events (at, actor, action, client) VALUES ($1, $2, 'sign_in', $3)",
+        &[&s.created_at, &email, &s.client],
+    )?;
+    Ok(Redeemed::SignedIn { email })
+}
+
+fn audit_events(tx: &PgTx<'_>, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
+    let limit = i64::from(q.limit.clamp(1, 10_000));
+    tx.query(
+        "SELECT at, actor, action, conference_uuid, recording_id, client FROM audit_events
+         WHERE ($1::text IS NULL OR conference_uuid = $1)
+           AND ($2::text IS NULL OR actor = $2)
+         ORDER BY id DESC LIMIT $3",
+        &[&q.conference_uuid, &q.actor, &limit],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(AuditEvent {
+            at: r.try_get(0)?,
+            actor: r.try_get(1)?,
+            action: r.try_get(2)?,
+            conference_uuid: r.try_get(3)?,
+            recording_id: r.try_get(4)?,
+            client: r.try_get(5)?,
+        })
+    })
+    .collect()
+}
+
+#[async_trait]
+impl AccessStore for Postgres {
+    async fn request_signin(&self, request: SigninRequest) -> Result<SigninRequested, DbError> {
+        self.write(move |tx| request_signin(tx, &request)).await
+    }
+
+    async fn redeem_signin_link(
+        &self,
+        token_hash: Vec<u8>,
+        session: NewSession,
+    ) -> Result<Redeemed, DbError> {
+        self.write(move |tx| redeem(tx, &token_hash, &session))
+            .await
+    }
+
+    async fn session(&self, id_hash: Vec<u8>) -> Result<Option<SessionRow>, DbError> {
+        self.read(move |tx| {
+            tx.opt(
+                "SELECT email, expires_at, last_used_at, ended_at FROM sessions
+                 WHERE id_hash = $1",
+                &[&id_hash],
+            )?
+            .map(|r| {
+                Ok(SessionRow {
+                    email: r.try_get(0)?,
+                    expires_at: r.try_get(1)?,
+                    last_used_at: r.try_get(2)?,
+                    ended_at: r.try_get(3)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id_hash: Vec<u8>, now: Instant) -> Result<(), DbError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET last_used_at = $2 WHERE id_hash = $1",
+                &[&id_hash, &now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, now: Instant) -> Result<(), DbError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL",
+                &[&id_hash, &now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_sessions_of(&self, email: &str, now: Instant) -> Result<u64, DbError> {
+        let email = email.to_owned();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET ended_at = $2
+                 WHERE email = $1 AND ended_at IS NULL AND expires_at > $2",
+                &[&email, &now],
+            )
+        })
+        .await
+    }
+
+    async fn record_audit(&self, event: AuditEvent) -> Result<(), DbError> {
+        self.write(move |tx| {
+            let e = &event;
+            tx.execute(
+                "INSERT INTO audit_events
+                     (at, actor, action, conference_uuid, recording_id, client)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &e.at,
+                    &e.actor,
+                    &e.action,
+                    &e.conference_uuid,
+                    &e.recording_id,
+                    &e.client,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_events(&self, query: AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
+        self.read(move |tx| audit_events(tx, &query)).await
+    }
+
+    async fn prune_access(&self, u: AccessUpkeep) -> Result<(), DbError> {
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM signin_requests WHERE at < $1",
+                &[&u.requests_before],
+            )?;
+            tx.execute(
+                "DELETE FROM signin_links WHERE created_at < $1 AND expires_at < $2",
+                &[&u.requests_before, &u.now],
+            )?;
+            tx.execute(
+                "DELETE FROM sessions WHERE expires_at < $1 OR ended_at < $2",
+                &[&u.now, &u.requests_before],
+            )?;
+            tx.execute("DELETE FROM audit_events WHERE at < $1", &[&u.audit_before])?;
+            Ok(())
+        })
+        .await
+    }
+}
