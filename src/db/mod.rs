@@ -18,6 +18,8 @@ pub mod sqlite;
 #[cfg(test)]
 mod contract;
 #[cfg(test)]
+mod contract_access;
+#[cfg(test)]
 mod contract_account;
 #[cfg(test)]
 mod contract_concurrency;

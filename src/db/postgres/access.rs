@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::Postgres;
-use super::tx::PgTx;
+use super::tx::{PgTx, lock_key};
 use crate::db::access::{
     AccessUpkeep, AuditEvent, AuditQuery, NewSession, Redeemed, SessionRow, SigninRequest,
     SigninRequested,
@@ -12,38 +12,46 @@ use crate::db::access::{
 use crate::db::model::Instant;
 use crate::db::{AccessStore, DbError};
 
-/// The first key of the two-key advisory locks that serialise one address's sign-in requests
-/// (the two-key space never meets the one-key locks of conferences and calls).
-const SIGNIN_LOCK: i32 = 0x6376;
-
+/// One statement for a known address and an unknown one alike (the link's insert finds
+/// nothing to insert for the latter), so that both cost the same round trips. The address's
+/// advisory lock is taken first, in its own statement: a statement's snapshot is taken when it
+/// starts, so a count in the same statement as the lock could miss a link committed while it
+/// waited.
 fn request_signin(tx: &PgTx<'_>, r: &SigninRequest) -> Result<SigninRequested, DbError> {
-    tx.execute(
-        "INSERT INTO signin_requests (email, client, at) VALUES ($1, $2, $3)",
-        &[&r.email, &r.client, &r.at],
-    )?;
-    let Some(link) = &r.link else {
-        return Ok(SigninRequested::NoLink);
+    tx.lock(&[lock_key("signin", &r.email)])?;
+    let (token_hash, expires_at) = match &r.link {
+        Some(link) => (Some(link.token_hash.clone()), Some(link.expires_at)),
+        None => (None, None),
     };
-    // Two requests at once must not both see room under the limit.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&SIGNIN_LOCK, &r.email],
+    let limit = i64::from(r.links_per_window);
+    let row = tx.one(
+        "WITH recent AS (
+             SELECT COUNT(*) AS n FROM signin_links WHERE email = $1 AND created_at >= $2
+         ), request AS (
+             INSERT INTO signin_requests (email, client, at) VALUES ($1, $3, $4)
+         ), link AS (
+             INSERT INTO signin_links (token_hash, email, created_at, expires_at)
+             SELECT $5::bytea, $1, $4, $6::timestamptz FROM recent
+             WHERE $5::bytea IS NOT NULL AND recent.n < $7
+             RETURNING 1
+         )
+         SELECT EXISTS (SELECT 1 FROM link)",
+        &[
+            &r.email,
+            &r.window_start,
+            &r.client,
+            &r.at,
+            &token_hash,
+            &expires_at,
+            &limit,
+        ],
     )?;
-    let recent: i64 = tx
-        .one(
-            "SELECT COUNT(*) FROM signin_links WHERE email = $1 AND created_at >= $2",
-            &[&r.email, &r.window_start],
-        )?
-        .try_get(0)?;
-    if recent >= i64::from(r.links_per_window) {
-        return Ok(SigninRequested::Limited);
-    }
-    tx.execute(
-        "INSERT INTO signin_links (token_hash, email, created_at, expires_at)
-         VALUES ($1, $2, $3, $4)",
-        &[&link.token_hash, &r.email, &r.at, &link.expires_at],
-    )?;
-    Ok(SigninRequested::LinkStored)
+    let stored: bool = row.try_get(0)?;
+    Ok(match (&r.link, stored) {
+        (None, _) => SigninRequested::NoLink,
+        (Some(_), true) => SigninRequested::LinkStored,
+        (Some(_), false) => SigninRequested::Limited,
+    })
 }
 
 fn redeem(tx: &PgTx<'_>, token_hash: &[u8], s: &NewSession) -> Result<Redeemed, DbError> {
