@@ -96,27 +96,6 @@ pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> 
     })
 }
 
-/// The people who may sign in; a scoped token must name one of them.
-pub fn people(config: &Config) -> anyhow::Result<People> {
-    let directory = crate::mail::recipients::Directory::load(
-        &config.mail.directory,
-        config.mail.directory_csv.as_deref(),
-    )?;
-    let people = People::from_config(config, &directory);
-    for scoped in &config.api.scoped_tokens {
-        anyhow::ensure!(
-            people.get(scoped.person.as_str()).is_some(),
-            "api.scoped_tokens: {} is not a person confvault knows (the mail directory, mail.to, \
-             a route's recipients or access.admins)",
-            scoped.person.as_str()
-        );
-    }
-    if config.access.admins.is_empty() && config.api.tokens.is_empty() {
-        tracing::warn!("no access.admins and no api.tokens: nobody can see every conference");
-    }
-    Ok(people)
-}
-
 fn days(days: u32) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(days) * 86_400)
 }
@@ -177,7 +156,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         );
     }
     let tokens = ApiTokens::new(&config.api.tokens, &config.api.scoped_tokens);
-    let people = Arc::new(people(&config)?);
+    let people = Arc::new(People::load(&config)?);
     let address = listener.local_addr().context("reading the bound address")?;
     let link_base = match &config.public_url {
         Some(url) => url.as_str().trim_end_matches('/').to_owned(),

@@ -78,6 +78,25 @@ impl People {
         people
     }
 
+    /// The people of `config`; a scoped token must name one of them.
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        let directory =
+            Directory::load(&config.mail.directory, config.mail.directory_csv.as_deref())?;
+        let people = Self::from_config(config, &directory);
+        for scoped in &config.api.scoped_tokens {
+            anyhow::ensure!(
+                people.get(scoped.person.as_str()).is_some(),
+                "api.scoped_tokens: {} is not a person confvault knows (the mail directory, \
+                 mail.to, a route's recipients or access.admins)",
+                scoped.person.as_str()
+            );
+        }
+        if config.access.admins.is_empty() && config.api.tokens.is_empty() {
+            tracing::warn!("no access.admins and no api.tokens: nobody can see every conference");
+        }
+        Ok(people)
+    }
+
     fn entry_for(&mut self, address: &EmailAddress) -> &mut Person {
         let email = address.mailbox().email.to_string().to_ascii_lowercase();
         let person = self.entry(&email);

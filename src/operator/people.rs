@@ -36,7 +36,7 @@ pub enum AccessCommand {
 
 pub async fn run_people(config: &Config, command: PeopleCommand) -> anyhow::Result<()> {
     let PeopleCommand::List { json } = command;
-    let people = crate::app::people(config)?;
+    let people = People::load(config)?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &people.all().collect::<Vec<_>>())?;
@@ -67,7 +67,7 @@ pub async fn run_people(config: &Config, command: PeopleCommand) -> anyhow::Resu
 }
 
 pub async fn run_access(config: &Config, command: AccessCommand) -> anyhow::Result<()> {
-    let people = crate::app::people(config)?;
+    let people = People::load(config)?;
     match command {
         AccessCommand::WhoCanSee {
             conference_uuid,
