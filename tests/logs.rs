@@ -6,6 +6,7 @@
 mod common;
 
 use common::encode;
+use common::web::{WebClient, link_path};
 
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{API_TOKEN, AUTH_TOKEN, PUBLIC_URL, Server, Smtp, fixture, unique_address};
@@ -97,19 +98,23 @@ async fn tokens_signatures_and_the_smtp_password_never_reach_the_log() {
             .await
             .unwrap();
     }
-    let signin = server.client.get(server.url("/")).send().await.unwrap();
-    let page = signin.text().await.unwrap();
-    let start = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-    let csrf = &page[start..start + page[start..].find('"').unwrap()];
-    let signed_in = server
-        .client
-        .post(server.url("/signin"))
-        .header("Cookie", format!("confvault_csrf={csrf}"))
-        .form(&[("csrf", csrf), ("token", API_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    assert!(signed_in.status().is_redirection() || signed_in.status().is_success());
+    // Signing in by emailed link: neither the link's token nor the session id may be logged.
+    let mut browser = WebClient::open(&server).await;
+    assert_eq!(
+        browser.ask_for_link(&server, &recipient).await.status(),
+        200
+    );
+    let signin_link = server
+        .eventually("the sign-in message", || async {
+            smtp.messages_to(&recipient)
+                .into_iter()
+                .find_map(|m| link_path(&m.text))
+        })
+        .await;
+    let signed_in = browser.follow_link(&server, &signin_link).await;
+    assert!(signed_in.status().is_redirection());
+    let session_id = browser.session.clone().expect("a session cookie");
+    let signin_token = signin_link.rsplit('/').next().unwrap().to_owned();
 
     let log = server.log();
 
@@ -133,6 +138,8 @@ async fn tokens_signatures_and_the_smtp_password_never_reach_the_log() {
         ("the SMTP password", smtp.password.clone()),
         ("the forged signature", forged_signature.to_owned()),
         ("the recording link token", link_token),
+        ("the sign-in link token", signin_token),
+        ("the session id", session_id),
     ];
     for (i, signature) in signatures.into_iter().enumerate() {
         secrets.push((
