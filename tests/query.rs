@@ -288,8 +288,10 @@ async fn the_openapi_document_describes_every_route_it_lists_and_each_of_them_an
     assert_eq!(
         listed,
         [
+            "/api/v1/audit",
             "/api/v1/conferences",
             "/api/v1/conferences/{conference_uuid}",
+            "/api/v1/people/{email}/sessions",
             "/api/v1/recordings",
             "/api/v1/recordings/{recording_id}",
             "/api/v1/recordings/{recording_id}/download",
