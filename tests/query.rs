@@ -318,7 +318,8 @@ async fn the_openapi_document_describes_every_route_it_lists_and_each_of_them_an
     }
     assert!(spec["components"]["schemas"]["ConferenceDetail"].is_object());
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
-    for path in listed {
+    // The sessions route is a DELETE; tests/access.rs drives it.
+    for path in listed.into_iter().filter(|p| !p.contains("{email}")) {
         // A known conference and an unknown recording: each route exists and answers as documented.
         let concrete = path
             .replace("{conference_uuid}", "c1")
