@@ -14,6 +14,11 @@ pub fn digest(credential: &str) -> Vec<u8> {
     Sha256::digest(credential.as_bytes()).to_vec()
 }
 
+/// The client's address as this service saw it (the TCP peer), for limits and the audit log.
+pub fn client_address(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
 /// A fresh credential: 32 random bytes, URL-safe base64.
 pub fn fresh_credential() -> String {
     use base64::Engine;

@@ -38,7 +38,7 @@ impl Person {
 /// The bare address of `text` (`Name <a@b>` or `a@b`), lower-cased; `None` if it is not one.
 pub fn bare_address(text: &str) -> Option<String> {
     let address: EmailAddress = text.trim().parse().ok()?;
-    Some(address.mailbox().email.to_string().to_ascii_lowercase())
+    Some(address.bare())
 }
 
 /// Everyone who may sign in.
@@ -98,8 +98,7 @@ impl People {
     }
 
     fn entry_for(&mut self, address: &EmailAddress) -> &mut Person {
-        let email = address.mailbox().email.to_string().to_ascii_lowercase();
-        let person = self.entry(&email);
+        let person = self.entry(&address.bare());
         if person.name.is_none() {
             person.name = address.mailbox().name.clone();
         }

@@ -80,21 +80,10 @@ impl SignIn {
         let Some(email) = bare_address(typed) else {
             return Ok(Err(Refused::NotAnAddress));
         };
-        let now = chrono::Utc::now();
         // The token is drawn either way, so both paths do the same work.
         let token = fresh_credential();
         let known = people.get(&email).is_some();
-        let request = SigninRequest {
-            email: email.clone(),
-            client: client.map(|c| c.to_string()),
-            at: now,
-            link: known.then(|| NewSigninLink {
-                token_hash: digest(&token),
-                expires_at: now + self.settings.link_lifetime(),
-            }),
-            window_start: now - chrono::Duration::hours(1),
-            links_per_window: self.settings.links_per_hour,
-        };
+        let request = self.signin_request(&email, client, known.then_some(&token));
         match db.request_signin(request).await.map_err(internal)? {
             SigninRequested::LinkStored => self.mail_later(email, token),
             SigninRequested::Limited => {
@@ -105,6 +94,28 @@ impl SignIn {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// A request for `email` made now, storing a link for `token` when there is one, under the
+    /// per-address limit.
+    fn signin_request(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+        token: Option<&String>,
+    ) -> SigninRequest {
+        let now = chrono::Utc::now();
+        SigninRequest {
+            email: email.to_owned(),
+            client: client.map(|c| c.to_string()),
+            at: now,
+            link: token.map(|token| NewSigninLink {
+                token_hash: digest(token),
+                expires_at: now + self.settings.link_lifetime(),
+            }),
+            window_start: now - chrono::Duration::hours(1),
+            links_per_window: self.settings.links_per_hour,
+        }
     }
 
     /// Mails the link after the answer, so that its time is not the answer's.
@@ -150,20 +161,8 @@ impl SignIn {
     /// Stores a link for `email` without mailing it: the demo prints it instead.
     pub async fn issue_link(&self, db: &Arc<dyn Database>, email: &str) -> anyhow::Result<String> {
         let token = fresh_credential();
-        let now = chrono::Utc::now();
-        let stored = db
-            .request_signin(SigninRequest {
-                email: email.to_ascii_lowercase(),
-                client: None,
-                at: now,
-                link: Some(NewSigninLink {
-                    token_hash: digest(&token),
-                    expires_at: now + self.settings.link_lifetime(),
-                }),
-                window_start: now - chrono::Duration::hours(1),
-                links_per_window: self.settings.links_per_hour,
-            })
-            .await?;
+        let request = self.signin_request(&email.to_ascii_lowercase(), None, Some(&token));
+        let stored = db.request_signin(request).await?;
         anyhow::ensure!(
             stored == SigninRequested::LinkStored,
             "too many links for {email}"

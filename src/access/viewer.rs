@@ -7,6 +7,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::digest;
+use super::people::Person;
 use crate::api::tokens::TokenHolder;
 use crate::db::access::Visibility;
 use crate::error::{ApiError, internal};
@@ -27,6 +28,18 @@ pub struct Viewer {
     pub session: Option<Vec<u8>>,
     /// The client's address, as this service saw it.
     pub client: Option<String>,
+}
+
+impl Viewer {
+    fn person(person: &Person, session: Option<Vec<u8>>, client: Option<String>) -> Self {
+        Self {
+            actor: person.email.clone(),
+            admin: person.admin,
+            visibility: person.visibility(),
+            session,
+            client,
+        }
+    }
 }
 
 impl FromRequest for Viewer {
@@ -69,7 +82,7 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Viewer>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| internal(anyhow::anyhow!("no application state")))?;
-    let client = req.peer_addr().map(|a| a.ip().to_string());
+    let client = super::client_address(req).map(|ip| ip.to_string());
     if let Some(presented) = bearer(req) {
         return Ok(state
             .tokens
@@ -82,13 +95,10 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Viewer>, ApiError> {
                     session: None,
                     client: client.clone(),
                 }),
-                TokenHolder::Person { email } => state.people.get(email).map(|p| Viewer {
-                    actor: p.email.clone(),
-                    admin: p.admin,
-                    visibility: p.visibility(),
-                    session: None,
-                    client: client.clone(),
-                }),
+                TokenHolder::Person { email } => state
+                    .people
+                    .get(email)
+                    .map(|p| Viewer::person(p, None, client.clone())),
             }));
     }
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
@@ -116,13 +126,7 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Viewer>, ApiError> {
             .await
             .map_err(internal)?;
     }
-    Ok(Some(Viewer {
-        actor: person.email.clone(),
-        admin: person.admin,
-        visibility: person.visibility(),
-        session: Some(id_hash),
-        client,
-    }))
+    Ok(Some(Viewer::person(person, Some(id_hash), client)))
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {

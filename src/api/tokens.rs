@@ -48,7 +48,7 @@ impl ApiTokens {
         entries.extend(scoped.iter().map(|s| Entry {
             digest: digest(&s.token),
             holder: TokenHolder::Person {
-                email: s.person.mailbox().email.to_string().to_ascii_lowercase(),
+                email: s.person.bare(),
             },
         }));
         Self { entries }

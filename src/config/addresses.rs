@@ -20,6 +20,11 @@ impl EmailAddress {
     pub fn mailbox(&self) -> &Mailbox {
         &self.mailbox
     }
+
+    /// The bare address (`user@host`), lower-cased: how confvault keys a person.
+    pub fn bare(&self) -> String {
+        self.mailbox.email.to_string().to_ascii_lowercase()
+    }
 }
 
 impl std::str::FromStr for EmailAddress {

@@ -50,7 +50,7 @@ async fn request_link(
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::of(&req, &state.config);
     verify_csrf(&session, &form.csrf)?;
-    let client = req.peer_addr().map(|a| a.ip());
+    let client = crate::access::client_address(&req);
     let outcome = state
         .signin
         .request(&state.db, &state.people, &form.email, client)
@@ -110,7 +110,7 @@ async fn redeem(
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::of(&req, &state.config);
     verify_csrf(&session, &form.csrf)?;
-    let client = req.peer_addr().map(|a| a.ip().to_string());
+    let client = crate::access::client_address(&req).map(|ip| ip.to_string());
     let redeemed = state.signin.redeem(&state.db, &token, client).await?;
     let why = match redeemed {
         Ok(opened) => {
