@@ -17,6 +17,7 @@ pub mod mail;
 pub mod operator;
 pub mod ops;
 pub mod progress;
+pub mod roster;
 pub mod routes;
 pub mod search;
 pub mod state;

@@ -304,6 +304,7 @@ fn discovered(r: ListedRecording) -> Discovered {
         source_url: r.recording_url.to_string(),
         call_uuid: r.call_uuid,
         recorded_at: r.recorded_at,
+        started_at: r.started_at,
         duration_ms: r.duration_ms,
         from: r.from,
         to: r.to,

@@ -15,6 +15,8 @@ pub struct Discovered {
     pub call_uuid: Option<String>,
     /// When it was recorded, if the object says.
     pub recorded_at: Option<Instant>,
+    /// When the recording started (`recording_start_ms`), if the object says.
+    pub started_at: Option<Instant>,
     pub duration_ms: Option<u64>,
     pub from: Option<String>,
     pub from_normalized: Option<String>,

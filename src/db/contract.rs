@@ -153,6 +153,39 @@ async fn an_ended_conference_with_a_recording_reads_back_whole_and_queues_its_ar
 }
 
 #[tokio::test]
+async fn the_list_counts_people_not_legs_and_a_record_stop_keeps_when_its_recording_started() {
+    for_each_backend(|db| async move {
+        let rejoin = ENTER.replace("CallUUID=a", "CallUUID=a2").replace("From=918071387423", "From=%2B918071387423");
+        let other = ENTER.replace("CallUUID=a", "CallUUID=b").replace("From=918071387423", "From=919624705678");
+        for body in [ENTER, &rejoin, &other] {
+            db.record_callback(callback(body), RULES).await.unwrap();
+        }
+        let stop = "Event=RecordStop&RecordingID=r-start&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr.mp3&CallUUID=b&RecordingDurationMs=60000&RecordingStartMs=1779184805000";
+        db.record_callback(crate::ingest::rules::tests::record_stop(stop, t0()), RULES)
+            .await
+            .unwrap();
+
+        let page = db
+            .search_conferences(Filter { limit: 10, ..Filter::default() }, Visibility::Everything)
+            .await
+            .unwrap();
+        let detail = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(detail.participants.len(), 3, "three legs");
+        assert_eq!(page.rows[0].participants, 2, "two people: one of them rejoined");
+        assert_eq!(
+            detail.recordings[0].started_at.map(|t| t.timestamp_millis()),
+            Some(1_779_184_805_000)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_summary() {
     for_each_backend(|db| async move {
         db.record_callback(callback(ENTER), RULES).await.unwrap();

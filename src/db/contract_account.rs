@@ -15,6 +15,7 @@ fn discovered(id: &str, call: &str) -> Discovered {
         source_url: format!("https://media.vobiz.ai/{id}.mp3"),
         call_uuid: Some(call.into()),
         recorded_at: Some(t0() - Duration::hours(1)),
+        started_at: Some(t0() - Duration::hours(1)),
         duration_ms: Some(61_000),
         from: Some("+918071387423".into()),
         from_normalized: Some("918071387423".into()),
@@ -203,6 +204,7 @@ async fn recordings_list_newest_first_a_page_at_a_time_within_the_bounds_given()
         let found: Vec<Discovered> = (1..=3)
             .map(|h| Discovered {
                 recorded_at: Some(at(h)),
+                started_at: None,
                 ..discovered(&format!("r{h}"), "lost")
             })
             .collect();

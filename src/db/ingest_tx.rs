@@ -57,6 +57,8 @@ pub struct NewRecording<'a> {
     pub source: Source,
     pub source_url: &'a str,
     pub duration_ms: Option<u64>,
+    /// When its source says the recording started.
+    pub started_at: Option<Instant>,
 }
 
 /// Whether a signature nonce was seen before.

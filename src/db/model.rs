@@ -182,6 +182,8 @@ pub struct Recording {
     pub source: Source,
     pub source_url: String,
     pub call_uuid: Option<String>,
+    /// When the recording started, where its source said so.
+    pub started_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     /// Length in seconds, where known.
     pub duration_seconds: Option<f64>,
@@ -367,6 +369,7 @@ pub struct ConferenceRow {
     pub status: Status,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    /// People, not call legs: legs from one number (in any spelling) count once.
     pub participants: i64,
     pub recordings: i64,
 }

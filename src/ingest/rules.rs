@@ -228,6 +228,7 @@ fn apply_conference_event(
                     source: Source::ConferenceEnd,
                     source_url: url.as_str(),
                     duration_ms: None,
+                    started_at: None,
                 };
                 new_recording = tx.add_recording(&recording, now)?;
             }
@@ -267,6 +268,7 @@ fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<
         source: Source::RecordStop,
         source_url: r.url.as_str(),
         duration_ms: r.duration_ms,
+        started_at: r.started_at,
     };
     let new_recording = tx.add_recording(&recording, now)?;
     if let Some(conf) = conference {

@@ -1,11 +1,12 @@
-//! What a meeting summary says, computed from the roster: attendees merged by number (first
-//! join, last leave, time on the call, rejoins), peak size, recordings with their links.
+//! What a meeting summary says, computed from the roster (src/roster.rs): attendees with their
+//! first join, last leave, time on the call and rejoins, peak size, recordings with their links.
 
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::recipients::Directory;
 use crate::db::model::{Conference, Participant};
+use crate::roster;
 use crate::time::Instant;
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,16 +89,17 @@ pub fn build(
             (Some(s), Some(e)) => human_duration((e - s).num_seconds()),
             _ => "unknown".to_owned(),
         },
-        peak_participants: peak(legs, end).max(conference.peak_size.unwrap_or(0).max(0) as usize),
-        attendees: attendees(legs, end, directory)
+        peak_participants: roster::peak(legs, end)
+            .max(conference.peak_size.unwrap_or(0).max(0) as usize),
+        attendees: roster::people(legs, end, directory)
             .into_iter()
             .map(|a| AttendeeView {
+                first_join: local_time(a.first_join()),
+                last_leave: local_time(a.last_leave()),
+                time_on_call: human_duration(a.seconds()),
+                rejoins: a.rejoins(),
                 name: a.name,
                 number: a.number,
-                first_join: local_time(a.first_join),
-                last_leave: local_time(a.last_leave),
-                time_on_call: human_duration(a.seconds),
-                rejoins: a.legs.saturating_sub(1),
             })
             .collect(),
         recordings: recordings
@@ -116,77 +118,6 @@ pub fn build(
             .collect(),
         archive_failed,
     }
-}
-
-struct Attendee {
-    name: Option<String>,
-    number: String,
-    key: String,
-    first_join: Option<Instant>,
-    last_leave: Option<Instant>,
-    seconds: i64,
-    legs: usize,
-}
-
-/// Legs merged per person (by normalised number), in order of first join.
-fn attendees(legs: &[Participant], end: Option<Instant>, directory: &Directory) -> Vec<Attendee> {
-    let mut people: Vec<Attendee> = Vec::new();
-    for leg in legs {
-        let number = leg.from.clone().unwrap_or_else(|| "unknown".to_owned());
-        let key = crate::vobiz::phone::normalize(&number);
-        let left = leg.left_at.or(end);
-        let seconds = match (leg.joined_at, left) {
-            (Some(j), Some(l)) if l > j => (l - j).num_seconds(),
-            _ => 0,
-        };
-        match people.iter_mut().find(|p| p.key == key) {
-            Some(p) => {
-                p.first_join = min_opt(p.first_join, leg.joined_at);
-                p.last_leave = p.last_leave.max(left);
-                p.seconds += seconds;
-                p.legs += 1;
-            }
-            None => people.push(Attendee {
-                name: directory.name_of(&number).map(str::to_owned),
-                number,
-                key,
-                first_join: leg.joined_at,
-                last_leave: left,
-                seconds,
-                legs: 1,
-            }),
-        }
-    }
-    people.sort_by_key(|p| p.first_join);
-    people
-}
-
-fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Most legs in the room at once.
-fn peak(legs: &[Participant], end: Option<Instant>) -> usize {
-    let mut edges: Vec<(Instant, i32)> = Vec::new();
-    for leg in legs {
-        if let Some(j) = leg.joined_at {
-            edges.push((j, 1));
-            if let Some(l) = leg.left_at.or(end) {
-                edges.push((l, -1));
-            }
-        }
-    }
-    // Leaves before joins at the same instant: a hand-over is not an overlap.
-    edges.sort();
-    let (mut now, mut most) = (0i32, 0i32);
-    for (_, delta) in edges {
-        now += delta;
-        most = most.max(now);
-    }
-    most.max(0) as usize
 }
 
 pub fn human_duration(seconds: i64) -> String {

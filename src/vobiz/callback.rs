@@ -162,6 +162,8 @@ pub struct RecordStop {
     pub url: Url,
     pub call_uuid: Id,
     pub duration_ms: Option<u64>,
+    /// `RecordingStartMs`: when the recording's first second was recorded.
+    pub started_at: Option<Instant>,
 }
 
 const MAX_NAME_CHARS: usize = 512;
@@ -278,6 +280,12 @@ pub fn parse_record_stop(fields: &Fields) -> Result<RecordStop, CallbackError> {
             Some(ms) => Some(ms),
             None => parse_number::<u64>(fields, "RecordingDuration")?.map(|s| s * 1000),
         },
+        started_at: parse_number::<i64>(fields, "RecordingStartMs")?
+            .map(|ms| {
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| CallbackError::invalid("RecordingStartMs", "out of range"))
+            })
+            .transpose()?,
     })
 }
 
@@ -387,6 +395,11 @@ mod tests {
         );
         assert_eq!(stop.duration_ms, Some(1_520_340));
         assert_eq!(stop.url.host_str(), Some("media.vobiz.ai"));
+        assert_eq!(
+            stop.started_at.map(|t| t.timestamp_millis()),
+            Some(1_779_787_921_000),
+            "RecordingStartMs places the recording on the meeting's time axis"
+        );
     }
 
     #[test]
@@ -449,5 +462,6 @@ mod tests {
         let stop = parse_record_stop(&fields).unwrap();
         assert_eq!(stop.duration_ms, Some(12_000));
         assert_eq!(stop.url.path(), "/r1.mp3");
+        assert_eq!(stop.started_at, None, "RecordingStartMs is optional");
     }
 }

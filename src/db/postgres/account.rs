@@ -52,9 +52,9 @@ fn record(
         "INSERT INTO recordings
              (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
               created_at, recorded_at, from_number, to_number, from_normalized,
-              to_normalized, vobiz_object)
+              to_normalized, vobiz_object, started_at)
          VALUES ($1, $2, $3, 'sync', $4, $5, $6::timestamptz, COALESCE($7::timestamptz, $6), $8, $9, $10, $11,
-                 $12::text::jsonb)
+                 $12::text::jsonb, $13::timestamptz)
          ON CONFLICT (recording_id) DO NOTHING",
         &[
             &d.recording_id,
@@ -69,6 +69,7 @@ fn record(
             &d.from_normalized,
             &d.to_normalized,
             &d.vobiz_object,
+            &d.started_at,
         ],
     )? == 1;
     if !inserted {
@@ -77,7 +78,8 @@ fn record(
              SET duration_ms = COALESCE(duration_ms, $2),
                  from_number = COALESCE(from_number, $3), to_number = COALESCE(to_number, $4),
                  from_normalized = COALESCE(from_normalized, $5),
-                 to_normalized = COALESCE(to_normalized, $6), vobiz_object = $7::text::jsonb
+                 to_normalized = COALESCE(to_normalized, $6), vobiz_object = $7::text::jsonb,
+                 started_at = COALESCE(started_at, $8::timestamptz)
              WHERE recording_id = $1 AND vobiz_object IS NULL",
             &[
                 &d.recording_id,
@@ -87,6 +89,7 @@ fn record(
                 &d.from_normalized,
                 &d.to_normalized,
                 &d.vobiz_object,
+                &d.started_at,
             ],
         )?;
     }

@@ -17,6 +17,10 @@ const MIGRATIONS: &[Migration] = &[
         "0002_access",
         include_str!("../../../migrations/postgres/0002_access.sql"),
     ),
+    (
+        "0003_recording_start",
+        include_str!("../../../migrations/postgres/0003_recording_start.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

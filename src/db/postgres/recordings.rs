@@ -20,8 +20,8 @@ pub fn add(tx: &PgTx<'_>, r: &NewRecording<'_>, now: Instant) -> Result<bool, Db
     let inserted = tx.execute(
         "INSERT INTO recordings
              (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
-              created_at, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+              created_at, recorded_at, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, COALESCE($8::timestamptz, $7), $8)
          ON CONFLICT (recording_id) DO NOTHING",
         &[
             &r.recording_id,
@@ -31,6 +31,7 @@ pub fn add(tx: &PgTx<'_>, r: &NewRecording<'_>, now: Instant) -> Result<bool, Db
             &r.source_url,
             &non_negative(r.duration_ms),
             &now,
+            &r.started_at,
         ],
     )?;
     Ok(inserted == 1)
@@ -53,7 +54,7 @@ pub fn for_conference(tx: &PgTx<'_>, uuid: &str) -> Result<Vec<Recording>, DbErr
         &format!(
             "SELECT r.recording_id, r.source, r.source_url, r.call_uuid, r.duration_ms,
                     {STATUS_SQL}, r.format, r.size_bytes, r.sha256, r.location, r.archived_at,
-                    COALESCE(j.attempts, 0), j.last_error
+                    COALESCE(j.attempts, 0), j.last_error, r.started_at
              FROM recordings r {ARCHIVE_JOB_JOIN}
              WHERE r.conference_uuid = $1
              ORDER BY r.created_at, r.recording_id"
@@ -69,6 +70,7 @@ pub fn for_conference(tx: &PgTx<'_>, uuid: &str) -> Result<Vec<Recording>, DbErr
             source: r.try_get(1)?,
             source_url: r.try_get(2)?,
             call_uuid: r.try_get(3)?,
+            started_at: r.try_get(13)?,
             duration_ms,
             duration_seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
             status: parse_status(&status)?,

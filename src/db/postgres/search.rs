@@ -115,7 +115,8 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
     let limit_at = c.placeholder(i64::from(limit) + 1);
     let sql = format!(
         "SELECT c.conference_uuid, c.name, c.status, c.started_at, c.ended_at,
-                (SELECT COUNT(*) FROM participants p WHERE p.conference_uuid = c.conference_uuid),
+                (SELECT COUNT(DISTINCT COALESCE(p.from_normalized, 'call:' || p.call_uuid))
+                 FROM participants p WHERE p.conference_uuid = c.conference_uuid),
                 (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid)
          FROM conferences c
          {}

@@ -26,9 +26,9 @@ pub fn record(
             "INSERT INTO recordings
                  (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
                   created_at, recorded_at, from_number, to_number, from_normalized,
-                  to_normalized, vobiz_object)
+                  to_normalized, vobiz_object, started_at)
              VALUES (:id, :conf, :call, 'sync', :url, :duration, :now, :recorded, :from, :to,
-                     :from_n, :to_n, :object)
+                     :from_n, :to_n, :object, :started)
              ON CONFLICT (recording_id) DO NOTHING",
         )?
         .execute(named_params! {
@@ -37,6 +37,7 @@ pub fn record(
             ":recorded": d.recorded_at.map(to_db).unwrap_or_else(|| now.to_owned()),
             ":from": d.from, ":to": d.to, ":from_n": d.from_normalized,
             ":to_n": d.to_normalized, ":object": d.vobiz_object,
+            ":started": d.started_at.map(to_db),
         })? == 1;
     if !inserted {
         // Known from a callback: it keeps what it has and gains the REST object's facts, once.
@@ -45,12 +46,14 @@ pub fn record(
              SET duration_ms = COALESCE(duration_ms, :duration),
                  from_number = COALESCE(from_number, :from), to_number = COALESCE(to_number, :to),
                  from_normalized = COALESCE(from_normalized, :from_n),
-                 to_normalized = COALESCE(to_normalized, :to_n), vobiz_object = :object
+                 to_normalized = COALESCE(to_normalized, :to_n), vobiz_object = :object,
+                 started_at = COALESCE(started_at, :started)
              WHERE recording_id = :id AND vobiz_object IS NULL",
         )?
         .execute(named_params! {
             ":id": d.recording_id, ":duration": d.duration_ms, ":from": d.from, ":to": d.to,
             ":from_n": d.from_normalized, ":to_n": d.to_normalized, ":object": d.vobiz_object,
+            ":started": d.started_at.map(to_db),
         })?;
     }
     let archive = match (&conference_uuid, inserted) {

@@ -40,6 +40,10 @@ const MIGRATIONS: &[Migration] = &[
         "0008_access",
         include_str!("../../../migrations/sqlite/0008_access.sql"),
     ),
+    (
+        "0009_recording_start",
+        include_str!("../../../migrations/sqlite/0009_recording_start.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

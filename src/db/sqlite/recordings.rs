@@ -16,14 +16,15 @@ pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, D
         .prepare_cached(
             "INSERT INTO recordings
                  (recording_id, conference_uuid, call_uuid, source, source_url, duration_ms,
-                  created_at, recorded_at)
-             VALUES (:id, :conf, :call, :source, :url, :duration, :now, :now)
+                  created_at, recorded_at, started_at)
+             VALUES (:id, :conf, :call, :source, :url, :duration, :now, COALESCE(:started, :now),
+                     :started)
              ON CONFLICT (recording_id) DO NOTHING",
         )?
         .execute(named_params! {
             ":id": r.recording_id, ":conf": r.conference_uuid, ":call": r.call_uuid,
             ":source": r.source, ":url": r.source_url, ":duration": r.duration_ms,
-            ":now": now,
+            ":now": now, ":started": r.started_at.map(to_db),
         })?;
     Ok(inserted == 1)
 }
@@ -46,7 +47,7 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.recording_id, r.source, r.source_url, r.call_uuid, r.duration_ms, {STATUS_SQL},
                 r.format, r.size_bytes, r.sha256, r.location, r.archived_at,
-                COALESCE(j.attempts, 0), j.last_error
+                COALESCE(j.attempts, 0), j.last_error, r.started_at
          FROM recordings r {ARCHIVE_JOB_JOIN}
          WHERE r.conference_uuid = :uuid
          ORDER BY r.created_at, r.recording_id"
@@ -58,6 +59,7 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 source: r.get(1)?,
                 source_url: r.get(2)?,
                 call_uuid: r.get(3)?,
+                started_at: None,
                 duration_ms: r.get(4)?,
                 duration_seconds: r.get::<_, Option<i64>>(4)?.map(|ms| ms as f64 / 1000.0),
                 status: r.get(5)?,
@@ -70,13 +72,15 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 last_error: r.get(12)?,
             },
             r.get::<_, Option<String>>(10)?,
+            r.get::<_, Option<String>>(13)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (recording, archived_at) = row?;
+        let (recording, archived_at, started_at) = row?;
         out.push(Recording {
             archived_at: instant(archived_at)?,
+            started_at: instant(started_at)?,
             ..recording
         });
     }
@@ -231,6 +235,7 @@ mod tests {
                 source: Source::RecordStop,
                 source_url: "https://media.vobiz.ai/r.mp3",
                 duration_ms: None,
+                started_at: None,
             };
             assert!(add(&conn, &new, "2026-01-01T00:00:00.000000Z").unwrap());
             if *archived {

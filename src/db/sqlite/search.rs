@@ -94,7 +94,8 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
     };
     let sql = format!(
         "SELECT c.conference_uuid, c.name, c.status, c.started_at, c.ended_at,
-                (SELECT COUNT(*) FROM participants p WHERE p.conference_uuid = c.conference_uuid),
+                (SELECT COUNT(DISTINCT COALESCE(p.from_normalized, 'call:' || p.call_uuid))
+                 FROM participants p WHERE p.conference_uuid = c.conference_uuid),
                 (SELECT COUNT(*) FROM recordings r WHERE r.conference_uuid = c.conference_uuid)
          FROM conferences c
          {filter}

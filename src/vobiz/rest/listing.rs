@@ -21,6 +21,8 @@ pub struct ListedRecording {
     pub recording_type: Option<String>,
     /// When it was recorded: `recording_start_ms`, else `add_time`.
     pub recorded_at: Option<Instant>,
+    /// When it started: `recording_start_ms` only.
+    pub started_at: Option<Instant>,
     pub duration_ms: Option<u64>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -124,6 +126,7 @@ fn recording(object: &Value, hosts: &AllowList) -> Result<ListedRecording, Skipp
         conference_name: field("conference_name"),
         recording_type: field("recording_type"),
         recorded_at: start.or(added),
+        started_at: start,
         duration_ms: number(object.get("recording_duration_ms"))
             .filter(|ms| *ms >= 0.0)
             .map(|ms| ms.round() as u64),
