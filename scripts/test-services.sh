@@ -6,7 +6,8 @@
 # S3: s3s-fs (an S3-protocol server in Rust storing objects as files), built once into .tools/.
 # SMTP: aiosmtpd (PyPI) in a venv in .tools/venv, run by scripts/smtp_test_server.py: a plain
 # listener and a STARTTLS + AUTH one with a self-signed certificate, delivering to a Maildir.
-# Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs).
+# Browser: Debian's chromium and chromium-driver, for the web page tests (tests/browser.rs,
+# tests/timeline.rs), and axe-core (npm) in .tools/axe, the accessibility check they run.
 # API conformance: schemathesis (PyPI) in the same venv, run by scripts/api-conformance.sh.
 # Load balancer: Debian's haproxy, run by the replica test (tests/replicas.rs) on its own config.
 # PostgreSQL: a throwaway cluster of its own (initdb on a free port under .test-services/, run
@@ -17,6 +18,7 @@ TEST_TOOLS_DIR="${TEST_TOOLS_DIR:-$PWD/.tools}"
 TEST_SERVICES_DIR="${TEST_SERVICES_DIR:-$PWD/.test-services}"
 S3S_FS_VERSION=0.14.1
 SCHEMATHESIS_VERSION=4.32.5
+AXE_CORE_VERSION=4.14.1
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -74,6 +76,13 @@ install_test_services() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
+    if [ ! -f "$TEST_TOOLS_DIR/axe/node_modules/axe-core/axe.min.js" ]; then
+        command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+        echo "== installing axe-core $AXE_CORE_VERSION (npm) into $TEST_TOOLS_DIR/axe"
+        mkdir -p "$TEST_TOOLS_DIR/axe"
+        npm install --silent --no-audit --no-fund --prefix "$TEST_TOOLS_DIR/axe" \
+            "axe-core@$AXE_CORE_VERSION" >/dev/null
+    fi
 }
 
 wait_for_port() {
@@ -91,6 +100,7 @@ start_test_services() {
     install_test_services
     rm -rf "$TEST_SERVICES_DIR"
     mkdir -p "$TEST_SERVICES_DIR/s3"
+    export CV_TEST_AXE_JS="$TEST_TOOLS_DIR/axe/node_modules/axe-core/axe.min.js"
 
     local s3_port
     s3_port="$(free_port)"

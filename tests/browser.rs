@@ -7,123 +7,11 @@ mod common;
 
 const ADMIN: &str = "admin@example.com";
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use common::browser::{Driver, click, sign_in, text_of, until};
 use common::callbacks::{end, enter};
 use common::media::{AUTH_ID, Answer, MediaServer};
-use common::web::outbox_links;
-use common::{AUTH_TOKEN, DEADLINE, Server, fixture};
-use fantoccini::{Client, ClientBuilder, Locator};
-
-/// A chromedriver process on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Driver {
-    async fn start() -> (Driver, Client) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(chromedriver())
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|_| {
-                // Straight to the process's stderr: the test harness would swallow eprintln!.
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    b"chromedriver is not installed: run the tests with scripts/test.sh, which installs it\n",
-                );
-                std::process::exit(2)
-            });
-        let driver = Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _profile: tempfile::tempdir().unwrap(),
-        };
-        let profile = driver._profile.path().display().to_string();
-        // Flags as this machine needs them: no sandbox as root, and no background traffic,
-        // which the closed network would refuse.
-        let capabilities = serde_json::json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
-                    format!("--user-data-dir={profile}"),
-                ],
-            }
-        });
-        let started = Instant::now();
-        let client = loop {
-            let connected = ClientBuilder::rustls()
-                .unwrap()
-                .capabilities(capabilities.as_object().unwrap().clone())
-                .connect(&driver.url)
-                .await;
-            match connected {
-                Ok(client) => break client,
-                Err(e) if started.elapsed() > DEADLINE => panic!("chromedriver: {e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
-        (driver, client)
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> &'static str {
-    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or("chromedriver")
-}
-
-/// Polls a script's JSON result until `ready` accepts it.
-async fn until(
-    client: &Client,
-    what: &str,
-    script: &str,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let value = client.execute(script, vec![]).await.unwrap();
-        if ready(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "timed out waiting for {what}; last: {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Clicks the element `locator` finds.
-async fn click(client: &Client, locator: Locator<'_>) {
-    client.find(locator).await.unwrap().click().await.unwrap();
-}
-
-/// The visible text of the element `locator` finds.
-async fn text_of(client: &Client, locator: Locator<'_>) -> String {
-    client.find(locator).await.unwrap().text().await.unwrap()
-}
+use common::{AUTH_TOKEN, Server, fixture};
+use fantoccini::Locator;
 
 /// A server holding two conferences, "Weekly Standup" with an archived recording and "Board
 /// Review" without, and the media host the recording came from.
@@ -159,37 +47,12 @@ async fn seeded_server() -> (MediaServer, Server) {
     (media, server)
 }
 
-/// Signs in as the admin in the browser: asks for a link, follows the one the outbox got.
-async fn sign_in(browser: &Client, server: &Server) {
-    browser.goto(&server.url("/")).await.unwrap();
-    browser
-        .find(Locator::Css("input[name=email]"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN)
-        .await
-        .unwrap();
-    click(browser, Locator::Css("form[action='/signin'] button")).await;
-    browser
-        .wait()
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
-    let link = server
-        .eventually("the sign-in link in the outbox", || async {
-            outbox_links(server, ADMIN).pop()
-        })
-        .await;
-    browser.goto(&server.url(&link)).await.unwrap();
-    click(browser, Locator::Css("main form button")).await;
-}
-
 #[tokio::test]
 async fn in_chromium_sign_in_by_link_search_open_a_conference_and_the_audio_loads() {
     let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
-    sign_in(&browser, &server).await;
+    sign_in(&browser, &server, ADMIN).await;
     let search = browser
         .wait()
         .for_element(Locator::Css("input[name=q]"))
@@ -205,7 +68,7 @@ async fn in_chromium_sign_in_by_link_search_open_a_conference_and_the_audio_load
         )
         .await
         .unwrap();
-    let table = text_of(&browser, Locator::Css("table tbody")).await;
+    let table = text_of(&browser, Locator::Css("ul.results")).await;
     assert!(table.contains("Weekly Standup"), "{table}");
     assert!(
         !table.contains("Board Review"),
@@ -259,7 +122,7 @@ async fn in_chromium_the_pages_break_no_rule_of_their_content_security_policy() 
     let (_media, server) = seeded_server().await;
     let (_driver, browser) = Driver::start().await;
 
-    sign_in(&browser, &server).await;
+    sign_in(&browser, &server, ADMIN).await;
     browser
         .wait()
         .for_element(Locator::Css("input[name=q]"))

@@ -117,9 +117,21 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
         "{searched}"
     );
 
+    let spelled = page_text(
+        &client,
+        &server,
+        "/?participant=%2B91+80713-87423",
+        &cookies,
+    )
+    .await;
+    assert!(
+        spelled.contains("Weekly Standup"),
+        "a participant in another spelling: {spelled}"
+    );
+
     let detail = page_text(&client, &server, "/conferences/w1", &cookies).await;
     assert!(
-        detail.contains("<td>918071387423</td><td>joined</td>"),
+        detail.contains("<strong>918071387423</strong>") && detail.contains("1 person"),
         "{detail}"
     );
     let src_start = detail.find("<audio").unwrap();

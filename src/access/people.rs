@@ -45,11 +45,16 @@ pub fn bare_address(text: &str) -> Option<String> {
 #[derive(Debug, Clone, Default)]
 pub struct People {
     by_email: BTreeMap<String, Person>,
+    /// The mail directory they came from: also how the pages name a caller's number.
+    directory: Directory,
 }
 
 impl People {
     pub fn from_config(config: &Config, directory: &Directory) -> Self {
-        let mut people = Self::default();
+        let mut people = Self {
+            directory: directory.clone(),
+            ..Self::default()
+        };
         for (number, name, email) in directory.entries() {
             if let Some(email) = email.and_then(bare_address) {
                 let person = people.entry(&email);
@@ -124,6 +129,10 @@ impl People {
 
     pub fn all(&self) -> impl Iterator<Item = &Person> {
         self.by_email.values()
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 }
 

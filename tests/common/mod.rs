@@ -2,6 +2,7 @@
 //! directory, and speaks HTTP to it.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod callbacks;
 pub mod database;
 pub mod media;

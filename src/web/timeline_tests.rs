@@ -1,0 +1,171 @@
+//! The timeline's arithmetic: rows per person, bars per leg, recordings placed, round ticks.
+
+use super::*;
+use crate::mail::recipients::Directory;
+
+fn at(hms: &str) -> Instant {
+    format!("2026-05-19T{hms}Z").parse().expect("a test time")
+}
+
+fn leg(call: &str, from: &str, joined: &str, left: &str) -> Participant {
+    Participant {
+        call_uuid: call.to_owned(),
+        member_id: None,
+        from: Some(from.to_owned()),
+        to: None,
+        direction: None,
+        joined_at: Some(at(joined)),
+        left_at: Some(at(left)),
+    }
+}
+
+fn conference(started: &str, ended: &str) -> Conference {
+    Conference {
+        conference_uuid: "c1".into(),
+        name: "Standup".into(),
+        status: crate::db::model::Status::Ended,
+        started_at: Some(at(started)),
+        ended_at: Some(at(ended)),
+        end_reason: None,
+        peak_size: None,
+    }
+}
+
+fn recording(source: Source, started: Option<&str>, call: Option<&str>) -> Recording {
+    Recording {
+        recording_id: "r1".into(),
+        source,
+        source_url: "https://media.vobiz.ai/r1.mp3".into(),
+        call_uuid: call.map(str::to_owned),
+        started_at: started.map(at),
+        duration_ms: Some(10 * 60 * 1000),
+        duration_seconds: Some(600.0),
+        status: RecordingStatus::Archived,
+        format: Some("mp3".into()),
+        size_bytes: Some(1),
+        sha256: None,
+        location: None,
+        archived_at: None,
+        attempts: 0,
+        last_error: None,
+    }
+}
+
+fn timeline(c: &Conference, legs: &[Participant], recordings: &[Recording]) -> Timeline {
+    build(&Facts {
+        conference: c,
+        legs,
+        recordings,
+        directory: &Directory::default(),
+        zone: chrono_tz::Asia::Kolkata,
+        now: at("12:00:00"),
+    })
+    .expect("a timeline")
+}
+
+#[test]
+fn each_person_is_one_row_with_a_bar_per_leg_and_the_gap_between_them() {
+    let c = conference("10:00:00", "10:40:00");
+    let legs = [
+        leg("a1", "918071387423", "10:00:00", "10:10:00"),
+        leg("b1", "919624705678", "10:00:00", "10:40:00"),
+        leg("a2", "+91 80713 87423", "10:20:00", "10:40:00"),
+    ];
+
+    let t = timeline(&c, &legs, &[]);
+
+    assert_eq!(t.people.len(), 2);
+    let rejoined = &t.people[0];
+    assert_eq!(rejoined.rejoins, 1);
+    let bars: Vec<(&str, &str)> = rejoined
+        .bars
+        .iter()
+        .map(|b| (b.x.as_str(), b.width.as_str()))
+        .collect();
+    assert_eq!(bars, [("0.000%", "25.000%"), ("50.000%", "50.000%")]);
+    assert_eq!(rejoined.time_on_call, "30m 00s");
+    assert!(
+        rejoined.bars[1]
+            .description
+            .contains("15:50:00–16:10:00; 30m 00s on the call, rejoined once"),
+        "times in the configured zone: {}",
+        rejoined.bars[1].description
+    );
+}
+
+#[test]
+fn a_conference_recording_starts_with_the_conference_unless_it_says_otherwise() {
+    let c = conference("10:00:00", "10:40:00");
+    let legs = [leg("a1", "1", "10:00:00", "10:40:00")];
+
+    let derived = timeline(&c, &legs, &[recording(Source::ConferenceEnd, None, None)]);
+    let reported = timeline(
+        &c,
+        &legs,
+        &[recording(Source::ConferenceEnd, Some("10:20:00"), None)],
+    );
+    let call = timeline(
+        &c,
+        &[
+            leg("a1", "1", "10:00:00", "10:40:00"),
+            leg("b1", "2", "10:10:00", "10:40:00"),
+        ],
+        &[recording(Source::RecordStop, None, Some("b1"))],
+    );
+
+    let placed = |t: &Timeline| {
+        let r = &t.recordings[0];
+        (r.x.clone(), r.width.clone(), r.placed_by)
+    };
+    assert_eq!(
+        placed(&derived),
+        ("0.000%".into(), "25.000%".into(), "the conference's start")
+    );
+    assert_eq!(
+        derived.recordings[0].start_ms,
+        at("10:00:00").timestamp_millis()
+    );
+    assert_eq!(
+        placed(&reported),
+        (
+            "50.000%".into(),
+            "25.000%".into(),
+            "its own start, as Vobiz reported it"
+        )
+    );
+    assert_eq!(placed(&call).0, "25.000%", "when its call joined");
+}
+
+#[test]
+fn ticks_fall_on_round_local_times_and_stay_few() {
+    // 04:37:00Z is 10:07 in Kolkata (UTC+5:30): ticks on its own quarter hours.
+    let c = Conference {
+        started_at: Some(at("04:37:00")),
+        ended_at: Some(at("05:37:00")),
+        ..conference("00:00:00", "00:00:00")
+    };
+
+    let t = timeline(&c, &[], &[]);
+
+    let labels: Vec<&str> = t.ticks.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["10:15", "10:30", "10:45", "11:00"]);
+    assert!(t.people.is_empty());
+}
+
+#[test]
+fn a_conference_with_no_time_at_all_has_no_timeline() {
+    let c = Conference {
+        started_at: None,
+        ended_at: None,
+        ..conference("00:00:00", "00:00:00")
+    };
+    let none = build(&Facts {
+        conference: &c,
+        legs: &[],
+        recordings: &[],
+        directory: &Directory::default(),
+        zone: chrono_tz::UTC,
+        now: at("12:00:00"),
+    });
+    assert!(none.is_none());
+}
