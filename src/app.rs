@@ -72,6 +72,7 @@ fn rules(config: &Config) -> anyhow::Result<Rules> {
         } else {
             None
         },
+        webhooks: !config.webhooks.endpoints.is_empty(),
     })
 }
 
@@ -216,6 +217,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         source_deletes,
         owner,
         metrics: Arc::clone(&metrics),
+        webhooks: !config.webhooks.endpoints.is_empty(),
     });
     let rules = rules(&config)?;
     let (report, readiness_view) = watch::channel(Report::starting());

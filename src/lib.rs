@@ -25,3 +25,4 @@ pub mod storage;
 pub mod time;
 pub mod vobiz;
 pub mod web;
+pub mod webhooks;

@@ -22,7 +22,15 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
     let first = migrate::run(&mut client).await.unwrap();
     let second = migrate::run(&mut client).await.unwrap();
 
-    assert_eq!(first, ["0001_initial", "0002_access"]);
+    assert_eq!(
+        first,
+        [
+            "0001_initial",
+            "0002_access",
+            "0003_recording_start",
+            "0004_webhooks"
+        ]
+    );
     assert!(second.is_empty());
     let tables: Vec<String> = client
         .query(
@@ -50,6 +58,10 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
         "sessions",
         "signin_links",
         "audit_events",
+        "webhook_messages",
+        "webhook_deliveries",
+        "webhook_attempts",
+        "webhook_endpoints",
     ] {
         assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
     }
@@ -71,7 +83,7 @@ async fn replicas_that_start_together_migrate_once_without_racing() {
         1,
         "one replica applied the migrations, the others found them done: {applied:?}"
     );
-    assert_eq!(applied.iter().sum::<usize>(), 2, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), 4, "{applied:?}");
 }
 
 #[tokio::test]

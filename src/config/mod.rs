@@ -12,6 +12,7 @@ mod service;
 mod smtp;
 pub mod storage;
 mod vobiz;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use service::{ApiConfig, ArchiveConfig, HealthConfig, JobsConfig};
 pub use smtp::SmtpEndpoint;
 pub use storage::{StorageConfig, StorageKind};
 pub use vobiz::VobizConfig;
+pub use webhooks::{WebhookEndpoint, WebhooksConfig, display_url};
 
 use chrono_tz::Tz;
 use figment::Figment;
@@ -43,13 +45,19 @@ pub enum ConfigError {
     #[error("{0}")]
     Load(Box<figment::Error>),
     #[error("`{key}`: {problem}")]
-    Invalid { key: &'static str, problem: String },
+    Invalid {
+        key: std::borrow::Cow<'static, str>,
+        problem: String,
+    },
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(key: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        key: impl Into<std::borrow::Cow<'static, str>>,
+        problem: impl Into<String>,
+    ) -> Self {
         Self::Invalid {
-            key,
+            key: key.into(),
             problem: problem.into(),
         }
     }
@@ -75,6 +83,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub health: HealthConfig,
     pub access: AccessConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -93,6 +102,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             health: HealthConfig::default(),
             access: AccessConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -183,6 +193,7 @@ impl Config {
         self.storage.validate(self.archive.max_bytes)?;
         self.mail.validate()?;
         self.access.validate()?;
+        self.webhooks.validate()?;
         self.database.validate()
     }
 

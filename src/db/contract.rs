@@ -229,6 +229,7 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
             alert_operators: false,
             summarise_if_settled: true,
             rearchive_recording: false,
+            webhook: None,
         };
         assert!(!db.finish_job(job.id, "b", done.clone(), now).await.unwrap());
         assert!(db.finish_job(job.id, "a", done, now).await.unwrap());
@@ -271,6 +272,7 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
             alert_operators: true,
             summarise_if_settled: true,
             rearchive_recording: false,
+            webhook: None,
         };
         assert!(db.finish_job(job.id, "a", failed, now).await.unwrap());
         let detail = db

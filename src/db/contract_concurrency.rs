@@ -173,6 +173,7 @@ async fn two_archive_jobs_failing_at_the_same_moment_queue_exactly_one_summary()
                 alert_operators: false,
                 summarise_if_settled: true,
                 rearchive_recording: false,
+                webhook: None,
             };
 
             let (x, y) = tokio::join!(
@@ -195,6 +196,7 @@ async fn two_archive_jobs_failing_at_the_same_moment_queue_exactly_one_summary()
                 alert_operators: false,
                 summarise_if_settled: false,
                 rearchive_recording: false,
+                webhook: None,
             };
             db.finish_job(claimed.id, "z", done, now).await.unwrap();
         }

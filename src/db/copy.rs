@@ -31,6 +31,10 @@ pub const TABLES: &[&str] = &[
     "recording_links",
     "heartbeat",
     "leases",
+    "webhook_messages",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "webhook_endpoints",
 ];
 
 /// Rows read from SQLite and written at a time.

@@ -133,4 +133,10 @@ pub trait IngestTx {
         now: Instant,
         no_recording_run_at: Option<Instant>,
     ) -> Result<(), DbError>;
+    /// Queues an outbound webhook message in this transaction (the outbox).
+    fn enqueue_webhook(
+        &self,
+        event: &super::webhooks::WebhookEvent,
+        now: Instant,
+    ) -> Result<(), DbError>;
 }

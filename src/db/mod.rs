@@ -14,6 +14,7 @@ pub mod model;
 pub mod postgres;
 mod snapshot;
 pub mod sqlite;
+pub mod webhooks;
 
 #[cfg(test)]
 mod contract;
@@ -23,6 +24,8 @@ mod contract_access;
 mod contract_account;
 #[cfg(test)]
 mod contract_concurrency;
+#[cfg(test)]
+mod contract_webhooks;
 
 use std::sync::Arc;
 
@@ -248,6 +251,59 @@ pub trait AccountStore: Send + Sync {
     async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError>;
 }
 
+/// Outbound webhooks: messages are queued inside other writes (see [`webhooks::WebhookEvent`]);
+/// these fan them out to endpoints, lease deliveries to the dispatcher and keep the log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Gives each message not yet fanned out a delivery per endpoint that takes its type;
+    /// returns how many deliveries were made. Safe to run on several replicas at once.
+    async fn fan_out_webhooks(
+        &self,
+        routes: Vec<webhooks::EndpointRoute>,
+        now: Instant,
+    ) -> Result<u64, DbError>;
+    /// Leases up to `limit` of `endpoint`'s due deliveries to `owner`, oldest first.
+    async fn claim_webhook_deliveries(
+        &self,
+        endpoint: String,
+        owner: String,
+        now: Instant,
+        lease_until: Instant,
+        limit: u32,
+    ) -> Result<Vec<webhooks::DueDelivery>, DbError>;
+    /// Keeps `body` as the message's body unless one was kept already; returns the kept one, so
+    /// every attempt and replay sends the same bytes.
+    async fn freeze_webhook_body(
+        &self,
+        message_id: String,
+        body: String,
+    ) -> Result<String, DbError>;
+    /// Records an attempt and what follows; false if `owner` lost the lease.
+    async fn record_webhook_attempt(&self, attempt: webhooks::Attempt) -> Result<bool, DbError>;
+    async fn webhook_deliveries(
+        &self,
+        query: webhooks::DeliveryQuery,
+    ) -> Result<Vec<webhooks::DeliveryRow>, DbError>;
+    /// New deliveries of the same messages to the same endpoints, due now; returns their ids.
+    async fn replay_webhooks(
+        &self,
+        selection: webhooks::ReplaySelection,
+        now: Instant,
+    ) -> Result<Vec<i64>, DbError>;
+    async fn disable_webhook_endpoint(
+        &self,
+        endpoint: String,
+        reason: String,
+        at: Instant,
+    ) -> Result<(), DbError>;
+    /// False if it was not disabled.
+    async fn enable_webhook_endpoint(&self, endpoint: String) -> Result<bool, DbError>;
+    async fn disabled_webhook_endpoints(&self) -> Result<Vec<webhooks::DisabledEndpoint>, DbError>;
+    async fn webhook_backlog(&self) -> Result<webhooks::WebhookBacklog, DbError>;
+    /// Forgets settled deliveries, their attempts and messages created before `before`.
+    async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError>;
+}
+
 /// Every unit of work confvault asks of its database.
 pub trait Database:
     IngestStore
@@ -258,6 +314,7 @@ pub trait Database:
     + ReadSide
     + AccountStore
     + AccessStore
+    + WebhookStore
 {
 }
 
@@ -270,6 +327,7 @@ impl<T> Database for T where
         + ReadSide
         + AccountStore
         + AccessStore
+        + WebhookStore
 {
 }
 

@@ -418,4 +418,6 @@ pub struct Ending {
     /// The archived copy of the job's recording failed its check: archive it again from the
     /// source.
     pub rearchive_recording: bool,
+    /// The webhook message the run's outcome causes, queued in the same transaction.
+    pub webhook: Option<super::webhooks::WebhookEvent>,
 }

@@ -11,8 +11,10 @@ use crate::db::ingest_tx::{
     Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NonceSeen,
 };
 use crate::db::model::{Instant, Source};
+use crate::db::webhooks::WebhookEvent;
 use crate::vobiz::callback::{Action, ConferenceCallback, ConferenceEvent, Fields, RecordStop};
 use crate::vobiz::phone;
+use crate::webhooks::events::EventType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -126,6 +128,8 @@ pub struct Rules {
     /// How long a conference without a recording waits for a late one before its summary is
     /// sent; `None`: such conferences get no summary.
     pub no_recording_summary_after: Option<Duration>,
+    /// Queue webhook messages: some endpoint is configured.
+    pub webhooks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +259,14 @@ fn queue_end_work(
     rules: &Rules,
 ) -> Result<(), DbError> {
     tx.enqueue_archives_if_ended(conf, now)?;
+    if rules.webhooks {
+        let ended = WebhookEvent {
+            event: EventType::ConferenceEnded,
+            subject: conf.to_owned(),
+            once: true,
+        };
+        tx.enqueue_webhook(&ended, now)?;
+    }
     let no_recording_at = rules.no_recording_summary_after.map(|d| now + d);
     tx.enqueue_summary_when_settled(conf, now, no_recording_at)
 }

@@ -23,6 +23,7 @@ fn confirm_due_ends(db: &Memory, now: Instant, rules: &Rules) -> Result<Vec<Stri
 pub(crate) const RULES: Rules = Rules {
     end_quiet: Duration::seconds(30),
     no_recording_summary_after: Some(Duration::seconds(120)),
+    webhooks: true,
 };
 
 pub(crate) fn t0() -> Instant {

@@ -7,12 +7,15 @@ use super::JobError;
 use super::backoff;
 use crate::config::JobsConfig;
 use crate::db::model::{Ending, Finish, Instant, Job, JobKind};
+use crate::db::webhooks::WebhookEvent;
+use crate::webhooks::events::EventType;
 
 /// The ending of `job`'s run, which ended with `outcome` at `now`.
 pub fn decide(
     job: &Job,
     outcome: &Result<(), JobError>,
     config: &JobsConfig,
+    webhooks: bool,
     now: Instant,
 ) -> Ending {
     let finish = match outcome {
@@ -47,8 +50,25 @@ pub fn decide(
         // A settled archive job may be its conference's last: the summary waits for that.
         summarise_if_settled: settled && job.kind == JobKind::ArchiveRecording,
         rearchive_recording: matches!(outcome, Err(JobError::CopyDamaged(_))),
+        webhook: webhooks.then(|| webhook(job, &finish)).flatten(),
         finish,
     }
+}
+
+/// The webhook message a settled run causes, if any.
+fn webhook(job: &Job, finish: &Finish) -> Option<WebhookEvent> {
+    let (event, once) = match (job.kind, finish) {
+        (JobKind::ArchiveRecording, Finish::Done) => (EventType::RecordingArchived, false),
+        (JobKind::ArchiveRecording, Finish::Failed { .. }) => (EventType::RecordingFailed, false),
+        (JobKind::NotifyConference, Finish::Done) => (EventType::SummarySent, true),
+        (JobKind::DeleteSource, Finish::Done) => (EventType::RecordingSourceDeleted, true),
+        _ => return None,
+    };
+    Some(WebhookEvent {
+        event,
+        subject: job.subject.clone(),
+        once,
+    })
 }
 
 fn seconds(s: f64) -> chrono::Duration {
@@ -90,10 +110,16 @@ mod tests {
             &job(JobKind::ArchiveRecording, 1),
             &Ok(()),
             &config(),
+            true,
             Instant::default(),
         );
         assert_eq!(ending.finish, Finish::Done);
         assert!(ending.summarise_if_settled);
+        assert_eq!(
+            ending.webhook.map(|w| (w.event, w.subject)),
+            Some((EventType::RecordingArchived, "r1".to_owned())),
+            "receivers hear of the archived recording in the same transaction"
+        );
         assert!(!ending.alert_operators);
     }
 
@@ -104,6 +130,7 @@ mod tests {
             &job(JobKind::ArchiveRecording, 1),
             &error,
             &config(),
+            true,
             Instant::default(),
         );
         assert!(matches!(early.finish, Finish::RetryAt { .. }));
@@ -114,6 +141,7 @@ mod tests {
             &job(JobKind::ArchiveRecording, 3),
             &error,
             &config(),
+            true,
             Instant::default(),
         );
         assert_eq!(
@@ -133,6 +161,7 @@ mod tests {
             &job(JobKind::AlertJobFailed, 1),
             &error,
             &config(),
+            true,
             Instant::default(),
         );
         assert!(matches!(ending.finish, Finish::Failed { .. }));
@@ -147,6 +176,7 @@ mod tests {
             &job(JobKind::NotifyConference, 1),
             &wait,
             &config(),
+            true,
             Instant::default(),
         );
         assert!(matches!(ending.finish, Finish::Defer { .. }));

@@ -29,6 +29,8 @@ pub struct Worker {
     pub source_deletes: Option<Arc<SourceDeleteJob>>,
     /// Identifies this process's claims.
     pub owner: String,
+    /// Queue webhook messages for settled runs: some endpoint is configured.
+    pub webhooks: bool,
     pub metrics: Arc<Metrics>,
 }
 
@@ -138,7 +140,7 @@ impl Worker {
         let outcome = ended(outcome);
         let elapsed = started.elapsed();
         let now = chrono::Utc::now();
-        let ending = ending::decide(&job, &outcome, &self.config, now);
+        let ending = ending::decide(&job, &outcome, &self.config, self.webhooks, now);
         match (&ending.finish, &outcome) {
             (Finish::Done, _) => {
                 tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "job done")

@@ -149,6 +149,14 @@ impl IngestTx for PgTx<'_> {
     ) -> Result<(), DbError> {
         jobs::enqueue_notify_when_settled(self, conference_uuid, now, no_recording_run_at)
     }
+
+    fn enqueue_webhook(
+        &self,
+        event: &crate::db::webhooks::WebhookEvent,
+        now: Instant,
+    ) -> Result<(), DbError> {
+        super::webhooks::enqueue(self, event, now)
+    }
 }
 
 /// Forgets nonces seen before `cutoff`.

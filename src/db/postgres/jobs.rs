@@ -272,6 +272,9 @@ pub fn finish(
     if ending.rearchive_recording {
         super::recordings::rearchive(tx, &subject, now)?;
     }
+    if let Some(event) = &ending.webhook {
+        super::webhooks::enqueue(tx, event, now)?;
+    }
     if ending.summarise_if_settled {
         let conference = tx
             .opt(

@@ -21,6 +21,10 @@ const MIGRATIONS: &[Migration] = &[
         "0003_recording_start",
         include_str!("../../../migrations/postgres/0003_recording_start.sql"),
     ),
+    (
+        "0004_webhooks",
+        include_str!("../../../migrations/postgres/0004_webhooks.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

@@ -21,6 +21,7 @@ mod search;
 mod tx;
 mod types;
 mod visibility;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -279,6 +279,9 @@ pub fn finish(
     if ending.rearchive_recording {
         super::recordings::rearchive(conn, &subject, now)?;
     }
+    if let Some(event) = &ending.webhook {
+        super::webhooks::enqueue(conn, event, now)?;
+    }
     if ending.summarise_if_settled {
         let conference: Option<String> = optional(
             conn.prepare_cached(

@@ -26,6 +26,7 @@ fn ending(finish: Finish) -> Ending {
         alert_operators,
         summarise_if_settled: false,
         rearchive_recording: false,
+        webhook: None,
     }
 }
 

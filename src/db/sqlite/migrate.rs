@@ -44,6 +44,10 @@ const MIGRATIONS: &[Migration] = &[
         "0009_recording_start",
         include_str!("../../../migrations/sqlite/0009_recording_start.sql"),
     ),
+    (
+        "0010_webhooks",
+        include_str!("../../../migrations/sqlite/0010_webhooks.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

@@ -20,6 +20,8 @@ mod search;
 pub mod synthetic;
 mod tx;
 mod types;
+mod webhook_store;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};

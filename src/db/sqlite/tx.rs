@@ -117,6 +117,14 @@ impl IngestTx for SqliteTx<'_> {
             no_recording_run_at.map(to_db).as_deref(),
         )
     }
+
+    fn enqueue_webhook(
+        &self,
+        event: &crate::db::webhooks::WebhookEvent,
+        now: Instant,
+    ) -> Result<(), DbError> {
+        super::webhooks::enqueue(self.0, event, &to_db(now))
+    }
 }
 
 /// An in-memory database for unit tests of the rules, so that they need not name SQLite.

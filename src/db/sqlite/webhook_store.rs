@@ -1,0 +1,100 @@
+//! [`Sqlite`] as the [`WebhookStore`]: writes through the writer, the log from a reader.
+
+use async_trait::async_trait;
+
+use super::{Sqlite, webhooks};
+use crate::db::model::Instant;
+use crate::db::webhooks::{
+    Attempt, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
+    ReplaySelection, WebhookBacklog,
+};
+use crate::db::{DbError, WebhookStore};
+
+#[async_trait]
+impl WebhookStore for Sqlite {
+    async fn fan_out_webhooks(
+        &self,
+        routes: Vec<EndpointRoute>,
+        now: Instant,
+    ) -> Result<u64, DbError> {
+        self.writer
+            .run(move |conn| webhooks::fan_out(conn, &routes, now))
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        endpoint: String,
+        owner: String,
+        now: Instant,
+        lease_until: Instant,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, DbError> {
+        self.writer
+            .run(move |conn| webhooks::claim(conn, &endpoint, &owner, now, lease_until, limit))
+            .await
+    }
+
+    async fn freeze_webhook_body(
+        &self,
+        message_id: String,
+        body: String,
+    ) -> Result<String, DbError> {
+        self.writer
+            .run(move |conn| webhooks::freeze_body(conn, &message_id, &body))
+            .await
+    }
+
+    async fn record_webhook_attempt(&self, attempt: Attempt) -> Result<bool, DbError> {
+        self.writer
+            .run(move |conn| webhooks::record_attempt(conn, &attempt))
+            .await
+    }
+
+    async fn webhook_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryRow>, DbError> {
+        self.readers
+            .run(move |conn| webhooks::deliveries(conn, &query))
+            .await
+    }
+
+    async fn replay_webhooks(
+        &self,
+        selection: ReplaySelection,
+        now: Instant,
+    ) -> Result<Vec<i64>, DbError> {
+        self.writer
+            .run(move |conn| webhooks::replay(conn, &selection, now))
+            .await
+    }
+
+    async fn disable_webhook_endpoint(
+        &self,
+        endpoint: String,
+        reason: String,
+        at: Instant,
+    ) -> Result<(), DbError> {
+        self.writer
+            .run(move |conn| webhooks::disable(conn, &endpoint, &reason, at))
+            .await
+    }
+
+    async fn enable_webhook_endpoint(&self, endpoint: String) -> Result<bool, DbError> {
+        self.writer
+            .run(move |conn| webhooks::enable(conn, &endpoint))
+            .await
+    }
+
+    async fn disabled_webhook_endpoints(&self) -> Result<Vec<DisabledEndpoint>, DbError> {
+        self.readers.run(webhooks::disabled).await
+    }
+
+    async fn webhook_backlog(&self) -> Result<WebhookBacklog, DbError> {
+        self.readers.run(webhooks::backlog).await
+    }
+
+    async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError> {
+        self.writer
+            .run(move |conn| webhooks::prune(conn, before))
+            .await
+    }
+}

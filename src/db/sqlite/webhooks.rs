@@ -1,0 +1,315 @@
+//! Outbound webhooks on SQLite: the outbox insert other writes make, fan-out, leases on
+//! deliveries, attempts and the delivery log.
+
+use rusqlite::{Connection, named_params};
+
+use super::conferences::instant;
+use super::optional;
+use crate::db::DbError;
+use crate::db::webhooks::{
+    Attempt, AttemptNext, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
+    ReplaySelection, WebhookBacklog, WebhookEvent,
+};
+use crate::time::{Instant, to_db};
+use crate::webhooks::events::EventType;
+
+/// Queues a message inside the caller's transaction; a `once` event seen before is not queued
+/// again.
+pub fn enqueue(conn: &Connection, event: &WebhookEvent, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_messages (message_id, event_type, subject, dedupe_key, created_at)
+         VALUES (:id, :type, :subject, :dedupe, :now)
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )?
+    .execute(named_params! {
+        ":id": WebhookEvent::new_message_id(), ":type": event.event.as_str(),
+        ":subject": event.subject, ":dedupe": event.dedupe_key(), ":now": now,
+    })?;
+    Ok(())
+}
+
+pub fn fan_out(conn: &Connection, routes: &[EndpointRoute], now: Instant) -> Result<u64, DbError> {
+    let now = to_db(now);
+    let mut made = 0;
+    for route in routes {
+        let events: Vec<&str> = route.events.iter().map(|e| e.as_str()).collect();
+        made += conn
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries
+                     (message_id, endpoint, state, next_attempt_at, created_at)
+                 SELECT m.message_id, :endpoint, 'pending', :now, :now
+                 FROM webhook_messages m
+                 WHERE m.fanned_out_at IS NULL
+                   AND m.event_type IN (SELECT value FROM json_each(:events))
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(named_params! {
+                ":endpoint": route.endpoint, ":now": now,
+                ":events": serde_json::to_string(&events).unwrap_or_default(),
+            })? as u64;
+    }
+    conn.prepare_cached(
+        "UPDATE webhook_messages SET fanned_out_at = :now WHERE fanned_out_at IS NULL",
+    )?
+    .execute(named_params! {":now": now})?;
+    Ok(made)
+}
+
+pub fn claim(
+    conn: &Connection,
+    endpoint: &str,
+    owner: &str,
+    now: Instant,
+    until: Instant,
+    limit: u32,
+) -> Result<Vec<DueDelivery>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE webhook_deliveries SET lease_owner = :owner, lease_until = :until
+         WHERE id IN (SELECT id FROM webhook_deliveries
+                      WHERE endpoint = :endpoint AND state = 'pending'
+                        AND next_attempt_at <= :now
+                        AND (lease_until IS NULL OR lease_until < :now)
+                      ORDER BY next_attempt_at, id LIMIT :limit)
+         RETURNING id, message_id, attempts",
+    )?;
+    let claimed: Vec<(i64, String, i64)> = stmt
+        .query_map(
+            named_params! {
+                ":owner": owner, ":until": to_db(until), ":endpoint": endpoint,
+                ":now": to_db(now), ":limit": limit,
+            },
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut message = conn.prepare_cached(
+        "SELECT event_type, subject, body, created_at FROM webhook_messages
+         WHERE message_id = :id",
+    )?;
+    let mut due = Vec::with_capacity(claimed.len());
+    for (id, message_id, attempts) in claimed {
+        let (event, subject, body, created): (String, String, Option<String>, String) = message
+            .query_row(named_params! {":id": message_id}, |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        due.push(DueDelivery {
+            id,
+            event: EventType::parse(&event)
+                .ok_or_else(|| DbError::Corrupt(format!("webhook event type {event:?}")))?,
+            message_id,
+            subject,
+            body,
+            created_at: instant(Some(created))?.unwrap_or_default(),
+            attempts,
+        });
+    }
+    due.sort_by_key(|d| d.id);
+    Ok(due)
+}
+
+pub fn freeze_body(conn: &Connection, message_id: &str, body: &str) -> Result<String, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE webhook_messages SET body = COALESCE(body, :body) WHERE message_id = :id
+             RETURNING body",
+        )?
+        .query_row(named_params! {":id": message_id, ":body": body}, |r| {
+            r.get(0)
+        })?)
+}
+
+pub fn record_attempt(conn: &Connection, a: &Attempt) -> Result<bool, DbError> {
+    let (state, next_at, delivered_at) = match &a.next {
+        AttemptNext::Delivered => ("delivered", None, Some(to_db(a.at))),
+        AttemptNext::RetryAt(t) => ("pending", Some(to_db(*t)), None),
+        AttemptNext::Failed => ("failed", None, None),
+    };
+    let updated = conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries
+             SET state = :state, attempts = attempts + 1, last_status = :status,
+                 last_error = :error, next_attempt_at = COALESCE(:next, next_attempt_at),
+                 delivered_at = :delivered, lease_owner = NULL, lease_until = NULL
+             WHERE id = :id AND lease_owner = :owner",
+        )?
+        .execute(named_params! {
+            ":id": a.delivery_id, ":owner": a.owner, ":state": state, ":status": a.status,
+            ":error": a.error, ":next": next_at, ":delivered": delivered_at,
+        })?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO webhook_attempts (delivery_id, at, status, error, duration_ms)
+         VALUES (:id, :at, :status, :error, :ms)",
+    )?
+    .execute(named_params! {
+        ":id": a.delivery_id, ":at": to_db(a.at), ":status": a.status, ":error": a.error,
+        ":ms": a.duration_ms,
+    })?;
+    Ok(true)
+}
+
+pub fn deliveries(conn: &Connection, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.message_id, m.event_type, m.subject, d.endpoint, d.state, d.attempts,
+                d.last_status, d.last_error,
+                CASE WHEN d.state = 'pending' THEN d.next_attempt_at END,
+                d.delivered_at, d.created_at, d.replay_of
+         FROM webhook_deliveries d JOIN webhook_messages m ON m.message_id = d.message_id
+         WHERE (:endpoint IS NULL OR d.endpoint = :endpoint)
+           AND (NOT :failed OR d.state = 'failed')
+         ORDER BY d.id DESC LIMIT :limit",
+    )?;
+    let rows = stmt.query_map(
+        named_params! {":endpoint": q.endpoint, ":failed": q.failed_only, ":limit": q.limit},
+        |r| {
+            Ok((
+                DeliveryRow {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    event_type: r.get(2)?,
+                    subject: r.get(3)?,
+                    endpoint: r.get(4)?,
+                    state: r.get(5)?,
+                    attempts: r.get(6)?,
+                    last_status: r.get(7)?,
+                    last_error: r.get(8)?,
+                    next_attempt_at: None,
+                    delivered_at: None,
+                    created_at: chrono::DateTime::UNIX_EPOCH,
+                    replay_of: r.get(12)?,
+                },
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, String>(11)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (row, next, delivered, created) = row?;
+        out.push(DeliveryRow {
+            next_attempt_at: instant(next)?,
+            delivered_at: instant(delivered)?,
+            created_at: instant(Some(created))?.unwrap_or_default(),
+            ..row
+        });
+    }
+    Ok(out)
+}
+
+pub fn replay(
+    conn: &Connection,
+    selection: &ReplaySelection,
+    now: Instant,
+) -> Result<Vec<i64>, DbError> {
+    let (one, since) = match selection {
+        ReplaySelection::One(id) => (Some(*id), None),
+        ReplaySelection::Since(t) => (None, Some(to_db(*t))),
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO webhook_deliveries
+             (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
+         SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
+         WHERE (:one IS NOT NULL AND id = :one)
+            OR (:since IS NOT NULL AND replay_of IS NULL AND created_at >= :since)
+         ORDER BY id
+         RETURNING id",
+    )?;
+    let ids = stmt
+        .query_map(
+            named_params! {":now": to_db(now), ":one": one, ":since": since},
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+pub fn disable(
+    conn: &Connection,
+    endpoint: &str,
+    reason: &str,
+    at: Instant,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_endpoints (endpoint, disabled_at, reason) VALUES (:e, :at, :why)
+         ON CONFLICT (endpoint) DO UPDATE SET disabled_at = excluded.disabled_at,
+                                              reason = excluded.reason",
+    )?
+    .execute(named_params! {":e": endpoint, ":at": to_db(at), ":why": reason})?;
+    Ok(())
+}
+
+pub fn enable(conn: &Connection, endpoint: &str) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM webhook_endpoints WHERE endpoint = :e")?
+        .execute(named_params! {":e": endpoint})?
+        > 0)
+}
+
+pub fn disabled(conn: &Connection) -> Result<Vec<DisabledEndpoint>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT endpoint, disabled_at, reason FROM webhook_endpoints ORDER BY endpoint",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (endpoint, at, reason) = row?;
+        out.push(DisabledEndpoint {
+            endpoint,
+            disabled_at: instant(Some(at))?.unwrap_or_default(),
+            reason,
+        });
+    }
+    Ok(out)
+}
+
+pub fn backlog(conn: &Connection) -> Result<WebhookBacklog, DbError> {
+    let (pending, oldest): (i64, Option<String>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(m.created_at)
+             FROM webhook_deliveries d JOIN webhook_messages m ON m.message_id = d.message_id
+             WHERE d.state = 'pending'",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let unrouted: Option<String> = optional(
+        conn.prepare_cached(
+            "SELECT MIN(created_at) FROM webhook_messages WHERE fanned_out_at IS NULL",
+        )?
+        .query_row([], |r| r.get(0)),
+    )?
+    .flatten();
+    let oldest = [instant(oldest)?, instant(unrouted)?]
+        .into_iter()
+        .flatten()
+        .min();
+    Ok(WebhookBacklog { pending, oldest })
+}
+
+pub fn prune(conn: &Connection, before: Instant) -> Result<u64, DbError> {
+    let before = to_db(before);
+    let old = "SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < :before";
+    // A newer replay outlives the delivery it replayed, and keeps its message.
+    conn.prepare_cached(&format!(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN ({old})"
+    ))?
+    .execute(named_params! {":before": before})?;
+    let deleted = conn
+        .prepare_cached(&format!(
+            "DELETE FROM webhook_deliveries WHERE id IN ({old})"
+        ))?
+        .execute(named_params! {":before": before})?;
+    conn.prepare_cached(
+        "DELETE FROM webhook_messages
+         WHERE created_at < :before AND fanned_out_at IS NOT NULL
+           AND message_id NOT IN (SELECT message_id FROM webhook_deliveries)",
+    )?
+    .execute(named_params! {":before": before})?;
+    Ok(deleted as u64)
+}
