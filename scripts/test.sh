@@ -31,7 +31,7 @@ cargo test --all-targets --locked
 # throwaway cluster), so both backends are proven by the same tests of the real binary.
 echo "== cargo test, servers on PostgreSQL"
 CV_TEST_DATABASE=postgres cargo test --locked --test ingest --test archive --test mail \
-    --test sync --test query --test ops --test logs --test web --test timeline --test random_callbacks
+    --test sync --test query --test ops --test logs --test web --test timeline --test webhooks --test random_callbacks
 
 echo "== API conformance (schemathesis against the published OpenAPI document)"
 bash scripts/api-conformance.sh

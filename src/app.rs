@@ -172,6 +172,19 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let store = Arc::clone(&archiver.store);
     let notifier = notifier(&config, link_base.clone())?;
     let mailer = Arc::clone(&notifier.mailer);
+    let dispatcher = match config.webhooks.endpoints.is_empty() {
+        true => None,
+        false => Some(Arc::new(
+            crate::webhooks::dispatcher::Dispatcher::new(
+                Arc::clone(&db),
+                &config.webhooks,
+                link_base.clone(),
+                format!("webhooks-{}-{}", std::process::id(), rand::random::<u32>()),
+                Arc::clone(&metrics),
+            )
+            .context("setting up webhook delivery")?,
+        )),
+    };
     let signin = SignIn::new(
         Arc::clone(&mailer),
         config.mail.from.mailbox().clone(),
@@ -280,6 +293,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         report,
         stopped.clone(),
     ));
+    let webhooks = dispatcher.map(|d| tokio::spawn(d.run(stopped.clone())));
     let grace = std::time::Duration::from_secs(config.jobs.shutdown_grace_seconds);
     let jobs = tokio::spawn(worker.run(stopped, grace));
     let weak = Arc::downgrade(&db);
@@ -294,6 +308,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         let _ = access_upkeep.await;
         if let Some(syncs) = syncs {
             let _ = syncs.await;
+        }
+        if let Some(webhooks) = webhooks {
+            let _ = webhooks.await;
         }
         let _ = checker.await;
         let _ = jobs.await;

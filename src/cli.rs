@@ -77,6 +77,9 @@ enum Command {
     /// Who may see what; ending someone's sessions.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Outbound webhooks: secrets, the delivery log, replays, a test ping.
+    #[command(subcommand)]
+    Webhooks(crate::operator::webhooks::WebhooksCommand),
     /// What the audit log holds: plays, downloads, sign-ins; newest first.
     Audit {
         /// Only this conference's events.
@@ -317,6 +320,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::People(command) => {
             runtime()?.block_on(crate::operator::people::run_people(&settings()?, command))
+        }
+        Command::Webhooks(command) => {
+            runtime()?.block_on(crate::operator::webhooks::run(&settings()?, command))
         }
         Command::Access(command) => {
             runtime()?.block_on(crate::operator::people::run_access(&settings()?, command))

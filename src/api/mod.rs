@@ -7,6 +7,7 @@ pub mod list;
 pub mod openapi;
 pub mod recordings;
 pub mod tokens;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -39,6 +40,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/people/{email}/sessions",
                 web::delete().to(audit::end_sessions),
+            )
+            .route("/webhooks/deliveries", web::get().to(webhooks::deliveries))
+            .route(
+                "/webhooks/deliveries/{delivery_id}/replay",
+                web::post().to(webhooks::replay),
             ),
     );
 }

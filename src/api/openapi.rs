@@ -19,7 +19,15 @@ use utoipa::{Modify, OpenApi};
         super::recordings::sidecar,
         super::audit::list,
         super::audit::end_sessions,
+        super::webhooks::deliveries,
+        super::webhooks::replay,
     ),
+    components(schemas(
+        crate::webhooks::payload::ConferenceEnded,
+        crate::webhooks::payload::RecordingEvent,
+        crate::webhooks::payload::SummarySent,
+        crate::webhooks::payload::Ping,
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -77,6 +85,7 @@ pub fn document() -> serde_json::Value {
             }
         }
     }
+    crate::webhooks::schema::add_to(&mut doc);
     doc
 }
 
@@ -93,5 +102,20 @@ mod tests {
         assert!(link.get("operation_id").is_none());
         let detail = &doc["paths"]["/api/v1/conferences/{conference_uuid}"]["get"];
         assert_eq!(detail["operationId"], "getConference");
+    }
+
+    #[test]
+    fn every_event_has_a_published_message_schema_whose_data_type_exists() {
+        let doc = document();
+        for event in crate::webhooks::events::EventType::ALL {
+            let schema = &doc["webhooks"][event.as_str()]["post"]["requestBody"]["content"]["application/json"]
+                ["schema"];
+            assert_eq!(schema["properties"]["type"]["const"], event.as_str());
+            let data = crate::webhooks::schema::data_schema(event);
+            assert!(
+                doc["components"]["schemas"][data].is_object(),
+                "{data} is in components.schemas"
+            );
+        }
     }
 }

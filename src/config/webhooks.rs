@@ -121,10 +121,14 @@ impl WebhooksConfig {
         }
         for (i, endpoint) in self.endpoints.iter().enumerate() {
             endpoint.validate(i)?;
-            if self.endpoints[..i].iter().any(|e| e.url == endpoint.url) {
+            // The delivery log keys endpoints by the URL without credentials or query.
+            if self.endpoints[..i]
+                .iter()
+                .any(|e| e.display_url() == endpoint.display_url())
+            {
                 return Err(ConfigError::invalid(
                     format!("webhooks.endpoints[{i}].url"),
-                    "is listed twice",
+                    "is listed twice (URLs that differ only in credentials or query count as one)",
                 ));
             }
         }

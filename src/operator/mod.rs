@@ -5,6 +5,7 @@ mod account;
 pub mod copy;
 pub mod people;
 mod rearchive;
+pub mod webhooks;
 
 pub use account::{list_recordings, prune_source, sync};
 pub use rearchive::rearchive;

@@ -55,6 +55,7 @@ pub struct Metrics {
     jobs: Family<StateLabels, Gauge>,
     queue_depth: Gauge,
     oldest_waiting_seconds: Gauge<f64, AtomicU64>,
+    pub webhooks: super::webhook_metrics::WebhookMetrics,
 }
 
 fn ingest_histogram() -> Histogram {
@@ -168,7 +169,9 @@ impl Default for Metrics {
             Unit::Seconds,
             oldest_waiting_seconds.clone(),
         );
+        let webhooks = super::webhook_metrics::WebhookMetrics::register(&mut registry);
         Self {
+            webhooks,
             registry,
             callbacks_received,
             callbacks_rejected,

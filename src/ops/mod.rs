@@ -4,6 +4,7 @@
 pub mod metrics;
 pub mod readiness;
 pub mod request_id;
+pub mod webhook_metrics;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};

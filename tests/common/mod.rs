@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod database;
 pub mod media;
 pub mod proxy;
+pub mod receiver;
 mod server;
 mod services;
 pub mod vobiz_api;

@@ -255,6 +255,28 @@ impl Server {
             .unwrap()
     }
 
+    /// POSTs to an API route with the admin token.
+    pub async fn post_api(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The text a route answers with, without credentials.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The JSON an API route answers with a token, whatever its status.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.get_api(path).await.json().await.unwrap()

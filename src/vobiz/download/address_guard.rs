@@ -8,22 +8,27 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Drops private, loopback and link-local addresses from what a name resolves to (unless
 /// `allow_private`), and refuses names left with none. Checking here, at resolution, leaves no
 /// gap for DNS rebinding between the check and the connection.
-pub(super) struct GuardedResolver {
-    pub(super) allow_private: bool,
+pub struct GuardedResolver {
+    pub allow_private: bool,
+    /// What to do instead, said when a name is refused.
+    pub hint: &'static str,
 }
 
+/// The hint for downloads.
+pub const DOWNLOAD_HINT: &str = "its origin is not listed in vobiz.recording_hosts";
+
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{host} resolves only to private addresses and its origin is not listed in vobiz.recording_hosts"
-)]
-pub(super) struct PrivateAddress {
+#[error("{host} resolves only to private addresses and {hint}")]
+pub struct PrivateAddress {
     host: String,
+    hint: &'static str,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_ascii_lowercase();
         let listed = self.allow_private;
+        let hint = self.hint;
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -32,9 +37,8 @@ impl Resolve for GuardedResolver {
                 .filter(|a| listed || is_public(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                return Err(
-                    Box::new(PrivateAddress { host }) as Box<dyn std::error::Error + Send + Sync>
-                );
+                return Err(Box::new(PrivateAddress { host, hint })
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })

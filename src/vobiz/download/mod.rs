@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-mod address_guard;
+pub mod address_guard;
 mod spool;
 
 use super::sniff::{self, AudioFormat, MIN_RECORDING_BYTES};
@@ -83,7 +83,10 @@ impl Downloader {
                 .no_proxy()
                 .connect_timeout(settings.connect_timeout)
                 .read_timeout(settings.read_timeout)
-                .dns_resolver(GuardedResolver { allow_private })
+                .dns_resolver(GuardedResolver {
+                    allow_private,
+                    hint: address_guard::DOWNLOAD_HINT,
+                })
                 .user_agent(concat!("confvault/", env!("CARGO_PKG_VERSION")))
                 .build()
         };

@@ -1,0 +1,218 @@
+//! What each message says: `{"type", "timestamp", "data"}`, with `data` read from the database
+//! at the first attempt (and frozen there, so retries and replays send the same bytes). The
+//! types derive their JSON Schemas, published in the OpenAPI document's `webhooks` section.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::events::EventType;
+use crate::db::access::Visibility;
+use crate::db::catalog::RecordingDetail;
+use crate::db::model::{Conference, MailKind, NewLink, Participant, Recording};
+use crate::db::{Database, DbError};
+use crate::time::Instant;
+
+/// Every message's envelope.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T: Serialize> {
+    #[serde(rename = "type")]
+    pub event: EventType,
+    /// When the event happened (its transaction), RFC 3339.
+    pub timestamp: String,
+    pub data: T,
+}
+
+/// A conference, briefly.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConferenceRef {
+    pub conference_uuid: String,
+    pub name: String,
+}
+
+/// `conference.ended`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConferenceEnded {
+    pub conference: Conference,
+    /// People, not call legs: legs from one number count once.
+    pub people: usize,
+    pub participants: Vec<Participant>,
+    pub recordings: Vec<Recording>,
+}
+
+/// `recording.archived`, `recording.failed` and `recording.source_deleted`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingEvent {
+    pub recording: RecordingDetail,
+    pub conference: Option<ConferenceRef>,
+    /// A link that plays the archived recording, with no expiry (archived recordings only).
+    pub link: Option<String>,
+    /// Why it failed, for `recording.failed`.
+    pub reason: Option<String>,
+}
+
+/// `summary.sent`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummarySent {
+    pub conference: ConferenceRef,
+    /// The addresses it reached.
+    pub recipients: Vec<String>,
+}
+
+/// `ping`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ping {
+    pub message: String,
+}
+
+/// Why a message could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("{0} {1} no longer exists")]
+    Gone(&'static str, String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Writes bodies from the database.
+pub struct Payloads {
+    pub db: Arc<dyn Database>,
+    /// Where recording links point (`public_url`, else the listening address).
+    pub link_base: String,
+}
+
+impl Payloads {
+    pub async fn body(
+        &self,
+        event: EventType,
+        subject: &str,
+        at: Instant,
+    ) -> Result<String, PayloadError> {
+        match event {
+            EventType::ConferenceEnded => {
+                envelope(event, at, self.conference_ended(subject).await?)
+            }
+            EventType::RecordingArchived
+            | EventType::RecordingFailed
+            | EventType::RecordingSourceDeleted => {
+                envelope(event, at, self.recording(event, subject).await?)
+            }
+            EventType::SummarySent => envelope(event, at, self.summary_sent(subject).await?),
+            EventType::Ping => envelope(event, at, ping()),
+        }
+    }
+
+    async fn conference_ended(&self, uuid: &str) -> Result<ConferenceEnded, PayloadError> {
+        let detail = self
+            .db
+            .conference_detail(uuid, Visibility::Everything)
+            .await?
+            .ok_or_else(|| PayloadError::Gone("conference", uuid.to_owned()))?;
+        let directory = crate::mail::recipients::Directory::default();
+        let people =
+            crate::roster::people(&detail.participants, detail.conference.ended_at, &directory)
+                .len();
+        Ok(ConferenceEnded {
+            conference: detail.conference,
+            people,
+            participants: detail.participants,
+            recordings: detail.recordings,
+        })
+    }
+
+    async fn recording(&self, event: EventType, id: &str) -> Result<RecordingEvent, PayloadError> {
+        let recording = self
+            .db
+            .recording(id, Visibility::Everything)
+            .await?
+            .ok_or_else(|| PayloadError::Gone("recording", id.to_owned()))?;
+        let conference = match &recording.entry.conference_uuid {
+            Some(uuid) => self
+                .db
+                .conference_detail(uuid, Visibility::Everything)
+                .await?
+                .map(|d| ConferenceRef {
+                    conference_uuid: d.conference.conference_uuid,
+                    name: d.conference.name,
+                }),
+            None => None,
+        };
+        let link = match event {
+            EventType::RecordingArchived => Some(self.lasting_link(id).await?),
+            _ => None,
+        };
+        Ok(RecordingEvent {
+            reason: (event == EventType::RecordingFailed)
+                .then(|| recording.last_error.clone())
+                .flatten(),
+            recording,
+            conference,
+            link,
+        })
+    }
+
+    /// A recording link like the emails' (only its digest is stored), without expiry: the
+    /// receiver may keep it.
+    async fn lasting_link(&self, recording_id: &str) -> Result<String, DbError> {
+        let token = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            rand::random::<[u8; 32]>(),
+        );
+        self.db
+            .add_link(NewLink {
+                token_hash: crate::jobs::notify::token_hash(&token),
+                recording_id: recording_id.to_owned(),
+                created_at: chrono::Utc::now(),
+                expires_at: None,
+            })
+            .await?;
+        Ok(format!(
+            "{}/r/{token}",
+            self.link_base.trim_end_matches('/')
+        ))
+    }
+
+    async fn summary_sent(&self, uuid: &str) -> Result<SummarySent, PayloadError> {
+        let detail = self
+            .db
+            .conference_detail(uuid, Visibility::Everything)
+            .await?
+            .ok_or_else(|| PayloadError::Gone("conference", uuid.to_owned()))?;
+        let recipients = self
+            .db
+            .sent_messages(MailKind::Summary, uuid)
+            .await?
+            .into_iter()
+            .filter(|r| r.ok)
+            .map(|r| r.recipient)
+            .collect();
+        Ok(SummarySent {
+            conference: ConferenceRef {
+                conference_uuid: detail.conference.conference_uuid,
+                name: detail.conference.name,
+            },
+            recipients,
+        })
+    }
+}
+
+pub fn ping() -> Ping {
+    Ping {
+        message: "a test message from confvault".to_owned(),
+    }
+}
+
+pub fn envelope<T: Serialize>(
+    event: EventType,
+    at: Instant,
+    data: T,
+) -> Result<String, PayloadError> {
+    let message = Envelope {
+        event,
+        timestamp: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        data,
+    };
+    serde_json::to_string(&message)
+        .map_err(|e| PayloadError::Db(DbError::Corrupt(format!("a webhook body: {e}"))))
+}
