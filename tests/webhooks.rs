@@ -1,6 +1,9 @@
 //! Outbound webhooks against receivers run by the test: signatures a Standard Webhooks library
 //! accepts, bodies that match the published schemas, retries under one id, 410 Gone, a hanging
 //! receiver that delays no one else, secret rotation, replays, and a crash mid-delivery.
+//!
+//! Every test runs multi-threaded: the receiver must keep answering while the test's thread
+//! waits for a `confvault` command.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 mod common;
@@ -79,7 +82,7 @@ fn published_schema(openapi: &serde_json::Value, event: &str) -> serde_json::Val
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_published() {
     let receiver = Receiver::start().await;
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
@@ -174,7 +177,7 @@ async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_publishe
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_fails_three_times_gets_the_message_once_under_one_id() {
     let receiver = Receiver::start().await;
     receiver.script(
@@ -224,7 +227,7 @@ async fn a_receiver_that_fails_three_times_gets_the_message_once_under_one_id() 
     assert!(metrics.contains("confvault_webhook_oldest_undelivered_age_seconds"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_410_disables_the_endpoint_and_nothing_more_is_sent_to_it() {
     let receiver = Receiver::start().await;
     receiver.script("/gone", vec![Reply::Status(410)]);
@@ -266,7 +269,7 @@ async fn a_410_disables_the_endpoint_and_nothing_more_is_sent_to_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_receiver_times_out_and_the_healthy_one_is_not_delayed() {
     let receiver = Receiver::start().await;
     receiver.script("/hangs", vec![Reply::Hang]);
@@ -310,7 +313,7 @@ async fn a_hanging_receiver_times_out_and_the_healthy_one_is_not_delayed() {
         .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn during_a_rotation_both_secrets_sign_and_either_verifies() {
     let receiver = Receiver::start().await;
     let rotating = format!("previous_secret = \"{SECRET}\"");
@@ -328,9 +331,19 @@ async fn during_a_rotation_both_secrets_sign_and_either_verifies() {
     verify(NEW_SECRET, &got[0]).unwrap();
     verify(SECRET, &got[0]).unwrap();
     assert!(verify("whsec_b3RoZXItc2VjcmV0LW5vdC11c2VkLWFueXdoZXJl", &got[0]).is_err());
+
+    let (ok, out) = server.cli(&["webhooks", "test", &receiver.url("/rotating")]);
+    assert!(ok && out.contains("delivered"), "{out}");
+    let ping = wait_for(&server, &receiver, "/rotating", "ping", 1).await;
+    verify(NEW_SECRET, &ping[0]).unwrap();
+    let (ok, out) = server.cli(&["webhooks", "test", "https://unknown.example/hook"]);
+    assert!(
+        !ok && out.contains("not a configured endpoint"),
+        "only configured endpoints are tested: {out}"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_sends_the_same_id_freshly_signed_and_a_private_address_is_refused() {
     let receiver = Receiver::start().await;
     let server = Server::start(&settings(&[(receiver.url("/replays"), "")], ""));
@@ -372,7 +385,7 @@ async fn a_replay_sends_the_same_id_freshly_signed_and_a_private_address_is_refu
     assert!(receiver.received("/private").is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_delivery_the_restarted_server_delivers_under_the_same_id() {
     let receiver = Receiver::start().await;
     receiver.script("/slow", vec![Reply::Hang, Reply::Status(200)]);

@@ -1,7 +1,9 @@
 -- wrk script for scripts/bench-ingest.sh: each request is a unique, validly signed
 -- documented-shape callback. SHAPE=legs (the default): conferences of six legs, each leg
 -- enters and then leaves (twelve callbacks a conference). SHAPE=new: every callback is the
--- first enter of a new conference (the worst case). Prints the figures bench-ingest.sh reads.
+-- first enter of a new conference (the worst case). SHAPE=ends: a leg enters and the
+-- conference ends (two callbacks a conference: a webhook message per two callbacks, for
+-- bench-webhooks.sh). Prints the figures the bench scripts read.
 local threads = {}
 
 function setup(thread)
@@ -25,6 +27,13 @@ local function body_for(i)
   local conference, action, leg, size
   if shape == "new" then
     conference, action, leg, size = i, "enter", 0, 1
+  elseif shape == "ends" then
+    conference, leg = math.floor((i - 1) / 2), 0
+    if (i - 1) % 2 == 0 then
+      action, size = "enter", 1
+    else
+      action, size = "end", 0
+    end
   else
     conference = math.floor((i - 1) / 12)
     local step = (i - 1) % 12

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::Instant;
+use crate::time::Instant;
 use crate::webhooks::events::EventType;
 
 /// A message to queue inside a write transaction.
