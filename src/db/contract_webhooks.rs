@@ -89,16 +89,16 @@ async fn attempts_retry_settle_and_replay_under_the_same_message_id() {
             .unwrap()
             .remove(0);
         let kept = db
-            .freeze_webhook_body(first.message_id.clone(), "{\"a\":1}".into())
+            .freeze_webhook_bodies(vec![(first.message_id.clone(), "{\"a\":1}".into())])
             .await
             .unwrap();
         let kept_again = db
-            .freeze_webhook_body(first.message_id.clone(), "{\"b\":2}".into())
+            .freeze_webhook_bodies(vec![(first.message_id.clone(), "{\"b\":2}".into())])
             .await
             .unwrap();
         assert_eq!(
-            (kept.as_str(), kept_again.as_str()),
-            ("{\"a\":1}", "{\"a\":1}")
+            (kept, kept_again),
+            (vec!["{\"a\":1}".to_owned()], vec!["{\"a\":1}".to_owned()])
         );
 
         let attempt = |next, owner: &str| Attempt {
@@ -110,17 +110,15 @@ async fn attempts_retry_settle_and_replay_under_the_same_message_id() {
             duration_ms: 3,
             next,
         };
-        assert!(
-            !db.record_webhook_attempt(attempt(AttemptNext::Failed, "w2"))
-                .await
-                .unwrap()
-        );
         let retry_at = now + Duration::seconds(5);
-        assert!(
-            db.record_webhook_attempt(attempt(AttemptNext::RetryAt(retry_at), "w1"))
-                .await
-                .unwrap()
-        );
+        let recorded = db
+            .record_webhook_attempts(vec![
+                attempt(AttemptNext::Failed, "w2"),
+                attempt(AttemptNext::RetryAt(retry_at), "w1"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(recorded, [false, true], "w2 holds no lease; w1 does");
         let early = db
             .claim_webhook_deliveries(crm.clone(), "w1".into(), now, lease, 10)
             .await
@@ -134,14 +132,14 @@ async fn attempts_retry_settle_and_replay_under_the_same_message_id() {
             (due[0].attempts, due[0].body.as_deref()),
             (1, Some("{\"a\":1}"))
         );
-        assert!(
-            db.record_webhook_attempt(Attempt {
-                status: Some(200),
-                error: None,
-                ..attempt(AttemptNext::Delivered, "w1")
-            })
-            .await
-            .unwrap()
+        let delivered = Attempt {
+            status: Some(200),
+            error: None,
+            ..attempt(AttemptNext::Delivered, "w1")
+        };
+        assert_eq!(
+            db.record_webhook_attempts(vec![delivered]).await.unwrap(),
+            [true]
         );
 
         let replayed = db

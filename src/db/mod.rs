@@ -271,15 +271,18 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Instant,
         limit: u32,
     ) -> Result<Vec<webhooks::DueDelivery>, DbError>;
-    /// Keeps `body` as the message's body unless one was kept already; returns the kept one, so
-    /// every attempt and replay sends the same bytes.
-    async fn freeze_webhook_body(
+    /// Keeps each `(message_id, body)`'s body unless one was kept already; returns the kept
+    /// ones, in order, so every attempt and replay sends the same bytes. One transaction.
+    async fn freeze_webhook_bodies(
         &self,
-        message_id: String,
-        body: String,
-    ) -> Result<String, DbError>;
-    /// Records an attempt and what follows; false if `owner` lost the lease.
-    async fn record_webhook_attempt(&self, attempt: webhooks::Attempt) -> Result<bool, DbError>;
+        bodies: Vec<(String, String)>,
+    ) -> Result<Vec<String>, DbError>;
+    /// Records attempts and what follows each, in one transaction; for each, false if its
+    /// owner had lost the lease (nothing of it is recorded then).
+    async fn record_webhook_attempts(
+        &self,
+        attempts: Vec<webhooks::Attempt>,
+    ) -> Result<Vec<bool>, DbError>;
     async fn webhook_deliveries(
         &self,
         query: webhooks::DeliveryQuery,

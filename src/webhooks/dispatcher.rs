@@ -1,13 +1,15 @@
 //! The dispatcher inside `confvault serve`: fans committed messages out to deliveries, leases
-//! each endpoint's due deliveries up to its own concurrency limit (a slow or failing endpoint
-//! holds only its own slots), sends them, and records what happened. Several replicas may run
-//! it at once: leases keep a delivery to one of them at a time.
+//! each endpoint's due deliveries in batches, sends a batch up to the endpoint's own concurrency
+//! limit (a slow or failing endpoint holds only its own lane), and records what happened, many
+//! attempts to a write. Several replicas may run it at once: leases keep a delivery to one of
+//! them at a time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::delivery::{Outcome, Sender};
@@ -24,6 +26,8 @@ use crate::ops::Metrics;
 const POLL: Duration = Duration::from_millis(50);
 /// How often the backlog gauges and disabled endpoints are read again.
 const REFRESH: Duration = Duration::from_secs(1);
+/// How many rounds of `concurrency_per_endpoint` a fast endpoint's batch holds.
+const FAST_ROUNDS: usize = 8;
 /// How often old deliveries are pruned.
 const PRUNE: Duration = Duration::from_secs(3600);
 
@@ -33,7 +37,10 @@ struct Lane {
     /// Its URL as the log shows it: the delivery rows' key.
     key: String,
     keys: Vec<SigningKey>,
-    slots: Arc<Semaphore>,
+    /// A batch of its deliveries is being sent.
+    busy: AtomicBool,
+    /// Its last batch went out quickly: the next one may be larger.
+    fast: AtomicBool,
     /// It answered 410 Gone: nothing more is sent until it is enabled again.
     disabled: AtomicBool,
 }
@@ -63,7 +70,8 @@ impl Dispatcher {
                 Arc::new(Lane {
                     key: e.display_url(),
                     keys: e.keys(),
-                    slots: Arc::new(Semaphore::new(config.concurrency_per_endpoint)),
+                    busy: AtomicBool::new(false),
+                    fast: AtomicBool::new(false),
                     disabled: AtomicBool::new(false),
                     endpoint: e.clone(),
                 })
@@ -96,98 +104,180 @@ impl Dispatcher {
             .collect()
     }
 
-    fn lease(&self) -> chrono::Duration {
-        // Longer than an attempt can take, so a live attempt keeps its delivery.
-        chrono::Duration::from_std(Duration::from_secs_f64(self.config.timeout_seconds + 5.0))
-            .unwrap_or(chrono::Duration::MAX)
+    /// How many deliveries a lane claims at once, and for how long: a batch is sent
+    /// `concurrency_per_endpoint` at a time, so its lease covers every round of it taking the
+    /// whole timeout. A lane starts cautious (one round); a batch that went out quickly lets
+    /// the next be larger, so a fast endpoint costs few claims.
+    fn batch(&self, lane: &Lane) -> (u32, chrono::Duration) {
+        let rounds = if lane.fast.load(Ordering::Relaxed) {
+            FAST_ROUNDS
+        } else {
+            1
+        };
+        let size = self.config.concurrency_per_endpoint * rounds;
+        let lease = Duration::from_secs_f64((self.config.timeout_seconds + 5.0) * rounds as f64);
+        (
+            size as u32,
+            chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX),
+        )
     }
 
     /// Runs until `shutdown` turns true; attempts in flight are then abandoned, and their
     /// leases lapse so that the next start (or another replica) sends them again.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let routes = self.routes();
+        let (record, to_record) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_attempts(Arc::clone(&self.db), to_record));
         let mut in_flight = JoinSet::new();
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut refreshed = tokio::time::Instant::now() - REFRESH;
         let mut pruned = tokio::time::Instant::now();
         loop {
-            if refreshed.elapsed() >= REFRESH {
-                refreshed = tokio::time::Instant::now();
-                self.refresh().await;
-            }
-            if pruned.elapsed() >= PRUNE {
-                pruned = tokio::time::Instant::now();
-                self.prune().await;
-            }
-            if let Err(e) = self
-                .db
-                .fan_out_webhooks(routes.clone(), chrono::Utc::now())
-                .await
-            {
-                tracing::error!(error = %e, "could not fan webhook messages out");
-            }
-            for lane in self
-                .lanes
-                .iter()
-                .filter(|l| !l.disabled.load(Ordering::Relaxed))
-            {
-                self.start_due(lane, &mut in_flight).await;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            let ticked = tokio::select! {
+                _ = tick.tick() => true,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => false,
                 _ = shutdown.changed() => break,
+            };
+            if ticked {
+                if refreshed.elapsed() >= REFRESH {
+                    refreshed = tokio::time::Instant::now();
+                    self.refresh().await;
+                }
+                if pruned.elapsed() >= PRUNE {
+                    pruned = tokio::time::Instant::now();
+                    self.prune().await;
+                }
+                if let Err(e) = self
+                    .db
+                    .fan_out_webhooks(routes.clone(), chrono::Utc::now())
+                    .await
+                {
+                    tracing::error!(error = %e, "could not fan webhook messages out");
+                }
+            }
+            for lane in &self.lanes {
+                if !lane.disabled.load(Ordering::Relaxed) && !lane.busy.load(Ordering::Relaxed) {
+                    self.start_batch(lane, &mut in_flight, &record).await;
+                }
             }
         }
         in_flight.shutdown().await;
+        drop(record);
+        let _ = recorder.await;
     }
 
-    /// Leases as many of `lane`'s due deliveries as it has free slots, and starts them.
-    async fn start_due(self: &Arc<Self>, lane: &Arc<Lane>, in_flight: &mut JoinSet<()>) {
-        let free = lane.slots.available_permits();
-        if free == 0 {
-            return;
-        }
+    /// Leases a batch of `lane`'s due deliveries, writes the bodies of first attempts, and
+    /// starts sending them, `concurrency_per_endpoint` at a time.
+    async fn start_batch(
+        self: &Arc<Self>,
+        lane: &Arc<Lane>,
+        in_flight: &mut JoinSet<()>,
+        record: &mpsc::UnboundedSender<Attempt>,
+    ) {
         let now = chrono::Utc::now();
+        let (size, lease) = self.batch(lane);
         let due = self
             .db
-            .claim_webhook_deliveries(
-                lane.key.clone(),
-                self.owner.clone(),
-                now,
-                now + self.lease(),
-                free as u32,
-            )
+            .claim_webhook_deliveries(lane.key.clone(), self.owner.clone(), now, now + lease, size)
             .await;
         let due = match due {
+            Ok(due) if due.is_empty() => return,
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, endpoint = %lane.key, "could not claim webhook deliveries");
                 return;
             }
         };
-        for delivery in due {
-            let Ok(slot) = Arc::clone(&lane.slots).try_acquire_owned() else {
-                break;
-            };
-            let dispatcher = Arc::clone(self);
-            let lane = Arc::clone(lane);
-            in_flight.spawn(async move { dispatcher.attempt(&lane, delivery, slot).await });
+        let mut ready = Vec::with_capacity(due.len());
+        for (delivery, body) in self.with_bodies(due).await {
+            match body {
+                Ok(body) => ready.push((delivery, body)),
+                Err(error) => {
+                    tracing::error!(%error, message_id = %delivery.message_id, "webhook not sent");
+                    self.metrics.webhooks.attempt(&lane.key, "refused");
+                    let failed =
+                        self.attempt_record(&delivery, None, Some(error), AttemptNext::Failed, 0);
+                    let _ = record.send(failed);
+                }
+            }
         }
+        lane.busy.store(true, Ordering::Relaxed);
+        let dispatcher = Arc::clone(self);
+        let lane = Arc::clone(lane);
+        let record = record.clone();
+        in_flight.spawn(async move {
+            let concurrency = dispatcher.config.concurrency_per_endpoint;
+            let mut sent = futures_util::stream::iter(ready)
+                .map(|(d, body)| {
+                    let (dispatcher, lane) = (&dispatcher, &lane);
+                    async move { dispatcher.attempt(lane, &d, &body).await }
+                })
+                .buffer_unordered(concurrency);
+            let mut quick = true;
+            while let Some(attempt) = sent.next().await {
+                quick &= attempt.next == AttemptNext::Delivered && attempt.duration_ms < 1000;
+                let _ = record.send(attempt);
+            }
+            lane.fast.store(quick, Ordering::Relaxed);
+            lane.busy.store(false, Ordering::Relaxed);
+        });
+    }
+
+    /// Each delivery with its body: the frozen one, or, for first attempts, one written now
+    /// and frozen for all of them in one write.
+    async fn with_bodies(
+        &self,
+        due: Vec<DueDelivery>,
+    ) -> Vec<(DueDelivery, Result<String, String>)> {
+        let written = futures_util::future::join_all(due.iter().map(|d| async move {
+            match &d.body {
+                Some(_) => None,
+                None => Some(
+                    self.payloads
+                        .body(d.event, &d.subject, d.created_at)
+                        .await
+                        .map_err(|e| format!("could not write the message: {e}")),
+                ),
+            }
+        }))
+        .await;
+        let to_freeze: Vec<(String, String)> = due
+            .iter()
+            .zip(&written)
+            .filter_map(|(d, w)| Some((d.message_id.clone(), w.as_ref()?.as_ref().ok()?.clone())))
+            .collect();
+        let mut frozen = match self.db.freeze_webhook_bodies(to_freeze).await {
+            Ok(kept) => Ok(kept.into_iter()),
+            Err(e) => Err(format!("could not keep the message: {e}")),
+        };
+        due.into_iter()
+            .zip(written)
+            .map(|(d, written)| {
+                let body = match (&d.body, written) {
+                    (Some(body), _) => Ok(body.clone()),
+                    (None, Some(Ok(_))) => match &mut frozen {
+                        Ok(kept) => kept
+                            .next()
+                            .ok_or_else(|| "the message was not kept".to_owned()),
+                        Err(e) => Err(e.clone()),
+                    },
+                    (None, Some(Err(e))) => Err(e),
+                    (None, None) => Err("the message was not written".to_owned()),
+                };
+                (d, body)
+            })
+            .collect()
     }
 
     #[tracing::instrument(name = "webhook.attempt", skip_all, fields(delivery_id = d.id, message_id = %d.message_id, event = %d.event, endpoint = %lane.key, attempt = d.attempts + 1))]
-    async fn attempt(&self, lane: &Lane, d: DueDelivery, _slot: OwnedSemaphorePermit) {
+    async fn attempt(&self, lane: &Lane, d: &DueDelivery, body: &str) -> Attempt {
         let started = std::time::Instant::now();
-        let outcome = match self.body(&d).await {
-            Ok(body) => {
-                self.sender
-                    .send(&lane.endpoint.url, &d.message_id, &body, &lane.keys)
-                    .await
-            }
-            Err(error) => Outcome::Refused { error },
-        };
+        let outcome = self
+            .sender
+            .send(&lane.endpoint.url, &d.message_id, body, &lane.keys)
+            .await;
         let now = chrono::Utc::now();
-        let attempts = d.attempts + 1;
         self.metrics.webhooks.attempt(&lane.key, outcome.label());
         let (status, error, next) = match &outcome {
             Outcome::Delivered { status } => {
@@ -202,7 +292,7 @@ impl Dispatcher {
                 retry_after,
             } => {
                 let next = schedule::next_attempt(
-                    attempts,
+                    d.attempts + 1,
                     &self.config.retry_schedule_seconds,
                     *retry_after,
                     now,
@@ -233,38 +323,27 @@ impl Dispatcher {
                 (None, Some(error.clone()), AttemptNext::Failed)
             }
         };
-        let attempt = Attempt {
-            delivery_id: d.id,
-            owner: self.owner.clone(),
-            at: now,
-            status,
-            error,
-            duration_ms: started.elapsed().as_millis() as i64,
-            next,
-        };
-        match self.db.record_webhook_attempt(attempt).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!("the delivery's lease lapsed; another dispatcher owns it"),
-            Err(e) => {
-                tracing::error!(error = %e, "could not record a webhook attempt; it will be sent again")
-            }
-        }
+        let elapsed = started.elapsed().as_millis() as i64;
+        self.attempt_record(d, status, error, next, elapsed)
     }
 
-    /// The message's body: frozen at its first attempt.
-    async fn body(&self, d: &DueDelivery) -> Result<String, String> {
-        if let Some(body) = &d.body {
-            return Ok(body.clone());
+    fn attempt_record(
+        &self,
+        d: &DueDelivery,
+        status: Option<u16>,
+        error: Option<String>,
+        next: AttemptNext,
+        duration_ms: i64,
+    ) -> Attempt {
+        Attempt {
+            delivery_id: d.id,
+            owner: self.owner.clone(),
+            at: chrono::Utc::now(),
+            status,
+            error,
+            duration_ms,
+            next,
         }
-        let body = self
-            .payloads
-            .body(d.event, &d.subject, d.created_at)
-            .await
-            .map_err(|e| format!("could not write the message: {e}"))?;
-        self.db
-            .freeze_webhook_body(d.message_id.clone(), body)
-            .await
-            .map_err(|e| format!("could not keep the message: {e}"))
     }
 
     async fn disable(&self, lane: &Lane, now: crate::time::Instant) {
@@ -314,6 +393,30 @@ impl Dispatcher {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "pruned old webhook deliveries"),
             Err(e) => tracing::error!(error = %e, "could not prune webhook deliveries"),
+        }
+    }
+}
+
+/// Records finished attempts, as many as have arrived in one write: attempts finish far more
+/// often than a write transaction should be made.
+async fn record_attempts(db: Arc<dyn Database>, mut finished: mpsc::UnboundedReceiver<Attempt>) {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match finished.try_recv() {
+                Ok(attempt) => batch.push(attempt),
+                Err(_) => break,
+            }
+        }
+        match db.record_webhook_attempts(batch).await {
+            Ok(kept) if kept.iter().all(|k| *k) => {}
+            Ok(kept) => tracing::warn!(
+                lost = kept.iter().filter(|k| !**k).count(),
+                "webhook leases lapsed before their attempts were recorded; they will be sent again"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "could not record webhook attempts; they will be sent again")
+            }
         }
     }
 }

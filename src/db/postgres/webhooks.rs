@@ -248,25 +248,30 @@ impl WebhookStore for Postgres {
             .await
     }
 
-    async fn freeze_webhook_body(
+    async fn freeze_webhook_bodies(
         &self,
-        message_id: String,
-        body: String,
-    ) -> Result<String, DbError> {
+        bodies: Vec<(String, String)>,
+    ) -> Result<Vec<String>, DbError> {
         self.write(move |tx| {
-            Ok(tx
-                .one(
-                    "UPDATE webhook_messages SET body = COALESCE(body, $2) WHERE message_id = $1
-                     RETURNING body",
-                    &[&message_id, &body],
-                )?
-                .try_get(0)?)
+            bodies
+                .iter()
+                .map(|(id, body)| {
+                    Ok(tx
+                        .one(
+                            "UPDATE webhook_messages SET body = COALESCE(body, $2)
+                             WHERE message_id = $1 RETURNING body",
+                            &[id, body],
+                        )?
+                        .try_get(0)?)
+                })
+                .collect()
         })
         .await
     }
 
-    async fn record_webhook_attempt(&self, attempt: Attempt) -> Result<bool, DbError> {
-        self.write(move |tx| record_attempt(tx, &attempt)).await
+    async fn record_webhook_attempts(&self, attempts: Vec<Attempt>) -> Result<Vec<bool>, DbError> {
+        self.write(move |tx| attempts.iter().map(|a| record_attempt(tx, a)).collect())
+            .await
     }
 
     async fn webhook_deliveries(&self, query: DeliveryQuery) -> Result<Vec<DeliveryRow>, DbError> {

@@ -35,19 +35,28 @@ impl WebhookStore for Sqlite {
             .await
     }
 
-    async fn freeze_webhook_body(
+    async fn freeze_webhook_bodies(
         &self,
-        message_id: String,
-        body: String,
-    ) -> Result<String, DbError> {
+        bodies: Vec<(String, String)>,
+    ) -> Result<Vec<String>, DbError> {
         self.writer
-            .run(move |conn| webhooks::freeze_body(conn, &message_id, &body))
+            .run(move |conn| {
+                bodies
+                    .iter()
+                    .map(|(id, body)| webhooks::freeze_body(conn, id, body))
+                    .collect()
+            })
             .await
     }
 
-    async fn record_webhook_attempt(&self, attempt: Attempt) -> Result<bool, DbError> {
+    async fn record_webhook_attempts(&self, attempts: Vec<Attempt>) -> Result<Vec<bool>, DbError> {
         self.writer
-            .run(move |conn| webhooks::record_attempt(conn, &attempt))
+            .run(move |conn| {
+                attempts
+                    .iter()
+                    .map(|a| webhooks::record_attempt(conn, a))
+                    .collect()
+            })
             .await
     }
 
