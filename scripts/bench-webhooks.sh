@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Webhook benchmark: a release build of confvault on SQLite ingests validly signed callbacks
-# under wrk (2 threads, 32 connections, SHAPE=ends: a leg enters and its conference ends, so
-# every second callback commits a conference.ended message) while its dispatcher delivers
-# every message to a healthy local receiver (scripts/bench/webhook_receiver.js, 204 at once).
-# Per round, side by side:
-#   base:  the same load with no endpoint configured (what ingest does without webhooks);
+# under wrk (2 threads, 32 connections) while its dispatcher delivers every message to a
+# healthy local receiver (scripts/bench/webhook_receiver.js, 204 at once). Two loads:
+#   meetings: six legs enter and leave, then the conference ends: a conference.ended message
+#             per thirteen callbacks (meetings as they come);
+#   ends:     a leg enters and the conference ends: a message per two callbacks, faster than
+#             any one endpoint takes them (the stress case: the backlog grows).
+# Per round, side by side, for each load:
+#   base:  no endpoint configured (what ingest does without webhooks);
 #   live:  the endpoint configured: the receiver times each message from its commit (the
 #          body's timestamp) to its arrival; p50/p99/max and messages/s are reported;
-#   drain: the endpoint disabled during the load, then enabled: how fast a backlog goes out.
+# and once per round, drain: the endpoint disabled during an `ends` load, then enabled: how
+# fast a backlog goes out.
 # Each run checks what the load did: every answer a 200, and every ended conference's message
 # delivered exactly once (distinct webhook-ids = conferences ended = requests received).
-#   scripts/bench-webhooks.sh [SECONDS] [ROUNDS]
+#   scripts/bench-webhooks.sh [SECONDS] [ROUNDS]   (defaults: 20 s, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${1:-10}"
+duration="${1:-20}"
 rounds="${2:-3}"
 connections=32
 threads=2
@@ -55,8 +59,8 @@ python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
 
 db() { sqlite3 "$work/data/confvault.db" "$1"; }
 
-run() { # MODE: base | live | drain
-    local mode="$1" receiver_port endpoint=""
+run() { # MODE (base | live | drain) SHAPE
+    local mode="$1" shape="$2" receiver_port endpoint=""
     work="$(mktemp -d)"
     receiver_port="$(free_port)"
     node scripts/bench/webhook_receiver.js "$receiver_port" "$work/received" &
@@ -87,8 +91,8 @@ TOML
     for _ in $(seq 200); do grep -q "listening on" "$work/stdout" 2>/dev/null && break; sleep 0.1; done
     local url
     url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
-    echo "== $mode: wrk ${threads} threads, ${connections} connections, ${duration}s, SHAPE=ends"
-    SHAPE=ends NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
+    echo "== $mode: wrk ${threads} threads, ${connections} connections, ${duration}s, SHAPE=$shape"
+    SHAPE="$shape" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
         -s scripts/bench/ingest.lua "$url/vobiz/conference" > "$work/wrk.out"
     local line
     line="$(grep -o 'requests/s=.*' "$work/wrk.out")"
@@ -103,9 +107,9 @@ TOML
         started="$(date +%s%3N)"
         [ "$mode" = drain ] && ./target/release/confvault --config "$work/confvault.toml" \
             webhooks enable "http://127.0.0.1:$receiver_port/hook" > /dev/null
-        for _ in $(seq 1200); do
+        for _ in $(seq 1500); do
             [ "$(db "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'delivered'")" -ge "$ended" ] && break
-            sleep 0.05
+            sleep 0.2
         done
         now="$(date +%s%3N)"
         drain_ms=$(( now - started ))
@@ -125,13 +129,17 @@ TOML
             exit 1
         fi
     fi
-    echo "mode=$mode rps=$rps ended=$ended $received drain_ms=$drain_ms" >> "$results"
+    echo "mode=$mode shape=$shape rps=$rps ended=$ended $received drain_ms=$drain_ms" >> "$results"
     rm -rf "$work"; work=""
 }
 
 for round in $(seq "$rounds"); do
     echo "== round $round of $rounds"
-    for mode in base live drain; do run "$mode"; done
+    for shape in meetings ends; do
+        run base "$shape"
+        run live "$shape"
+    done
+    run drain ends
 done
 rm -rf "$nonces"
 echo "== medians over $rounds rounds (${duration}s each)"
@@ -140,17 +148,18 @@ import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     row = dict(re.findall(r"(\w+)=([\w.]+)", line))
-    runs[row["mode"]].append(row)
-med = lambda mode, key: statistics.median(float(r[key]) for r in runs[mode])
-base, live = med("base", "rps"), med("live", "rps")
-print(f"ingest without webhooks: {base:.0f} callbacks/s")
-print(f"ingest while delivering: {live:.0f} callbacks/s ({(live / base - 1) * 100:+.1f}%)")
-live_rate = statistics.median(
-    float(r["unique"]) / max(float(r["span_ms"]), 1) * 1000 for r in runs["live"])
-print(f"live: {med('live', 'unique'):.0f} messages delivered at {live_rate:.0f} messages/s, "
-      f"commit to delivery p50 {med('live', 'p50'):.0f} ms, p99 {med('live', 'p99'):.0f} ms, "
-      f"max {med('live', 'max'):.0f} ms")
-rates = [float(r["unique"]) / max(float(r["drain_ms"]), 1) * 1000 for r in runs["drain"]]
-print(f"drain: {med('drain', 'unique'):.0f} messages held back, then delivered at "
+    runs[(row["mode"], row["shape"])].append(row)
+med = lambda key, rows: statistics.median(float(r[key]) for r in rows)
+for shape in ("meetings", "ends"):
+    base, live = runs[("base", shape)], runs[("live", shape)]
+    b, l = med("rps", base), med("rps", live)
+    rate = statistics.median(float(r["unique"]) / max(float(r["span_ms"]), 1) * 1000 for r in live)
+    print(f"{shape}: ingest {b:.0f} callbacks/s without webhooks, {l:.0f} while delivering "
+          f"({(l / b - 1) * 100:+.1f}%); {med('unique', live):.0f} messages at {rate:.0f}/s, "
+          f"commit to delivery p50 {med('p50', live):.0f} ms, p99 {med('p99', live):.0f} ms, "
+          f"max {med('max', live):.0f} ms")
+drain = runs[("drain", "ends")]
+rates = [float(r["unique"]) / max(float(r["drain_ms"]), 1) * 1000 for r in drain]
+print(f"drain: {med('unique', drain):.0f} messages held back, then delivered at "
       f"{statistics.median(rates):.0f} messages/s")
 PY

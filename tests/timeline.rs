@@ -7,10 +7,10 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::Server;
 use common::browser::{Driver, sign_in, until};
 use common::callbacks::{end, enter, exit};
-use common::media::{AUTH_ID, Answer, MediaServer};
-use common::{AUTH_TOKEN, Server, fixture};
+use common::media::MediaServer;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, Locator};
 
@@ -21,14 +21,11 @@ const ADMIN: &str = "admin@example.com";
 /// drops in. Its recording (the fixture, about 10 s) is the conference's, so it starts with
 /// the conference at 10:00:00.
 async fn standup() -> (MediaServer, Server) {
-    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
-    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
-    media.script("/t.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    let media = MediaServer::with_recording("/t.mp3").await;
     let server = Server::start(&format!(
-        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n\
-         [jobs]\npoll_interval_seconds = 0.05\n[access]\nadmins = [\"{ADMIN}\"]\n\
+        "{}[jobs]\npoll_interval_seconds = 0.05\n[access]\nadmins = [\"{ADMIN}\"]\n\
          [[mail.directory]]\nnumber = \"+91 80713 87423\"\nname = \"Asha Rao\"\n",
-        media.origin
+        media.vobiz_settings()
     ));
     server
         .post_callbacks(&[

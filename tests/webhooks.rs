@@ -8,10 +8,10 @@
 
 mod common;
 
+use common::Server;
 use common::callbacks::{end, enter};
-use common::media::{AUTH_ID, Answer, MediaServer};
+use common::media::MediaServer;
 use common::receiver::{Received, Receiver, Reply};
-use common::{AUTH_TOKEN, Server, fixture};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NEW_SECRET: &str = "whsec_c2VjcmV0LWZvci10aGUtcm90YXRpb24tdGVzdA==";
@@ -85,17 +85,10 @@ fn published_schema(openapi: &serde_json::Value, event: &str) -> serde_json::Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_published() {
     let receiver = Receiver::start().await;
-    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
-    media.script(
-        "/r.mp3",
-        vec![Answer::file(
-            "audio/mpeg",
-            std::fs::read(fixture("standup.mp3")).unwrap(),
-        )],
-    );
+    let media = MediaServer::with_recording("/r.mp3").await;
     let server = Server::start(&format!(
-        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n{}",
-        media.origin,
+        "{}{}",
+        media.vobiz_settings(),
         settings(
             &[
                 (receiver.url("/all"), ""),

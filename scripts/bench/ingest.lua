@@ -3,7 +3,8 @@
 -- enters and then leaves (twelve callbacks a conference). SHAPE=new: every callback is the
 -- first enter of a new conference (the worst case). SHAPE=ends: a leg enters and the
 -- conference ends (two callbacks a conference: a webhook message per two callbacks, for
--- bench-webhooks.sh). Prints the figures the bench scripts read.
+-- bench-webhooks.sh). SHAPE=meetings: six legs enter and leave, then the conference ends
+-- (thirteen callbacks, one message). Prints the figures the bench scripts read.
 local threads = {}
 
 function setup(thread)
@@ -27,6 +28,17 @@ local function body_for(i)
   local conference, action, leg, size
   if shape == "new" then
     conference, action, leg, size = i, "enter", 0, 1
+  elseif shape == "meetings" then
+    conference = math.floor((i - 1) / 13)
+    local step = (i - 1) % 13
+    leg = step % 6
+    if step < 6 then
+      action, size = "enter", leg + 1
+    elseif step < 12 then
+      action, size = "exit", 5 - leg
+    else
+      action, size, leg = "end", 0, 0
+    end
   elseif shape == "ends" then
     conference, leg = math.floor((i - 1) / 2), 0
     if (i - 1) % 2 == 0 then

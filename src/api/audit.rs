@@ -51,14 +51,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit: must be 1 to 1000",
-        ));
-    }
+    let limit = limit(params.limit)?;
     let actor = params
         .person
         .map(|p| bare_address(&p).unwrap_or(p).to_ascii_lowercase());
@@ -72,6 +65,19 @@ pub async fn list(
         .await
         .map_err(internal)?;
     Ok(HttpResponse::Ok().json(AuditList { events }))
+}
+
+/// A log's page size: 1 to 1000, 100 when not given.
+pub fn limit(given: Option<u32>) -> Result<u32, ApiError> {
+    let limit = given.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit: must be 1 to 1000",
+        ));
+    }
+    Ok(limit)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -54,14 +54,7 @@ pub async fn deliveries(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit: must be 1 to 1000",
-        ));
-    }
+    let limit = super::audit::limit(params.limit)?;
     let endpoint = match params.endpoint {
         None => None,
         Some(text) => {

@@ -31,7 +31,7 @@ impl Default for WebhooksConfig {
         Self {
             timeout_seconds: 15.0,
             allow_private_addresses: false,
-            concurrency_per_endpoint: 4,
+            concurrency_per_endpoint: 8,
             retry_schedule_seconds: vec![5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
             keep_days: 30,
             endpoints: Vec::new(),

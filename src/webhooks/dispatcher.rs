@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// How often the backlog gauges and disabled endpoints are read again.
 const REFRESH: Duration = Duration::from_secs(1);
 /// How many rounds of `concurrency_per_endpoint` a fast endpoint's batch holds.
-const FAST_ROUNDS: usize = 8;
+const FAST_ROUNDS: usize = 16;
 /// How often old deliveries are pruned.
 const PRUNE: Duration = Duration::from_secs(3600);
 

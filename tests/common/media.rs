@@ -84,6 +84,23 @@ impl MediaServer {
         server
     }
 
+    /// A host serving the standup fixture (MP3) at `path`, with the Vobiz auth headers.
+    pub async fn with_recording(path: &str) -> MediaServer {
+        let media = MediaServer::start(Some(super::AUTH_TOKEN)).await;
+        let mp3 = std::fs::read(super::fixture("standup.mp3")).unwrap();
+        media.script(path, vec![Answer::file("audio/mpeg", mp3)]);
+        media
+    }
+
+    /// The `[vobiz]` settings that let confvault download from this host.
+    pub fn vobiz_settings(&self) -> String {
+        format!(
+            "[vobiz]\nauth_token = \"{}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n",
+            super::AUTH_TOKEN,
+            self.origin
+        )
+    }
+
     pub fn script(&self, path: &str, answers: Vec<Answer>) {
         self.state
             .lock()
@@ -104,29 +121,9 @@ impl MediaServer {
         let (read, mut write) = socket.into_split();
         let mut reader = BufReader::new(read);
         loop {
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            let Some((path, headers)) = read_head(&mut reader).await else {
                 return;
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .to_owned();
-            let mut headers = HashMap::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                }
-            }
+            };
             let authorised = match &self.require_auth {
                 None => true,
                 Some(token) => {
@@ -194,6 +191,36 @@ impl MediaServer {
                 let _ = write.shutdown().await;
                 return;
             }
+        }
+    }
+}
+
+/// The path and (lower-cased) headers of the next HTTP/1.1 request; `None` once the client
+/// hangs up.
+pub async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Option<(String, HashMap<String, String>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+        return None;
+    }
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Some((path, headers));
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
         }
     }
 }

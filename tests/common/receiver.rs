@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// One scripted answer.
@@ -104,29 +104,9 @@ impl Receiver {
         let (read, mut write) = socket.into_split();
         let mut reader = BufReader::new(read);
         loop {
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            let Some((path, headers)) = super::media::read_head(&mut reader).await else {
                 return;
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .to_owned();
-            let mut headers = HashMap::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-                }
-            }
+            };
             let length: usize = headers
                 .get("content-length")
                 .and_then(|l| l.parse().ok())
