@@ -202,6 +202,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
                 client: Arc::clone(client),
                 store: Arc::clone(&store),
                 db: Arc::clone(&db),
+                webhooks: !config.webhooks.endpoints.is_empty(),
             }),
         })),
         _ => None,

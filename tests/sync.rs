@@ -425,7 +425,12 @@ async fn a_damaged_copy_is_never_deleted_at_source_alerts_and_is_archived_again(
 async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     let api = VobizApi::start(100);
     api.add("rec-p", "c1", 1_779_168_527_000);
-    let server = Server::start(&settings(&api, 0, 0, ""));
+    // An endpoint that takes only this event: the command queues it in the delete's own
+    // transaction, as the job does.
+    let webhook = "[webhooks]\n[[webhooks.endpoints]]\nurl = \"https://crm.example/hook\"\n\
+                   secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+                   events = [\"recording.source_deleted\"]\n";
+    let server = Server::start(&format!("{}{webhook}", settings(&api, 0, 0, "")));
     archived_long_ago(&server, &["rec-p"], 40).await;
 
     let (ok, dry) = server.cli(&[
@@ -444,6 +449,9 @@ async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     assert!(done.contains("deleted      rec-p"), "{done}");
     assert_eq!(api.deletes().len(), 1);
     assert!(recording(&server, "rec-p").await["source_deleted_at"].is_string());
+    let queued = server
+        .sql("SELECT subject FROM webhook_messages WHERE event_type = 'recording.source_deleted'");
+    assert_eq!(queued, vec![vec![Some("rec-p".to_owned())]]);
 }
 
 #[tokio::test]

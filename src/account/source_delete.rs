@@ -48,6 +48,8 @@ pub struct SourceDeleter {
     pub client: Arc<RestClient>,
     pub store: Arc<dyn Store>,
     pub db: Arc<dyn Database>,
+    /// Queue `recording.source_deleted` with each delete: some endpoint is configured.
+    pub webhooks: bool,
 }
 
 impl SourceDeleter {
@@ -80,7 +82,9 @@ impl SourceDeleter {
             Deleted::Now => Deletion::Deleted,
             Deleted::AlreadyGone => Deletion::AlreadyGone,
         };
-        self.db.record_source_deleted(recording_id, now).await?;
+        self.db
+            .record_source_deleted(recording_id, now, self.webhooks)
+            .await?;
         self.note_in_sidecar(&copy, now).await?;
         tracing::info!(?deletion, "Vobiz's copy deleted; ours was verified first");
         Ok(deletion)

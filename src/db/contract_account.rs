@@ -147,10 +147,19 @@ async fn deletes_at_source_are_due_for_old_archives_and_recorded_once() {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].sha256.as_deref(), Some("ab"));
         assert_eq!(due[0].size_bytes, Some(10));
-        db.record_source_deleted("r1", later).await.unwrap();
-        db.record_source_deleted("r1", later + Duration::days(1))
+        db.record_source_deleted("r1", later, true).await.unwrap();
+        db.record_source_deleted("r1", later + Duration::days(1), true)
             .await
             .unwrap();
+        let routes = vec![crate::db::webhooks::EndpointRoute {
+            endpoint: "https://crm.example/hook".into(),
+            events: vec![crate::webhooks::events::EventType::RecordingSourceDeleted],
+        }];
+        assert_eq!(
+            db.fan_out_webhooks(routes, later).await.unwrap(),
+            1,
+            "one recording.source_deleted, however often the delete is recorded"
+        );
         assert!(
             db.source_deletes_due(later, "", 10)
                 .await

@@ -245,7 +245,14 @@ pub trait AccountStore: Send + Sync {
         after: &str,
         limit: u32,
     ) -> Result<Vec<SourceCopy>, DbError>;
-    async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError>;
+    /// Notes that Vobiz's copy is gone, and with `webhook`, queues `recording.source_deleted`
+    /// in the same transaction (once per recording).
+    async fn record_source_deleted(
+        &self,
+        recording_id: &str,
+        at: Instant,
+        webhook: bool,
+    ) -> Result<(), DbError>;
     /// The archived copy failed its check: the recording counts as not archived and its
     /// archive job runs again from the source, with a fresh count of attempts.
     async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError>;

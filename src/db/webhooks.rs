@@ -25,6 +25,15 @@ impl WebhookEvent {
         format!("msg_{}", hex::encode(bytes))
     }
 
+    /// `recording.source_deleted` for `recording_id`: Vobiz's copy goes once.
+    pub fn source_deleted(recording_id: &str) -> Self {
+        Self {
+            event: EventType::RecordingSourceDeleted,
+            subject: recording_id.to_owned(),
+            once: true,
+        }
+    }
+
     pub fn dedupe_key(&self) -> Option<String> {
         self.once
             .then(|| format!("{}:{}", self.event, self.subject))

@@ -61,7 +61,6 @@ fn webhook(job: &Job, finish: &Finish) -> Option<WebhookEvent> {
         (JobKind::ArchiveRecording, Finish::Done) => (EventType::RecordingArchived, false),
         (JobKind::ArchiveRecording, Finish::Failed { .. }) => (EventType::RecordingFailed, false),
         (JobKind::NotifyConference, Finish::Done) => (EventType::SummarySent, true),
-        (JobKind::DeleteSource, Finish::Done) => (EventType::RecordingSourceDeleted, true),
         _ => return None,
     };
     Some(WebhookEvent {

@@ -18,6 +18,7 @@ use crate::db::model::{
     RetrySelection, SentMessage, SentRow, SummarySubject,
 };
 use crate::db::snapshot::{self, Snapshot};
+use crate::db::webhooks::WebhookEvent;
 use crate::db::{
     AccountStore, ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide,
 };
@@ -331,10 +332,21 @@ impl AccountStore for Postgres {
             .await
     }
 
-    async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError> {
+    async fn record_source_deleted(
+        &self,
+        recording_id: &str,
+        at: Instant,
+        webhook: bool,
+    ) -> Result<(), DbError> {
         let id = recording_id.to_owned();
-        self.write(move |tx| account::record_source_deleted(tx, &id, at))
-            .await
+        self.write(move |tx| {
+            account::record_source_deleted(tx, &id, at)?;
+            match webhook {
+                true => super::webhooks::enqueue(tx, &WebhookEvent::source_deleted(&id), at),
+                false => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError> {

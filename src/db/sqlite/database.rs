@@ -18,6 +18,7 @@ use crate::db::model::{
     RetrySelection, SentMessage, SentRow, SummarySubject,
 };
 use crate::db::snapshot::{self, Snapshot};
+use crate::db::webhooks::WebhookEvent;
 use crate::db::{
     AccountStore, ArchiveStore, DbError, Housekeeping, IngestStore, JobQueue, MailLog, ReadSide,
 };
@@ -371,10 +372,25 @@ impl AccountStore for Sqlite {
             .await
     }
 
-    async fn record_source_deleted(&self, recording_id: &str, at: Instant) -> Result<(), DbError> {
+    async fn record_source_deleted(
+        &self,
+        recording_id: &str,
+        at: Instant,
+        webhook: bool,
+    ) -> Result<(), DbError> {
         let id = recording_id.to_owned();
         self.writer
-            .run(move |conn| account::record_source_deleted(conn, &id, &to_db(at)))
+            .run(move |conn| {
+                account::record_source_deleted(conn, &id, &to_db(at))?;
+                match webhook {
+                    true => super::webhooks::enqueue(
+                        conn,
+                        &WebhookEvent::source_deleted(&id),
+                        &to_db(at),
+                    ),
+                    false => Ok(()),
+                }
+            })
             .await
     }
 }
