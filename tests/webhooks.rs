@@ -362,6 +362,12 @@ async fn a_replay_sends_the_same_id_freshly_signed_and_a_private_address_is_refu
         .post_api("/api/v1/webhooks/deliveries/999999/replay")
         .await;
     assert_eq!(missing.status(), 404);
+    let not_an_id = server
+        .post_api("/api/v1/webhooks/deliveries/9223372036854775808/replay")
+        .await;
+    assert_eq!(not_an_id.status(), 404);
+    let body: serde_json::Value = not_an_id.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
 
     // Without allow_private_addresses, a loopback endpoint is refused, and says so.
     let guarded = Server::start(&settings(&[(receiver.url("/private"), "")], "").replace(

@@ -20,6 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
             }))
+            // A path segment that cannot be an id names nothing that exists (actix would answer
+            // in plain text).
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                ApiError::client(StatusCode::NOT_FOUND, "not_found", err.to_string()).into()
+            }))
             .route("/openapi.json", web::get().to(openapi::spec))
             .route("/conferences", web::get().to(list::list))
             .route(
