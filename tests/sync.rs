@@ -7,6 +7,7 @@
 mod common;
 
 use common::callbacks::{end, enter};
+use common::receiver::Receiver;
 use common::vobiz_api::{TOKEN, Trouble, VobizApi};
 use common::{Server, sha256_hex};
 use serde_json::{Value, json};
@@ -421,15 +422,19 @@ async fn a_damaged_copy_is_never_deleted_at_source_alerts_and_is_archived_again(
         .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     let api = VobizApi::start(100);
     api.add("rec-p", "c1", 1_779_168_527_000);
     // An endpoint that takes only this event: the command queues it in the delete's own
     // transaction, as the job does.
-    let webhook = "[webhooks]\n[[webhooks.endpoints]]\nurl = \"https://crm.example/hook\"\n\
-                   secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
-                   events = [\"recording.source_deleted\"]\n";
+    let receiver = Receiver::start().await;
+    let webhook = format!(
+        "[webhooks]\nallow_private_addresses = true\n[[webhooks.endpoints]]\nurl = \"{}\"\n\
+         secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         events = [\"recording.source_deleted\"]\n",
+        receiver.url("/hook")
+    );
     let server = Server::start(&format!("{}{webhook}", settings(&api, 0, 0, "")));
     archived_long_ago(&server, &["rec-p"], 40).await;
 
@@ -449,9 +454,18 @@ async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     assert!(done.contains("deleted      rec-p"), "{done}");
     assert_eq!(api.deletes().len(), 1);
     assert!(recording(&server, "rec-p").await["source_deleted_at"].is_string());
-    let queued = server
-        .sql("SELECT subject FROM webhook_messages WHERE event_type = 'recording.source_deleted'");
-    assert_eq!(queued, vec![vec![Some("rec-p".to_owned())]]);
+    let delivered = server
+        .eventually("recording.source_deleted to arrive", || async {
+            let got = receiver.received("/hook");
+            (!got.is_empty()).then_some(got)
+        })
+        .await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let message = delivered[0].json();
+    assert_eq!(message["type"], "recording.source_deleted");
+    assert_eq!(message["data"]["recording"]["recording_id"], "rec-p");
+    let openapi = server.get_json("/api/v1/openapi.json").await;
+    assert_eq!(delivered[0].schema_errors(&openapi), Vec::<String>::new());
 }
 
 #[tokio::test]

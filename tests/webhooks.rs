@@ -10,8 +10,8 @@ mod common;
 
 use common::Server;
 use common::callbacks::{end, enter};
-use common::media::MediaServer;
-use common::receiver::{Received, Receiver, Reply};
+use common::media::{Answer, MediaServer};
+use common::receiver::{Received, Receiver, Reply, schema_errors};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NEW_SECRET: &str = "whsec_c2VjcmV0LWZvci10aGUtcm90YXRpb24tdGVzdA==";
@@ -68,26 +68,14 @@ fn verify(secret: &str, message: &Received) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))
 }
 
-/// The published schema of `event`'s message, standalone: components become `$defs`.
-fn published_schema(openapi: &serde_json::Value, event: &str) -> serde_json::Value {
-    let schema =
-        &openapi["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]["schema"];
-    let text = serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$defs": openapi["components"]["schemas"],
-        "allOf": [schema],
-    })
-    .to_string()
-    .replace("#/components/schemas/", "#/$defs/");
-    serde_json::from_str(&text).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_published() {
     let receiver = Receiver::start().await;
     let media = MediaServer::with_recording("/r.mp3").await;
+    let page = std::fs::read(common::fixture("error-page.html")).unwrap();
+    media.script("/error-page", vec![Answer::file("text/html", page)]);
     let server = Server::start(&format!(
-        "{}{}",
+        "{}[mail]\nto = [\"team@example.com\"]\n{}",
         media.vobiz_settings(),
         settings(
             &[
@@ -105,6 +93,10 @@ async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_publishe
         .post_callbacks(&[
             enter("w1", "w1-a").at("10:00:00"),
             end("w1").recording(&media.url("/r.mp3")).at("10:30:00"),
+            enter("w2", "w2-a").at("11:00:00"),
+            end("w2")
+                .recording(&media.url("/error-page"))
+                .at("11:30:00"),
         ])
         .await;
 
@@ -118,29 +110,34 @@ async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_publishe
         1,
     )
     .await;
+    let failed = wait_for(&server, &receiver, "/all", "recording.failed", 1).await;
+    let summaries = wait_for(&server, &receiver, "/all", "summary.sent", 2).await;
     let openapi = server.get_json("/api/v1/openapi.json").await;
-    for message in [&ended[0], &archived[0], &only[0]] {
+    let everything = receiver.received("/all");
+    for message in everything.iter().chain([&only[0]]) {
         verify(SECRET, message).unwrap();
         assert!(message.header("webhook-id").starts_with("msg_"));
-        let event = message.json()["type"].as_str().unwrap().to_owned();
-        let validator = jsonschema::validator_for(&published_schema(&openapi, &event)).unwrap();
-        let errors: Vec<String> = validator
-            .iter_errors(&message.json())
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{event} as published: {errors:?}\n{}",
-            message.body
-        );
+        assert_eq!(message.schema_errors(&openapi), Vec::<String>::new());
     }
+    assert_eq!(
+        failed[0].json()["data"]["conference"]["conference_uuid"],
+        "w2",
+        "{}",
+        failed[0].body
+    );
+    assert!(
+        failed[0].json()["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not a recording")),
+        "{}",
+        failed[0].body
+    );
+    assert_eq!(summaries.len(), 2, "one summary per meeting");
     let mut wrong = ended[0].json();
     wrong["data"]["conference"]["started_at"] = serde_json::json!(17);
     wrong["data"]["surprise"] = serde_json::json!(true);
-    let validator =
-        jsonschema::validator_for(&published_schema(&openapi, "conference.ended")).unwrap();
     assert!(
-        validator.iter_errors(&wrong).count() >= 1,
+        !schema_errors(&openapi, "conference.ended", &wrong).is_empty(),
         "the schema can tell a wrong message"
     );
     let data = &archived[0].json()["data"];
@@ -150,10 +147,13 @@ async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_publishe
         data["link"].as_str().unwrap().contains("/r/"),
         "a lasting link: {data}"
     );
-    assert_eq!(
-        ended[0].json()["data"]["conference"]["conference_uuid"],
-        "w1"
-    );
+    let mut ended_uuids: Vec<String> = wait_for(&server, &receiver, "/all", "conference.ended", 2)
+        .await
+        .iter()
+        .map(|m| m.json()["data"]["conference"]["conference_uuid"].to_string())
+        .collect();
+    ended_uuids.sort();
+    assert_eq!(ended_uuids, ["\"w1\"", "\"w2\""], "each meeting ends once");
     assert_eq!(
         archived[0].header("webhook-id"),
         only[0].header("webhook-id"),
@@ -329,6 +329,8 @@ async fn during_a_rotation_both_secrets_sign_and_either_verifies() {
     assert!(ok && out.contains("delivered"), "{out}");
     let ping = wait_for(&server, &receiver, "/rotating", "ping", 1).await;
     verify(NEW_SECRET, &ping[0]).unwrap();
+    let openapi = server.get_json("/api/v1/openapi.json").await;
+    assert_eq!(ping[0].schema_errors(&openapi), Vec::<String>::new());
     let (ok, out) = server.cli(&["webhooks", "test", "https://unknown.example/hook"]);
     assert!(
         !ok && out.contains("not a configured endpoint"),

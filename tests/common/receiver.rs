@@ -34,6 +34,17 @@ impl Received {
         serde_json::from_str(&self.body).unwrap()
     }
 
+    /// How this message departs from the schema the OpenAPI document publishes for its type
+    /// (none when it conforms).
+    pub fn schema_errors(&self, openapi: &serde_json::Value) -> Vec<String> {
+        let message = self.json();
+        let event = message["type"].as_str().unwrap_or_default().to_owned();
+        schema_errors(openapi, &event, &message)
+            .into_iter()
+            .map(|e| format!("{event}: {e}\n{}", self.body))
+            .collect()
+    }
+
     /// The headers as the `http` crate holds them, for verifying libraries.
     pub fn header_map(&self) -> http::HeaderMap {
         let mut map = http::HeaderMap::new();
@@ -144,4 +155,31 @@ impl Receiver {
             }
         }
     }
+}
+
+/// How `message` departs from the published schema of `event`'s message. The schema is made
+/// standalone: the document's components become `$defs`. An unknown event has no schema, which
+/// is itself an error.
+pub fn schema_errors(
+    openapi: &serde_json::Value,
+    event: &str,
+    message: &serde_json::Value,
+) -> Vec<String> {
+    let schema =
+        &openapi["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    if schema.is_null() {
+        return vec![format!("no schema is published for {event:?}")];
+    }
+    let text = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": openapi["components"]["schemas"],
+        "allOf": [schema],
+    })
+    .to_string()
+    .replace("#/components/schemas/", "#/$defs/");
+    let validator = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    validator
+        .iter_errors(message)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
