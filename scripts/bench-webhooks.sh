@@ -14,10 +14,10 @@
 # fast a backlog goes out. `meetings` runs SECONDS; `ends` 5 s and the drain's load 3 s.
 # Each run checks what the load did: every answer a 200, and every ended conference's message
 # delivered exactly once (distinct webhook-ids = conferences ended = requests received).
-#   scripts/bench-webhooks.sh [SECONDS] [ROUNDS]   (defaults: 20 s, 3 rounds)
+#   scripts/bench-webhooks.sh [SECONDS] [ROUNDS]   (defaults: 30 s, 3 rounds; at 30 s the meetings load makes over 10,000 messages here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${1:-20}"
+duration="${1:-30}"
 rounds="${2:-3}"
 connections=32
 threads=2

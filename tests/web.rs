@@ -117,6 +117,25 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
         "{searched}"
     );
 
+    let dated = page_text(
+        &client,
+        &server,
+        "/?since=2000-01-01&until=2099-12-31",
+        &cookies,
+    )
+    .await;
+    assert!(
+        dated.contains(r#"<input id="since" name="since" type="date" value="2000-01-01">"#)
+            && dated.contains(r#"<label for="until">To</label>"#)
+            && dated.contains("Weekly Standup"),
+        "labelled date inputs keep the search: {dated}"
+    );
+    let recordings = page_text(&client, &server, "/recordings?until=2099-12-31", &cookies).await;
+    assert!(
+        recordings.contains(r#"type="date" value="2099-12-31""#),
+        "{recordings}"
+    );
+
     let spelled = page_text(
         &client,
         &server,

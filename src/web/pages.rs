@@ -12,6 +12,10 @@ use crate::error::{ApiError, internal};
 const PAGES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/web/base.html")),
     (
+        "fields.html",
+        include_str!("../../templates/web/fields.html"),
+    ),
+    (
         "signin.html",
         include_str!("../../templates/web/signin.html"),
     ),
