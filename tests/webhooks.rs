@@ -402,6 +402,49 @@ async fn killed_mid_delivery_the_restarted_server_delivers_under_the_same_id() {
         hung[0].header("webhook-id")
     );
     verify(SECRET, &delivered[1]).unwrap();
+    // The attempt is recorded just after the receiver has answered.
+    server
+        .eventually("the delivery to be recorded as delivered", || async {
+            let log = server.get_json("/api/v1/webhooks/deliveries").await;
+            (log["deliveries"][0]["state"] == "delivered").then_some(())
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_an_endpoint_taken_out_of_the_settings_are_kept_but_leave_the_backlog() {
+    let receiver = Receiver::start().await;
+    receiver.script("/dropped", vec![Reply::Status(503)]);
+    let slow_retries = |config: String| {
+        config.replace(
+            "retry_schedule_seconds = [0.1, 0.1, 0.1, 0.1]",
+            "retry_schedule_seconds = [600]",
+        )
+    };
+    let server = Server::start(&slow_retries(settings(
+        &[(receiver.url("/dropped"), "")],
+        "",
+    )));
+    conference_ends(&server, "r1").await;
+    wait_for(&server, &receiver, "/dropped", "conference.ended", 1).await;
+
+    let server =
+        server.crash_and_restart_with(&slow_retries(settings(&[(receiver.url("/kept"), "")], "")));
+
+    server
+        .eventually("the warning about the removed endpoint", || async {
+            server
+                .log()
+                .contains("endpoints no longer in the settings")
+                .then_some(())
+        })
+        .await;
+    let metrics = server.get_text("/metrics").await;
+    assert!(
+        metrics.contains("confvault_webhook_pending_deliveries 0"),
+        "{metrics}"
+    );
     let log = server.get_json("/api/v1/webhooks/deliveries").await;
-    assert_eq!(log["deliveries"][0]["state"], "delivered", "{log}");
+    assert_eq!(log["deliveries"][0]["state"], "pending", "kept: {log}");
+    assert_eq!(receiver.received("/kept").len(), 0);
 }

@@ -66,9 +66,18 @@ async fn an_ended_conference_is_one_message_delivered_per_endpoint_that_takes_it
         assert_eq!(claimed[0].subject, "k1");
         assert!(claimed[0].message_id.starts_with("msg_"));
         assert!(taken.is_empty(), "leased to w1");
-        let backlog = db.webhook_backlog().await.unwrap();
-        assert_eq!(backlog.pending, 1);
+        let backlog = db.webhook_backlog(vec![crm.clone()]).await.unwrap();
+        assert_eq!((backlog.pending, backlog.unconfigured), (1, 0));
         assert!(backlog.oldest.is_some());
+        let removed = db
+            .webhook_backlog(vec!["https://chat.example/hook".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            (removed.pending, removed.oldest, removed.unconfigured),
+            (0, None, 1),
+            "a delivery to an endpoint taken out of the settings leaves the backlog's count and age"
+        );
     })
     .await;
 }

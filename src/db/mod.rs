@@ -309,7 +309,11 @@ pub trait WebhookStore: Send + Sync {
     /// False if it was not disabled.
     async fn enable_webhook_endpoint(&self, endpoint: String) -> Result<bool, DbError>;
     async fn disabled_webhook_endpoints(&self) -> Result<Vec<webhooks::DisabledEndpoint>, DbError>;
-    async fn webhook_backlog(&self) -> Result<webhooks::WebhookBacklog, DbError>;
+    /// The backlog of deliveries to `endpoints` (the configured ones).
+    async fn webhook_backlog(
+        &self,
+        endpoints: Vec<String>,
+    ) -> Result<webhooks::WebhookBacklog, DbError>;
     /// Forgets settled deliveries, their attempts and messages created before `before`.
     async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError>;
 }

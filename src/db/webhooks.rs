@@ -130,7 +130,12 @@ pub struct DisabledEndpoint {
 /// Deliveries still to make, for the metrics.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookBacklog {
+    /// Pending deliveries to the configured endpoints.
     pub pending: i64,
-    /// When the oldest message still undelivered somewhere was committed.
+    /// When the oldest message still undelivered to a configured endpoint (or not yet fanned
+    /// out) was committed.
     pub oldest: Option<Instant>,
+    /// Pending deliveries to endpoints no longer in the settings: kept (they go out if the
+    /// endpoint comes back), but not counted above, or its age would grow for ever.
+    pub unconfigured: i64,
 }

@@ -5,7 +5,7 @@
 //! them at a time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -53,6 +53,8 @@ pub struct Dispatcher {
     payloads: Payloads,
     owner: String,
     metrics: Arc<Metrics>,
+    /// Pending deliveries to endpoints no longer configured, at the last look (warned of once).
+    unconfigured: AtomicI64,
 }
 
 impl Dispatcher {
@@ -88,6 +90,7 @@ impl Dispatcher {
             lanes,
             owner,
             metrics,
+            unconfigured: AtomicI64::new(0),
         })
     }
 
@@ -366,12 +369,24 @@ impl Dispatcher {
     /// Reads the backlog into the metrics, and which endpoints are disabled (an operator may
     /// have enabled one again).
     async fn refresh(&self) {
-        match self.db.webhook_backlog().await {
+        let endpoints = self.lanes.iter().map(|lane| lane.key.clone()).collect();
+        match self.db.webhook_backlog(endpoints).await {
             Ok(backlog) => {
                 let age = backlog
                     .oldest
                     .map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default());
                 self.metrics.webhooks.set_backlog(backlog.pending, age);
+                let before = self
+                    .unconfigured
+                    .swap(backlog.unconfigured, Ordering::Relaxed);
+                if backlog.unconfigured > 0 && before == 0 {
+                    tracing::warn!(
+                        deliveries = backlog.unconfigured,
+                        "pending webhook deliveries to endpoints no longer in the settings are \
+                         kept, not sent, and not counted in the backlog metrics; they go out if \
+                         the endpoint is configured again (`confvault webhooks deliveries` lists them)"
+                    );
+                }
             }
             Err(e) => tracing::error!(error = %e, "could not read the webhook backlog"),
         }

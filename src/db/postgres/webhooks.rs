@@ -191,19 +191,23 @@ fn replay(tx: &PgTx<'_>, selection: &ReplaySelection, now: Instant) -> Result<Ve
     .collect()
 }
 
-fn backlog(tx: &PgTx<'_>) -> Result<WebhookBacklog, DbError> {
+fn backlog(tx: &PgTx<'_>, endpoints: &[String]) -> Result<WebhookBacklog, DbError> {
     let row = tx.one(
-        "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'),
-                LEAST((SELECT MIN(m.created_at) FROM webhook_deliveries d
-                       JOIN webhook_messages m ON m.message_id = d.message_id
-                       WHERE d.state = 'pending'),
+        "WITH pending AS (
+             SELECT m.created_at, d.endpoint = ANY($1) AS configured
+             FROM webhook_deliveries d JOIN webhook_messages m ON m.message_id = d.message_id
+             WHERE d.state = 'pending')
+         SELECT (SELECT COUNT(*) FROM pending WHERE configured),
+                LEAST((SELECT MIN(created_at) FROM pending WHERE configured),
                       (SELECT MIN(created_at) FROM webhook_messages
-                       WHERE fanned_out_at IS NULL))",
-        &[],
+                       WHERE fanned_out_at IS NULL)),
+                (SELECT COUNT(*) FROM pending WHERE NOT configured)",
+        &[&endpoints],
     )?;
     Ok(WebhookBacklog {
         pending: row.try_get(0)?,
         oldest: row.try_get(1)?,
+        unconfigured: row.try_get(2)?,
     })
 }
 
@@ -333,8 +337,8 @@ impl WebhookStore for Postgres {
         .await
     }
 
-    async fn webhook_backlog(&self) -> Result<WebhookBacklog, DbError> {
-        self.read(backlog).await
+    async fn webhook_backlog(&self, endpoints: Vec<String>) -> Result<WebhookBacklog, DbError> {
+        self.read(move |tx| backlog(tx, &endpoints)).await
     }
 
     async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError> {

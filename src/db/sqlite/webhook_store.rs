@@ -97,8 +97,10 @@ impl WebhookStore for Sqlite {
         self.readers.run(webhooks::disabled).await
     }
 
-    async fn webhook_backlog(&self) -> Result<WebhookBacklog, DbError> {
-        self.readers.run(webhooks::backlog).await
+    async fn webhook_backlog(&self, endpoints: Vec<String>) -> Result<WebhookBacklog, DbError> {
+        self.readers
+            .run(move |conn| webhooks::backlog(conn, &endpoints))
+            .await
     }
 
     async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError> {

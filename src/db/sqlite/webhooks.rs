@@ -270,14 +270,20 @@ pub fn disabled(conn: &Connection) -> Result<Vec<DisabledEndpoint>, DbError> {
     Ok(out)
 }
 
-pub fn backlog(conn: &Connection) -> Result<WebhookBacklog, DbError> {
-    let (pending, oldest): (i64, Option<String>) = conn
+pub fn backlog(conn: &Connection, endpoints: &[String]) -> Result<WebhookBacklog, DbError> {
+    let endpoints = serde_json::to_string(endpoints).unwrap_or_default();
+    let (pending, oldest, unconfigured): (i64, Option<String>, i64) = conn
         .prepare_cached(
-            "SELECT COUNT(*), MIN(m.created_at)
-             FROM webhook_deliveries d JOIN webhook_messages m ON m.message_id = d.message_id
-             WHERE d.state = 'pending'",
+            "SELECT COUNT(*) FILTER (WHERE configured), MIN(created_at) FILTER (WHERE configured),
+                    COUNT(*) FILTER (WHERE NOT configured)
+             FROM (SELECT m.created_at,
+                          d.endpoint IN (SELECT value FROM json_each(:endpoints)) AS configured
+                   FROM webhook_deliveries d JOIN webhook_messages m ON m.message_id = d.message_id
+                   WHERE d.state = 'pending')",
         )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row(named_params! {":endpoints": endpoints}, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     let unrouted: Option<String> = optional(
         conn.prepare_cached(
             "SELECT MIN(created_at) FROM webhook_messages WHERE fanned_out_at IS NULL",
@@ -289,7 +295,11 @@ pub fn backlog(conn: &Connection) -> Result<WebhookBacklog, DbError> {
         .into_iter()
         .flatten()
         .min();
-    Ok(WebhookBacklog { pending, oldest })
+    Ok(WebhookBacklog {
+        pending,
+        oldest,
+        unconfigured,
+    })
 }
 
 pub fn prune(conn: &Connection, before: Instant) -> Result<u64, DbError> {
