@@ -342,13 +342,17 @@ async fn deletes_at_source_come_after_the_copy_is_proven_and_a_404_means_already
                 r["source_deleted_at"].is_string().then_some(())
             })
             .await;
-        let sidecar: Value = server
-            .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
+        // The sidecar is noted just after the database.
+        server
+            .eventually(&format!("{id}'s sidecar to note the delete"), || async {
+                let sidecar: Value = server
+                    .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
+                    .await;
+                sidecar["recording"]["source_deleted_at"]
+                    .is_string()
+                    .then_some(())
+            })
             .await;
-        assert!(
-            sidecar["recording"]["source_deleted_at"].is_string(),
-            "{sidecar}"
-        );
     }
     let mut deletes = api.deletes();
     deletes.sort();
