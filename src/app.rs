@@ -72,7 +72,7 @@ fn rules(config: &Config) -> anyhow::Result<Rules> {
         } else {
             None
         },
-        webhooks: !config.webhooks.endpoints.is_empty(),
+        webhooks: config.webhooks.enabled(),
     })
 }
 
@@ -172,9 +172,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let store = Arc::clone(&archiver.store);
     let notifier = notifier(&config, link_base.clone())?;
     let mailer = Arc::clone(&notifier.mailer);
-    let dispatcher = match config.webhooks.endpoints.is_empty() {
-        true => None,
-        false => Some(Arc::new(
+    let dispatcher = match config.webhooks.enabled() {
+        false => None,
+        true => Some(Arc::new(
             crate::webhooks::dispatcher::Dispatcher::new(
                 Arc::clone(&db),
                 &config.webhooks,
@@ -202,7 +202,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
                 client: Arc::clone(client),
                 store: Arc::clone(&store),
                 db: Arc::clone(&db),
-                webhooks: !config.webhooks.endpoints.is_empty(),
+                webhooks: config.webhooks.enabled(),
             }),
         })),
         _ => None,
@@ -231,7 +231,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         source_deletes,
         owner,
         metrics: Arc::clone(&metrics),
-        webhooks: !config.webhooks.endpoints.is_empty(),
+        webhooks: config.webhooks.enabled(),
     });
     let rules = rules(&config)?;
     let (report, readiness_view) = watch::channel(Report::starting());

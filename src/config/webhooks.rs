@@ -39,6 +39,13 @@ impl Default for WebhooksConfig {
     }
 }
 
+impl WebhooksConfig {
+    /// Some endpoint is configured: changes queue their messages and the dispatcher runs.
+    pub fn enabled(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+}
+
 /// One receiver of messages.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -6,7 +6,6 @@
 //! before its row is committed, the next run sends that message again. Closing it would need
 //! the mail server to deduplicate on Message-ID, which SMTP does not promise.
 
-use base64::Engine;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
@@ -16,10 +15,12 @@ use super::context::JobContext;
 use crate::db::model::{
     JobId, MailKind, NewLink, Recording, RecordingStatus, SentMessage, SummarySubject,
 };
+use crate::db::{Database, DbError};
 use crate::mail::recipients::RecipientRules;
 use crate::mail::summary::{self, RecordingFacts};
 use crate::mail::templates::{self, Rendered, Templates};
 use crate::mail::transport::{Mailer, SendError};
+use crate::time::Instant;
 
 pub struct Notifier {
     pub mailer: std::sync::Arc<dyn Mailer>,
@@ -131,20 +132,8 @@ impl Notifier {
     async fn facts(&self, ctx: &JobContext, r: &Recording) -> Result<RecordingFacts, JobError> {
         let archived = r.status == RecordingStatus::Archived;
         let link = if archived {
-            let token = new_token();
-            let now = chrono::Utc::now();
-            ctx.db
-                .add_link(NewLink {
-                    token_hash: token_hash(&token),
-                    recording_id: r.recording_id.clone(),
-                    created_at: now,
-                    expires_at: self.link_lifetime.map(|l| now + l),
-                })
-                .await?;
-            Some(format!(
-                "{}/r/{token}",
-                self.link_base.trim_end_matches('/')
-            ))
+            let expires_at = self.link_lifetime.map(|l| chrono::Utc::now() + l);
+            Some(mint_link(&*ctx.db, &self.link_base, &r.recording_id, expires_at).await?)
         } else {
             None
         };
@@ -242,8 +231,23 @@ impl Notifier {
 }
 
 /// An unguessable link token: 256 random bits, URL-safe.
-fn new_token() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+/// A new recording link (`<link_base>/r/<token>`) to `recording_id`, expiring at
+/// `expires_at` (never when none); only the token's digest is stored.
+pub async fn mint_link(
+    db: &dyn Database,
+    link_base: &str,
+    recording_id: &str,
+    expires_at: Option<Instant>,
+) -> Result<String, DbError> {
+    let token = crate::access::fresh_credential();
+    db.add_link(NewLink {
+        token_hash: token_hash(&token),
+        recording_id: recording_id.to_owned(),
+        created_at: chrono::Utc::now(),
+        expires_at,
+    })
+    .await?;
+    Ok(format!("{}/r/{token}", link_base.trim_end_matches('/')))
 }
 
 /// Only this is stored, so a copy of the database does not hold working links.

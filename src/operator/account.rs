@@ -179,7 +179,7 @@ pub async fn prune_source(
             client,
             store,
             db: Arc::clone(&db),
-            webhooks: !config.webhooks.endpoints.is_empty(),
+            webhooks: config.webhooks.enabled(),
         };
         let result = prune(&deleter, &*db, &owner, days, dry_run).await;
         db.end_lease(ACCOUNT_LEASE, &owner, None).await?;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::events::EventType;
 use crate::db::access::Visibility;
 use crate::db::catalog::RecordingDetail;
-use crate::db::model::{Conference, MailKind, NewLink, Participant, Recording};
+use crate::db::model::{Conference, MailKind, Participant, Recording};
 use crate::db::{Database, DbError};
 use crate::time::Instant;
 
@@ -128,14 +128,7 @@ impl Payloads {
             .await?
             .ok_or_else(|| PayloadError::Gone("recording", id.to_owned()))?;
         let conference = match &recording.entry.conference_uuid {
-            Some(uuid) => self
-                .db
-                .conference_detail(uuid, Visibility::Everything)
-                .await?
-                .map(|d| ConferenceRef {
-                    conference_uuid: d.conference.conference_uuid,
-                    name: d.conference.name,
-                }),
+            Some(uuid) => self.conference_ref(uuid).await?,
             None => None,
         };
         let link = match event {
@@ -152,31 +145,25 @@ impl Payloads {
         })
     }
 
-    /// A recording link like the emails' (only its digest is stored), without expiry: the
-    /// receiver may keep it.
+    /// A recording link like the emails', without expiry: the receiver may keep it.
     async fn lasting_link(&self, recording_id: &str) -> Result<String, DbError> {
-        let token = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            rand::random::<[u8; 32]>(),
-        );
-        self.db
-            .add_link(NewLink {
-                token_hash: crate::jobs::notify::token_hash(&token),
-                recording_id: recording_id.to_owned(),
-                created_at: chrono::Utc::now(),
-                expires_at: None,
-            })
-            .await?;
-        Ok(format!(
-            "{}/r/{token}",
-            self.link_base.trim_end_matches('/')
-        ))
+        crate::jobs::notify::mint_link(&*self.db, &self.link_base, recording_id, None).await
     }
 
-    async fn summary_sent(&self, uuid: &str) -> Result<SummarySent, PayloadError> {
+    async fn conference_ref(&self, uuid: &str) -> Result<Option<ConferenceRef>, DbError> {
         let detail = self
             .db
             .conference_detail(uuid, Visibility::Everything)
+            .await?;
+        Ok(detail.map(|d| ConferenceRef {
+            conference_uuid: d.conference.conference_uuid,
+            name: d.conference.name,
+        }))
+    }
+
+    async fn summary_sent(&self, uuid: &str) -> Result<SummarySent, PayloadError> {
+        let conference = self
+            .conference_ref(uuid)
             .await?
             .ok_or_else(|| PayloadError::Gone("conference", uuid.to_owned()))?;
         let recipients = self
@@ -188,10 +175,7 @@ impl Payloads {
             .map(|r| r.recipient)
             .collect();
         Ok(SummarySent {
-            conference: ConferenceRef {
-                conference_uuid: detail.conference.conference_uuid,
-                name: detail.conference.name,
-            },
+            conference,
             recipients,
         })
     }
