@@ -71,6 +71,29 @@ pub enum AttemptNext {
     Failed,
 }
 
+/// What an attempt made at some instant writes to its delivery.
+pub struct DeliveryUpdate {
+    pub state: &'static str,
+    /// When it is due again (kept as it was when none).
+    pub next_attempt_at: Option<Instant>,
+    pub delivered_at: Option<Instant>,
+}
+
+impl Attempt {
+    pub fn delivery_update(&self) -> DeliveryUpdate {
+        let (state, next_attempt_at, delivered_at) = match self.next {
+            AttemptNext::Delivered => ("delivered", None, Some(self.at)),
+            AttemptNext::RetryAt(t) => ("pending", Some(t), None),
+            AttemptNext::Failed => ("failed", None, None),
+        };
+        DeliveryUpdate {
+            state,
+            next_attempt_at,
+            delivered_at,
+        }
+    }
+}
+
 /// One attempt, as recorded.
 #[derive(Debug, Clone)]
 pub struct Attempt {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::Postgres;
 use super::tx::PgTx;
 use crate::db::webhooks::{
-    Attempt, AttemptNext, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
+    Attempt, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
     ReplaySelection, WebhookBacklog, WebhookEvent,
 };
 use crate::db::{DbError, WebhookStore};
@@ -106,11 +106,7 @@ fn claim(
 }
 
 fn record_attempt(tx: &PgTx<'_>, a: &Attempt) -> Result<bool, DbError> {
-    let (state, next_at, delivered_at) = match &a.next {
-        AttemptNext::Delivered => ("delivered", None, Some(a.at)),
-        AttemptNext::RetryAt(t) => ("pending", Some(*t), None),
-        AttemptNext::Failed => ("failed", None, None),
-    };
+    let update = a.delivery_update();
     let status = a.status.map(i64::from);
     let updated = tx.execute(
         "UPDATE webhook_deliveries
@@ -121,11 +117,11 @@ fn record_attempt(tx: &PgTx<'_>, a: &Attempt) -> Result<bool, DbError> {
         &[
             &a.delivery_id,
             &a.owner,
-            &state,
+            &update.state,
             &status,
             &a.error,
-            &next_at,
-            &delivered_at,
+            &update.next_attempt_at,
+            &update.delivered_at,
         ],
     )?;
     if updated == 0 {

@@ -7,7 +7,7 @@ use super::conferences::instant;
 use super::optional;
 use crate::db::DbError;
 use crate::db::webhooks::{
-    Attempt, AttemptNext, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
+    Attempt, DeliveryQuery, DeliveryRow, DisabledEndpoint, DueDelivery, EndpointRoute,
     ReplaySelection, WebhookBacklog, WebhookEvent,
 };
 use crate::time::{Instant, to_db};
@@ -118,11 +118,7 @@ pub fn freeze_body(conn: &Connection, message_id: &str, body: &str) -> Result<St
 }
 
 pub fn record_attempt(conn: &Connection, a: &Attempt) -> Result<bool, DbError> {
-    let (state, next_at, delivered_at) = match &a.next {
-        AttemptNext::Delivered => ("delivered", None, Some(to_db(a.at))),
-        AttemptNext::RetryAt(t) => ("pending", Some(to_db(*t)), None),
-        AttemptNext::Failed => ("failed", None, None),
-    };
+    let update = a.delivery_update();
     let updated = conn
         .prepare_cached(
             "UPDATE webhook_deliveries
@@ -132,8 +128,9 @@ pub fn record_attempt(conn: &Connection, a: &Attempt) -> Result<bool, DbError> {
              WHERE id = :id AND lease_owner = :owner",
         )?
         .execute(named_params! {
-            ":id": a.delivery_id, ":owner": a.owner, ":state": state, ":status": a.status,
-            ":error": a.error, ":next": next_at, ":delivered": delivered_at,
+            ":id": a.delivery_id, ":owner": a.owner, ":state": update.state, ":status": a.status,
+            ":error": a.error, ":next": update.next_attempt_at.map(to_db),
+            ":delivered": update.delivered_at.map(to_db),
         })?;
     if updated == 0 {
         return Ok(false);
