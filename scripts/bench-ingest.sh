@@ -214,6 +214,11 @@ CFG
     else
         stored="$(psql_db "cv_bench_${bench_db}" 'SELECT COUNT(*) FROM callback_events')"
         legs="$(psql_db "cv_bench_${bench_db}" 'SELECT COUNT(*) FROM participants')"
+        # Group commit at work: how many callbacks each committed transaction carried.
+        local commits
+        sleep 1 # the server publishes a closed connection's counts within a second
+        commits="$(psql_db "cv_bench_${bench_db}" "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")"
+        echo "== transactions committed: $commits ($(python3 -c "print(f'{$stored / max($commits, 1):.1f}')") callbacks per commit, housekeeping and workers included)"
     fi
     wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
     echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"

@@ -96,7 +96,7 @@ impl Accepted {
 
     /// Identifies the callback whatever the order of its fields, prefixed by the conference or
     /// call it concerns so that related events are stored together.
-    fn dedupe_key(&self) -> Vec<u8> {
+    pub fn dedupe_key(&self) -> Vec<u8> {
         let mut pairs: Vec<_> = self.fields.0.iter().collect();
         pairs.sort();
         let mut hash = Sha256::new();

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::conferences::conference_of_call;
 use super::run::{Access, once};
 use super::tx::{PgTx, call_key, conference_key, lock_order};
+use super::working_set::Ahead;
 use crate::db::DbError;
 use crate::ingest::rules::{self, Accepted, Outcome, Rules};
 
@@ -111,14 +112,7 @@ async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_bat
 fn commit(mut client: Object, rt: &Handle, batch: &[Work]) -> Vec<Result<Outcome, DbError>> {
     let whole = run_transient(&mut client, rt, |tx| {
         lock_for(tx, batch)?;
-        let nonces: Vec<_> = batch
-            .iter()
-            .filter_map(|q| {
-                let (nonce, hash) = q.callback.nonce_record()?;
-                Some((nonce, hash, q.callback.received_at))
-            })
-            .collect();
-        tx.remember_nonces_ahead(&nonces)?;
+        tx.read_ahead(&ahead_of(batch))?;
         batch
             .iter()
             .map(|q| rules::apply(tx, &q.callback, &q.rules))
@@ -137,6 +131,23 @@ fn commit(mut client: Object, rt: &Handle, batch: &[Work]) -> Vec<Result<Outcome
             batch.iter().map(|q| run_one(&mut client, rt, q)).collect()
         }
     }
+}
+
+/// What the batch's rules will ask, so that it is read in one round trip before they run.
+fn ahead_of(batch: &[Work]) -> Ahead<'_> {
+    let mut ahead = Ahead::default();
+    for q in batch {
+        let callback = &q.callback;
+        if let Some((nonce, hash)) = callback.nonce_record() {
+            ahead.nonces.push((nonce, hash, callback.received_at));
+        }
+        ahead.event_keys.push(callback.dedupe_key());
+        if let (Some(conference), call) = callback.subjects() {
+            ahead.conferences.push(conference);
+            ahead.calls.extend(call);
+        }
+    }
+    ahead
 }
 
 fn run_one(client: &mut Object, rt: &Handle, queued: &Work) -> Result<Outcome, DbError> {

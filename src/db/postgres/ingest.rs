@@ -18,7 +18,7 @@ impl IngestTx for PgTx<'_> {
         now: Instant,
     ) -> Result<NonceSeen, DbError> {
         let hash = body_hash.as_slice();
-        if self.take_fresh_nonce(nonce, hash) {
+        if self.working().take_fresh_nonce(nonce, hash) {
             return Ok(NonceSeen::New);
         }
         let inserted = self.execute(
@@ -44,6 +44,10 @@ impl IngestTx for PgTx<'_> {
     }
 
     fn insert_event(&self, e: &NewEvent<'_>) -> Result<bool, DbError> {
+        let known = self.working().insert_event(e);
+        if let Some(stored) = known {
+            return Ok(stored);
+        }
         Ok(self.execute(
             "INSERT INTO callback_events
                  (endpoint, dedupe_key, method, raw_body, kind, conference_uuid, call_uuid,
@@ -68,6 +72,10 @@ impl IngestTx for PgTx<'_> {
         activity: &ConferenceActivity<'_>,
         now: Instant,
     ) -> Result<Touched, DbError> {
+        let known = self.working().touch(activity, now);
+        if let Some(touched) = known {
+            return Ok(touched);
+        }
         conferences::touch(
             self,
             activity.conference_uuid,
@@ -79,10 +87,16 @@ impl IngestTx for PgTx<'_> {
     }
 
     fn record_enter(&self, leg: &Leg<'_>, caller: &Caller<'_>, at: Instant) -> Result<(), DbError> {
+        if self.working().enter(leg, caller, at) {
+            return Ok(());
+        }
         conferences::record_enter(self, leg, caller, at)
     }
 
     fn record_exit(&self, leg: &Leg<'_>, at: Instant) -> Result<(), DbError> {
+        if self.working().exit(leg, at) {
+            return Ok(());
+        }
         conferences::record_exit(self, leg, at)
     }
 
@@ -91,7 +105,10 @@ impl IngestTx for PgTx<'_> {
         call_uuid: &str,
         conference_uuid: &str,
     ) -> Result<(), DbError> {
-        recordings::link_waiting(self, call_uuid, conference_uuid)
+        // Held back to one statement for the batch: exact, since it is flushed before anything
+        // else reads or adds a recording.
+        self.working().link_waiting(call_uuid, conference_uuid);
+        Ok(())
     }
 
     fn note_last_member_exit(
@@ -100,6 +117,7 @@ impl IngestTx for PgTx<'_> {
         at: Instant,
         now: Instant,
     ) -> Result<(), DbError> {
+        self.working().last_member_left(conference_uuid);
         conferences::note_last_member_exit(self, conference_uuid, at, now)
     }
 
@@ -109,6 +127,7 @@ impl IngestTx for PgTx<'_> {
         at: Instant,
         now: Instant,
     ) -> Result<(), DbError> {
+        self.working().ended(conference_uuid);
         conferences::end_by_event(self, conference_uuid, at, now)
     }
 
@@ -122,7 +141,11 @@ impl IngestTx for PgTx<'_> {
     }
 
     fn confirm_due_ends(&self, now: Instant) -> Result<Vec<String>, DbError> {
-        conferences::confirm_due_ends(self, now)
+        let ended = conferences::confirm_due_ends(self, now)?;
+        for uuid in &ended {
+            self.working().ended(uuid);
+        }
+        Ok(ended)
     }
 
     fn add_recording(&self, recording: &NewRecording<'_>, now: Instant) -> Result<bool, DbError> {

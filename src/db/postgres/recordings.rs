@@ -37,18 +37,6 @@ pub fn add(tx: &PgTx<'_>, r: &NewRecording<'_>, now: Instant) -> Result<bool, Db
     Ok(inserted == 1)
 }
 
-/// Sent, not waited for (see [`PgTx::send`]).
-pub fn link_waiting(tx: &PgTx<'_>, call_uuid: &str, conference_uuid: &str) -> Result<(), DbError> {
-    tx.send(
-        "UPDATE recordings SET conference_uuid = $2
-         WHERE call_uuid = $1 AND conference_uuid IS NULL",
-        vec![
-            Box::new(call_uuid.to_owned()),
-            Box::new(conference_uuid.to_owned()),
-        ],
-    )
-}
-
 pub fn for_conference(tx: &PgTx<'_>, uuid: &str) -> Result<Vec<Recording>, DbError> {
     tx.query(
         &format!(

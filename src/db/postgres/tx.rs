@@ -9,17 +9,19 @@
 //! share one round trip. The server runs them in the order sent; a write that failed fails the
 //! transaction at that next wait, so nothing is committed after an unread error.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::future::{join, try_join_all};
+use futures_util::try_join;
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::working_set::{Ahead, Facts, LegRow, WorkingSet};
 use crate::db::DbError;
 
 /// Parameters of one statement.
@@ -38,9 +40,8 @@ pub struct PgTx<'c> {
     /// Set when the transaction queued a job, so that its commit wakes the workers.
     queued_jobs: Cell<bool>,
     in_flight: RefCell<Vec<InFlight<'c>>>,
-    /// Nonces (with their body's hash) this transaction stored ahead of the rules, for a whole
-    /// batch in one statement; see [`PgTx::remember_nonces_ahead`].
-    fresh_nonces: RefCell<HashSet<(String, Vec<u8>)>>,
+    /// What a callback batch read ahead and the writes it holds back; see [`PgTx::read_ahead`].
+    working: RefCell<WorkingSet>,
 }
 
 impl<'c> PgTx<'c> {
@@ -50,45 +51,118 @@ impl<'c> PgTx<'c> {
             rt,
             queued_jobs: Cell::new(false),
             in_flight: RefCell::new(Vec::new()),
-            fresh_nonces: RefCell::new(HashSet::new()),
+            working: RefCell::new(WorkingSet::default()),
         }
     }
 
-    /// Stores a batch's nonces in one statement before its rules run (the first of each
-    /// nonce only, as one at a time would), so that each callback's check is answered without
-    /// a round trip of its own. A nonce already known is left to the rules' own check.
-    pub fn remember_nonces_ahead(
-        &self,
-        nonces: &[(&str, [u8; 32], crate::time::Instant)],
-    ) -> Result<(), DbError> {
+    /// Reads, in one round trip, what a batch's rules will ask: it stores the batch's nonces
+    /// (the first of each nonce only, as one at a time would; a nonce already known is left to
+    /// the rules' own check), and reads which of its events are stored, its conferences' facts
+    /// and its call legs' rows. Run after the batch's locks, so the answers stay true.
+    pub fn read_ahead(&self, ahead: &Ahead<'_>) -> Result<(), DbError> {
+        self.flush_behind()?;
         let mut seen = HashSet::new();
-        let first: Vec<_> = nonces.iter().filter(|(n, _, _)| seen.insert(*n)).collect();
-        if first.is_empty() {
-            return Ok(());
-        }
+        let first: Vec<_> = ahead
+            .nonces
+            .iter()
+            .filter(|(n, _, _)| seen.insert(*n))
+            .collect();
         let names: Vec<&str> = first.iter().map(|(n, _, _)| *n).collect();
         let hashes: Vec<&[u8]> = first.iter().map(|(_, h, _)| h.as_slice()).collect();
         let times: Vec<crate::time::Instant> = first.iter().map(|(_, _, t)| *t).collect();
-        let stored = self.query(
+        let nonces = self.statement(
             "INSERT INTO seen_nonces (nonce, body_hash, seen_at)
              SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
              ON CONFLICT (nonce) DO NOTHING
              RETURNING nonce, body_hash",
-            &[&names, &hashes, &times],
         )?;
-        let mut fresh = self.fresh_nonces.borrow_mut();
-        for row in stored {
-            fresh.insert((row.try_get(0)?, row.try_get(1)?));
+        // One index lookup per key, as a lateral subquery the planner cannot flatten: `= ANY`
+        // over a whole array gets a sequential scan in a prepared statement's generic plan
+        // while the table has no statistics yet (a new database, its first minute).
+        let events = self.statement(
+            "SELECT e.dedupe_key FROM unnest($1::bytea[]) AS k(key),
+                 LATERAL (SELECT dedupe_key FROM callback_events
+                          WHERE dedupe_key = k.key OFFSET 0) AS e",
+        )?;
+        let conferences = self.statement(
+            "SELECT c.* FROM unnest($1::text[]) AS k(uuid),
+                 LATERAL (SELECT conference_uuid, status = 'ended', last_member_exit_at IS NOT NULL
+                          FROM conferences WHERE conference_uuid = k.uuid OFFSET 0) AS c",
+        )?;
+        let legs = self.statement(
+            "SELECT p.* FROM unnest($1::text[]) AS k(call),
+                 LATERAL (SELECT conference_uuid, call_uuid, member_id, from_number,
+                                 from_normalized, to_number, direction, joined_at, left_at
+                          FROM participants WHERE call_uuid = k.call OFFSET 0) AS p",
+        )?;
+        let tx = self.tx;
+        let nonce_params: [&(dyn ToSql + Sync); 3] = [&names, &hashes, &times];
+        let event_params: [&(dyn ToSql + Sync); 1] = [&ahead.event_keys];
+        let conference_params: [&(dyn ToSql + Sync); 1] = [&ahead.conferences];
+        let leg_params: [&(dyn ToSql + Sync); 1] = [&ahead.calls];
+        let (nonces, events, conferences, legs) = self.wait(async {
+            try_join!(
+                unless_empty(names.is_empty(), tx.query(&nonces, &nonce_params)),
+                unless_empty(
+                    ahead.event_keys.is_empty(),
+                    tx.query(&events, &event_params)
+                ),
+                unless_empty(
+                    ahead.conferences.is_empty(),
+                    tx.query(&conferences, &conference_params)
+                ),
+                unless_empty(ahead.calls.is_empty(), tx.query(&legs, &leg_params)),
+            )
+        })?;
+        let mut working = self.working.borrow_mut();
+        for row in nonces {
+            working.note_fresh_nonce(row.try_get(0)?, row.try_get(1)?);
         }
+        let events = events
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let conferences = conferences
+            .iter()
+            .map(|r| {
+                let facts = Facts {
+                    ended: r.try_get(1)?,
+                    last_member_left: r.try_get(2)?,
+                };
+                Ok((r.try_get(0)?, facts))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        let legs = legs
+            .iter()
+            .map(|r| {
+                let key = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+                let row = LegRow {
+                    from: r.try_get(3)?,
+                    from_normalized: r.try_get(4)?,
+                    to: r.try_get(5)?,
+                    direction: r.try_get(6)?,
+                    joined_at: r.try_get(7)?,
+                    left_at: r.try_get(8)?,
+                };
+                Ok((key, row))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        working.learn(ahead, events, conferences, legs);
         Ok(())
     }
 
-    /// Whether this transaction stored `nonce` for `body_hash` ahead of the rules (answered
-    /// once).
-    pub fn take_fresh_nonce(&self, nonce: &str, body_hash: &[u8]) -> bool {
-        self.fresh_nonces
-            .borrow_mut()
-            .remove(&(nonce.to_owned(), body_hash.to_vec()))
+    /// The batch's working set, which the rules' statements consult before running their own.
+    pub fn working(&self) -> RefMut<'_, WorkingSet> {
+        self.working.borrow_mut()
+    }
+
+    /// Sends the writes the working set holds back, so that the next statement sees them.
+    fn flush_behind(&self) -> Result<(), DbError> {
+        let writes = self.working.borrow_mut().take_writes();
+        for (sql, params) in writes {
+            self.send_now(sql, params)?;
+        }
+        Ok(())
     }
 
     /// Waits for `work`, reading the answers of every write sent before it as they arrive.
@@ -108,6 +182,11 @@ impl<'c> PgTx<'c> {
 
     /// Sends a write whose answer decides nothing; its outcome is read at the next wait.
     pub fn send(&self, sql: &str, params: Vec<Owned>) -> Result<(), DbError> {
+        self.flush_behind()?;
+        self.send_now(sql, params)
+    }
+
+    fn send_now(&self, sql: &str, params: Vec<Owned>) -> Result<(), DbError> {
         let statement = self.statement(sql)?;
         let tx = self.tx;
         let mut write: InFlight<'c> = Box::pin(async move {
@@ -131,27 +210,32 @@ impl<'c> PgTx<'c> {
     }
 
     pub fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+        self.flush_behind()?;
         let statement = self.statement(sql)?;
         self.wait(self.tx.execute(&statement, params))
     }
 
     pub fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+        self.flush_behind()?;
         let statement = self.statement(sql)?;
         self.wait(self.tx.query(&statement, params))
     }
 
     pub fn opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, DbError> {
+        self.flush_behind()?;
         let statement = self.statement(sql)?;
         self.wait(self.tx.query_opt(&statement, params))
     }
 
     pub fn one(&self, sql: &str, params: Params<'_>) -> Result<Row, DbError> {
+        self.flush_behind()?;
         let statement = self.statement(sql)?;
         self.wait(self.tx.query_one(&statement, params))
     }
 
     /// Statements built per call (a search's filters): prepared, not kept.
     pub fn query_unprepared(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+        self.flush_behind()?;
         self.wait(self.tx.query(sql, params))
     }
 
@@ -183,6 +267,7 @@ impl<'c> PgTx<'c> {
     /// Reads every answer still outstanding, and tells every replica's workers if the
     /// transaction queued a job (delivered when it commits). After this the caller commits.
     pub fn finish(self) -> Result<(), DbError> {
+        self.flush_behind()?;
         if self.queued_jobs.get() {
             self.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANNEL])?;
         }
@@ -219,4 +304,12 @@ pub fn lock_order(mut keys: Vec<i64>) -> Vec<i64> {
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// A query's rows, or none without asking when it has nothing to look for.
+async fn unless_empty(
+    empty: bool,
+    query: impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>>,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    if empty { Ok(Vec::new()) } else { query.await }
 }
