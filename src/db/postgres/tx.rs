@@ -21,14 +21,12 @@ use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::types::Owned;
 use super::working_set::{Ahead, Facts, LegRow, WorkingSet};
 use crate::db::DbError;
 
 /// Parameters of one statement.
 pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
-
-/// A parameter a sent write owns, since the caller's values are gone by the time it is read.
-pub type Owned = Box<dyn ToSql + Sync + Send>;
 
 /// A write sent and not yet answered.
 type InFlight<'c> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + 'c>>;

@@ -10,6 +10,10 @@ use crate::db::model::{
     AuditAction, JobId, JobKind, JobState, MailKind, RecordingStatus, Source, Status,
 };
 
+/// A statement parameter that owns its value: a write sent now and answered later outlives
+/// the caller's borrowed values.
+pub type Owned = Box<dyn ToSql + Sync + Send>;
+
 type BoxError = Box<dyn Error + Sync + Send>;
 
 macro_rules! stored_as_text {

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DurationRound, TimeDelta};
 
-use super::tx::Owned;
+use super::types::Owned;
 use crate::db::ingest_tx::{Caller, ConferenceActivity, Leg, NewEvent, Touched};
 use crate::time::Instant;
 
