@@ -115,13 +115,6 @@ fn least(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn greatest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 impl WorkingSet {
     pub fn note_fresh_nonce(&mut self, nonce: String, body_hash: Vec<u8>) {
         self.fresh_nonces.insert((nonce, body_hash));
@@ -274,9 +267,9 @@ impl WorkingSet {
         let Some((row, _)) = self.leg_mut(leg) else {
             return false;
         };
-        let left = greatest(row.left_at, Some(stored(at)));
-        row.left_at = left;
-        row.joined_at = row.joined_at.map(|j| least(Some(j), left).unwrap_or(j));
+        let left = row.left_at.map_or(stored(at), |l| l.max(stored(at)));
+        row.left_at = Some(left);
+        row.joined_at = row.joined_at.map(|j| j.min(left));
         true
     }
 
@@ -395,45 +388,27 @@ fn touch_columns(touches: Vec<MergedTouch>) -> Vec<Owned> {
     )
 }
 
-/// A leg's row with its key, flattened for [`columns!`].
-struct LegColumns {
-    conference: String,
-    call: String,
-    member: String,
-    from: Option<String>,
-    from_normalized: Option<String>,
-    to: Option<String>,
-    direction: Option<String>,
-    joined_at: Option<Instant>,
-    left_at: Option<Instant>,
-}
-
 fn leg_columns(rows: Vec<(LegKey, LegRow)>) -> Vec<Owned> {
-    let rows = rows
-        .into_iter()
-        .map(|((conference, call, member), row)| LegColumns {
-            conference,
-            call,
-            member,
-            from: row.from,
-            from_normalized: row.from_normalized,
-            to: row.to,
-            direction: row.direction,
-            joined_at: row.joined_at,
-            left_at: row.left_at,
-        });
-    columns!(
+    let (keys, rows): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    let mut conferences = Vec::with_capacity(keys.len());
+    let mut calls = Vec::with_capacity(keys.len());
+    let mut members = Vec::with_capacity(keys.len());
+    for (conference, call, member) in keys {
+        conferences.push(conference);
+        calls.push(call);
+        members.push(member);
+    }
+    let mut columns: Vec<Owned> = vec![Box::new(conferences), Box::new(calls), Box::new(members)];
+    columns.extend(columns!(
         rows,
-        conference,
-        call,
-        member,
         from,
         from_normalized,
         to,
         direction,
         joined_at,
         left_at
-    )
+    ));
+    columns
 }
 
 #[cfg(test)]
