@@ -31,18 +31,20 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
 
+use connect::Plans;
 pub use connect::Settings;
 use run::Access;
 use tx::PgTx;
 
 use super::DbError;
 
-/// Writer tasks committing callbacks at once. A batch costs a few round trips and statements
-/// whatever its size (its rules read ahead and write behind: see `working_set.rs`), so fewer,
-/// larger batches are cheaper than many small ones: on two shared cores, one or two writers
-/// took 2.7-3.1k callbacks/s where eight took 2.2-2.3k. Two, so that one batch's round trips
-/// overlap the other's work; never more than half the pool, so jobs and reads find a
-/// connection. Batches of one conference still take turns (its advisory lock).
+/// Writer tasks committing callbacks at once, each on a connection of its own, carved out of
+/// `pool_size`. A batch costs a few round trips and statements whatever its size (its rules
+/// read ahead and write behind: see `working_set.rs`), so fewer, larger batches are cheaper
+/// than many small ones: on two shared cores, one or two writers took 2.7-3.1k callbacks/s
+/// where eight took 2.2-2.3k. Two, so that one batch's round trips overlap the other's work;
+/// never more than half the pool, so jobs and reads keep connections. Batches of one
+/// conference still take turns (its advisory lock).
 fn writers(pool_size: usize) -> usize {
     (pool_size / 2).clamp(1, 2)
 }
@@ -95,9 +97,14 @@ impl Postgres {
             tracing::info!(migration = name, "migration applied");
         }
         drop(client);
-        let pool = connect::pool(settings)?;
-        let (callbacks, writer_tasks) =
-            batch::start(pool.clone(), writers(settings.pool_size), max_batch);
+        let writers = writers(settings.pool_size);
+        let pool = connect::pool(
+            settings,
+            settings.pool_size.saturating_sub(writers).max(1),
+            Plans::Auto,
+        )?;
+        let writer_pool = connect::pool(settings, writers, Plans::Generic)?;
+        let (callbacks, writer_tasks) = batch::start(writer_pool, writers, max_batch);
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen::run(settings.clone(), Arc::clone(&wake)));
         tracing::info!(database = settings.url.shown(), "PostgreSQL open");
