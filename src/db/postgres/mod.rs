@@ -7,6 +7,7 @@
 mod access;
 mod account;
 mod batch;
+mod combined;
 mod conferences;
 pub mod connect;
 mod database;
@@ -15,6 +16,7 @@ mod jobs;
 pub mod listen;
 mod mail;
 pub mod migrate;
+mod read_ahead;
 mod recordings;
 mod run;
 mod search;

@@ -10,19 +10,18 @@
 //! transaction at that next wait, so nothing is committed after an unread error.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::future::{join, try_join_all};
-use futures_util::try_join;
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::read_ahead::{self, Answers, READ_AHEAD};
 use super::types::Owned;
-use super::working_set::{Ahead, Facts, LegRow, WorkingSet};
+use super::working_set::{Ahead, WorkingSet};
 use crate::db::DbError;
 
 /// Parameters of one statement.
@@ -53,99 +52,25 @@ impl<'c> PgTx<'c> {
         }
     }
 
-    /// Reads, in one round trip, what a batch's rules will ask: it stores the batch's nonces
-    /// (the first of each nonce only, as one at a time would; a nonce already known is left to
-    /// the rules' own check), and reads which of its events are stored, its conferences' facts
-    /// and its call legs' rows. Run after the batch's locks, so the answers stay true.
+    /// Reads, in one statement, what a batch's rules will ask: it stores the batch's nonces
+    /// and reads which of its events are stored, its conferences' facts and its call legs'
+    /// rows (see `read_ahead.rs`). Run after the batch's locks, so the answers stay true.
     pub fn read_ahead(&self, ahead: &Ahead<'_>) -> Result<(), DbError> {
         self.flush_behind()?;
-        let mut seen = HashSet::new();
-        let first: Vec<_> = ahead
-            .nonces
-            .iter()
-            .filter(|(n, _, _)| seen.insert(*n))
-            .collect();
-        let names: Vec<&str> = first.iter().map(|(n, _, _)| *n).collect();
-        let hashes: Vec<&[u8]> = first.iter().map(|(_, h, _)| h.as_slice()).collect();
-        let times: Vec<crate::time::Instant> = first.iter().map(|(_, _, t)| *t).collect();
-        let nonces = self.statement(
-            "INSERT INTO seen_nonces (nonce, body_hash, seen_at)
-             SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
-             ON CONFLICT (nonce) DO NOTHING
-             RETURNING nonce, body_hash",
-        )?;
-        // One index lookup per key, as a lateral subquery the planner cannot flatten: `= ANY`
-        // over a whole array gets a sequential scan in a prepared statement's generic plan
-        // while the table has no statistics yet (a new database, its first minute).
-        let events = self.statement(
-            "SELECT e.dedupe_key FROM unnest($1::bytea[]) AS k(key),
-                 LATERAL (SELECT dedupe_key FROM callback_events
-                          WHERE dedupe_key = k.key OFFSET 0) AS e",
-        )?;
-        let conferences = self.statement(
-            "SELECT c.* FROM unnest($1::text[]) AS k(uuid),
-                 LATERAL (SELECT conference_uuid, status = 'ended', last_member_exit_at IS NOT NULL
-                          FROM conferences WHERE conference_uuid = k.uuid OFFSET 0) AS c",
-        )?;
-        let legs = self.statement(
-            "SELECT p.* FROM unnest($1::text[]) AS k(call),
-                 LATERAL (SELECT conference_uuid, call_uuid, member_id, from_number,
-                                 from_normalized, to_number, direction, joined_at, left_at
-                          FROM participants WHERE call_uuid = k.call OFFSET 0) AS p",
-        )?;
-        let tx = self.tx;
-        let nonce_params: [&(dyn ToSql + Sync); 3] = [&names, &hashes, &times];
-        let event_params: [&(dyn ToSql + Sync); 1] = [&ahead.event_keys];
-        let conference_params: [&(dyn ToSql + Sync); 1] = [&ahead.conferences];
-        let leg_params: [&(dyn ToSql + Sync); 1] = [&ahead.calls];
-        let (nonces, events, conferences, legs) = self.wait(async {
-            try_join!(
-                unless_empty(names.is_empty(), tx.query(&nonces, &nonce_params)),
-                unless_empty(
-                    ahead.event_keys.is_empty(),
-                    tx.query(&events, &event_params)
-                ),
-                unless_empty(
-                    ahead.conferences.is_empty(),
-                    tx.query(&conferences, &conference_params)
-                ),
-                unless_empty(ahead.calls.is_empty(), tx.query(&legs, &leg_params)),
-            )
-        })?;
+        let statement = self.statement(READ_AHEAD)?;
+        let params = read_ahead::Params::of(ahead);
+        let rows = self.wait(self.tx.query(&statement, &params.as_sql()))?;
+        let answers = Answers::from_rows(&rows)?;
         let mut working = self.working.borrow_mut();
-        for row in nonces {
-            working.note_fresh_nonce(row.try_get(0)?, row.try_get(1)?);
+        for (nonce, hash) in answers.fresh_nonces {
+            working.note_fresh_nonce(nonce, hash);
         }
-        let events = events
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let conferences = conferences
-            .iter()
-            .map(|r| {
-                let facts = Facts {
-                    ended: r.try_get(1)?,
-                    last_member_left: r.try_get(2)?,
-                };
-                Ok((r.try_get(0)?, facts))
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()?;
-        let legs = legs
-            .iter()
-            .map(|r| {
-                let key = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                let row = LegRow {
-                    from: r.try_get(3)?,
-                    from_normalized: r.try_get(4)?,
-                    to: r.try_get(5)?,
-                    direction: r.try_get(6)?,
-                    joined_at: r.try_get(7)?,
-                    left_at: r.try_get(8)?,
-                };
-                Ok((key, row))
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()?;
-        working.learn(ahead, events, conferences, legs);
+        working.learn(
+            ahead,
+            answers.stored_events,
+            answers.conferences,
+            answers.legs,
+        );
         Ok(())
     }
 
@@ -156,11 +81,11 @@ impl<'c> PgTx<'c> {
 
     /// Sends the writes the working set holds back, so that the next statement sees them.
     fn flush_behind(&self) -> Result<(), DbError> {
-        let writes = self.working.borrow_mut().take_writes();
-        for (sql, params) in writes {
-            self.send_now(sql, params)?;
+        let flush = self.working.borrow_mut().take_flush();
+        match flush {
+            Some((sql, params)) => self.send_now(sql, params),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits for `work`, reading the answers of every write sent before it as they arrive.
@@ -302,12 +227,4 @@ pub fn lock_order(mut keys: Vec<i64>) -> Vec<i64> {
     keys.sort_unstable();
     keys.dedup();
     keys
-}
-
-/// A query's rows, or none without asking when it has nothing to look for.
-async fn unless_empty(
-    empty: bool,
-    query: impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>>,
-) -> Result<Vec<Row>, tokio_postgres::Error> {
-    if empty { Ok(Vec::new()) } else { query.await }
 }

@@ -16,9 +16,11 @@
 //! call here answers "not known", so each rule runs its own statement.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use chrono::{DurationRound, TimeDelta};
 
+use super::combined::Combined;
 use super::types::Owned;
 use crate::db::ingest_tx::{Caller, ConferenceActivity, Leg, NewEvent, Touched};
 use crate::time::Instant;
@@ -52,7 +54,7 @@ pub struct LegRow {
 }
 
 /// A leg's key: conference, call, member id ('' for none, as stored).
-type LegKey = (String, String, String);
+pub type LegKey = (String, String, String);
 
 /// The touches of one conference since the last flush, merged as one touch at a time would
 /// have left them: the first name given, the earliest start, the largest size, the first and
@@ -282,17 +284,40 @@ impl WorkingSet {
     }
 
     /// The held-back writes as statements, in the order tables depend on each other; the set
-    /// is left empty of writes (what it knows stays).
+    /// is left empty of writes (what it knows stays). What [`Self::take_flush`] combines.
+    #[cfg(test)]
     pub fn take_writes(&mut self) -> Vec<(&'static str, Vec<Owned>)> {
+        self.take_held()
+            .into_iter()
+            .map(|(write, params)| (WRITES[write as usize], params))
+            .collect()
+    }
+
+    /// The held-back writes as one statement, each a sub-statement of its `WITH`, in the
+    /// order of [`Self::take_writes`]: a statement per table would cost the server a parse, a
+    /// bind and an answer each. Sharing one snapshot is safe here: no write reads a table
+    /// another one writes, and the foreign keys (legs and recordings on their conference)
+    /// are checked as the statement ends, when a conference written beside them is there.
+    pub fn take_flush(&mut self) -> Option<(&'static str, Vec<Owned>)> {
+        let held = self.take_held();
+        if held.is_empty() {
+            return None;
+        }
+        let present = held.iter().map(|(write, _)| 1 << *write as usize).sum();
+        let params = held.into_iter().flat_map(|(_, params)| params).collect();
+        Some((merged(present), params))
+    }
+
+    fn take_held(&mut self) -> Vec<(Held, Vec<Owned>)> {
         let mut writes = Vec::new();
         let events = std::mem::take(&mut self.held_events);
         if !events.is_empty() {
-            writes.push((INSERT_EVENTS, event_columns(events)));
+            writes.push((Held::Events, event_columns(events)));
         }
         let touches = std::mem::take(&mut self.held_touches);
         self.touch_index.clear();
         if !touches.is_empty() {
-            writes.push((UPSERT_CONFERENCES, touch_columns(touches)));
+            writes.push((Held::Conferences, touch_columns(touches)));
         }
         let legs = std::mem::take(&mut self.held_legs);
         self.held_leg_set.clear();
@@ -304,16 +329,34 @@ impl WorkingSet {
                     (key, row)
                 })
                 .collect();
-            writes.push((UPSERT_LEGS, leg_columns(rows)));
+            writes.push((Held::Legs, leg_columns(rows)));
         }
         let links = std::mem::take(&mut self.held_links);
         self.linked_calls.clear();
         if !links.is_empty() {
             let (calls, conferences): (Vec<String>, Vec<String>) = links.into_iter().unzip();
-            writes.push((LINK_WAITING, vec![Box::new(calls), Box::new(conferences)]));
+            writes.push((Held::Links, vec![Box::new(calls), Box::new(conferences)]));
         }
         writes
     }
+}
+
+/// The kinds of held-back write, in the order tables depend on each other.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Events,
+    Conferences,
+    Legs,
+    Links,
+}
+
+/// Each kind's statement, by [`Held`].
+const WRITES: [&str; 4] = [INSERT_EVENTS, UPSERT_CONFERENCES, UPSERT_LEGS, LINK_WAITING];
+
+/// The statement writing the kinds whose bits `present` sets (bit `k` for `WRITES[k]`).
+fn merged(present: usize) -> &'static str {
+    static MERGED: OnceLock<Combined> = OnceLock::new();
+    MERGED.get_or_init(|| Combined::of(&WRITES)).get(present)
 }
 
 /// Plain INSERT: a key stored meanwhile by another replica fails the batch (see the top).

@@ -196,6 +196,35 @@ fn held_writes_come_out_in_dependency_order_once() {
 }
 
 #[test]
+fn held_writes_are_flushed_as_one_statement_with_every_parameter() {
+    let mut set = batch_of(&["c1"], &["a"], Vec::new());
+    let activity = ConferenceActivity {
+        conference_uuid: "c1",
+        name: None,
+        at: at(0),
+        size: None,
+    };
+    set.touch(&activity, at(0)).unwrap();
+    set.enter(&leg("a"), &caller("+1"), at(0));
+
+    let (sql, params) = set.take_flush().expect("writes were held");
+    assert!(
+        sql.starts_with("WITH w1 AS (INSERT INTO conferences")
+            && sql.contains("w2 AS (INSERT INTO participants"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("unnest($7::text[]") && sql.contains("$15::timestamptz[]"),
+        "the legs' nine parameters follow the conferences' six: {sql}"
+    );
+    assert_eq!(params.len(), 6 + 9);
+    assert!(
+        set.take_flush().is_none(),
+        "flushed writes are not sent again"
+    );
+}
+
+#[test]
 fn timestamps_compare_as_the_server_stores_them() {
     let mut set = batch_of(&["c1"], &["a"], Vec::new());
     let fine = at(10) + chrono::TimeDelta::nanoseconds(1_500);
