@@ -122,7 +122,10 @@ fn record(
 pub fn known(tx: &PgTx<'_>, ids: &[String]) -> Result<Vec<String>, DbError> {
     let known: Vec<String> = tx
         .query(
-            "SELECT recording_id FROM recordings WHERE recording_id = ANY($1)",
+            // One index probe per id (see `read_ahead.rs` on why not `= ANY`).
+            "SELECT r.recording_id FROM unnest($1::text[]) AS k(id),
+                 LATERAL (SELECT recording_id FROM recordings
+                          WHERE recording_id = k.id OFFSET 0) AS r",
             &[&ids],
         )?
         .iter()

@@ -31,6 +31,9 @@ pub fn enqueue(tx: &PgTx<'_>, event: &WebhookEvent, now: Instant) -> Result<(), 
     )
 }
 
+/// The messages are looked up one index probe per id, as lateral subqueries the planner cannot
+/// flatten: `= ANY` over the array gets a sequential scan in a generic plan while the table has
+/// no statistics yet, which the server settles on after a few runs (seen on a new database).
 fn fan_out(tx: &PgTx<'_>, routes: &[EndpointRoute], now: Instant) -> Result<u64, DbError> {
     // Messages committed meanwhile wait for the next round: the set is fixed first.
     let waiting: Vec<String> = tx
@@ -51,14 +54,20 @@ fn fan_out(tx: &PgTx<'_>, routes: &[EndpointRoute], now: Instant) -> Result<u64,
         made += tx.execute(
             "INSERT INTO webhook_deliveries
                  (message_id, endpoint, state, next_attempt_at, created_at)
-             SELECT m.message_id, $1, 'pending', $2, $2 FROM webhook_messages m
-             WHERE m.message_id = ANY($3) AND m.event_type = ANY($4)
+             SELECT m.message_id, $1, 'pending', $2, $2 FROM unnest($3::text[]) AS k(id),
+                 LATERAL (SELECT message_id, event_type FROM webhook_messages
+                          WHERE message_id = k.id OFFSET 0) AS m
+             WHERE m.event_type = ANY($4)
              ON CONFLICT DO NOTHING",
             &[&route.endpoint, &now, &waiting, &events],
         )?;
     }
     tx.execute(
-        "UPDATE webhook_messages SET fanned_out_at = $1 WHERE message_id = ANY($2)",
+        "UPDATE webhook_messages m SET fanned_out_at = $1
+         FROM (SELECT x.message_id FROM unnest($2::text[]) AS k(id),
+                   LATERAL (SELECT message_id FROM webhook_messages
+                            WHERE message_id = k.id OFFSET 0) AS x) AS w
+         WHERE m.message_id = w.message_id",
         &[&now, &waiting],
     )?;
     Ok(made)
