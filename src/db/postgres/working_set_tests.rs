@@ -169,8 +169,8 @@ fn a_stored_leg_is_changed_from_what_was_read_ahead() {
     assert_eq!(set.legs[&key("x")].joined_at, None);
 }
 
-#[test]
-fn held_writes_come_out_in_dependency_order_once() {
+/// A batch in which conference c1 was touched and leg a entered it.
+fn touched_and_entered() -> WorkingSet {
     let mut set = batch_of(&["c1"], &["a"], Vec::new());
     let activity = ConferenceActivity {
         conference_uuid: "c1",
@@ -180,6 +180,12 @@ fn held_writes_come_out_in_dependency_order_once() {
     };
     set.touch(&activity, at(0)).unwrap();
     set.enter(&leg("a"), &caller("+1"), at(0));
+    set
+}
+
+#[test]
+fn held_writes_come_out_in_dependency_order_once() {
+    let mut set = touched_and_entered();
     set.link_waiting("a", "c1");
     set.link_waiting("a", "c2");
 
@@ -197,15 +203,7 @@ fn held_writes_come_out_in_dependency_order_once() {
 
 #[test]
 fn held_writes_are_flushed_as_one_statement_with_every_parameter() {
-    let mut set = batch_of(&["c1"], &["a"], Vec::new());
-    let activity = ConferenceActivity {
-        conference_uuid: "c1",
-        name: None,
-        at: at(0),
-        size: None,
-    };
-    set.touch(&activity, at(0)).unwrap();
-    set.enter(&leg("a"), &caller("+1"), at(0));
+    let mut set = touched_and_entered();
 
     let (sql, params) = set.take_flush().expect("writes were held");
     assert!(
