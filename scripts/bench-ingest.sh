@@ -13,6 +13,8 @@
 # BENCH_BACKENDS="sqlite postgres postgres3" adds confvault on PostgreSQL (a throwaway cluster
 # of its own, fsync on, started as scripts/test.sh starts one), one replica and three replicas
 # behind HAProxy; every run starts on an empty database and is counted there after kill -9.
+# BENCH_BASELINE=path/to/confvault also runs that build, in the same rounds right after the
+# current one on each backend (labelled baseline/...), so a change is measured side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -34,6 +36,9 @@ if [ ! -d "$express_dir/node_modules/express" ]; then
     npm install --silent --no-audit --no-fund --prefix "$express_dir" express@4 >/dev/null
 fi
 cargo build --release --quiet
+if [ -n "${BENCH_BASELINE:-}" ] && [ ! -x "$BENCH_BASELINE" ]; then
+    echo "BENCH_BASELINE=$BENCH_BASELINE is not an executable"; exit 1
+fi
 
 work=""
 server_pid=""
@@ -117,7 +122,7 @@ run_express() { # SHAPE
 
 # Starts confvault on $work's settings listening on $1; prints its URL.
 start_replica() { # LISTEN NAME
-    RUST_LOG="${BENCH_LOG:-warn}" ./target/release/confvault --config "$work/$2.toml" serve \
+    RUST_LOG="${BENCH_LOG:-warn}" "$binary" --config "$work/$2.toml" serve \
         > "$work/$2.stdout" 2> "$work/$2.stderr" &
     local pid=$!
     for _ in $(seq 200); do
@@ -141,8 +146,9 @@ $3
 TOML
 }
 
-run_confvault() { # SHAPE BACKEND
+run_confvault() { # SHAPE BACKEND [LABEL]
     work="$(mktemp -d)"
+    local label="${3:-confvault}"
     local backend="$2" database_settings="" replicas=1 url
     if [ "$backend" != sqlite ]; then
         bench_db=$(( bench_db + 1 ))
@@ -198,7 +204,7 @@ CFG
       done ) &
     sampler_pid=$!
 
-    echo "== confvault on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
+    echo "== $label ($binary) on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
     [ -n "$server_pid" ] && { kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
     for pid in $replica_pids; do kill -9 "$pid"; wait "$pid" 2>/dev/null || true; done; replica_pids=""
@@ -233,7 +239,7 @@ CFG
         exit 1
     fi
     echo "OK: every acknowledged callback survived kill -9 ($(( stored - acknowledged )) in flight at the deadline were stored too)"
-    echo "server=confvault/$backend shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out") wal_mib=$wal_mib" >> "$results"
+    echo "server=$label/$backend shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out") wal_mib=$wal_mib" >> "$results"
     rm -rf "$work"; work=""
 }
 
@@ -242,7 +248,12 @@ for round in $(seq "$rounds"); do
     for shape in $shapes; do
         [ "$shape" = legs ] && run_express "$shape"
         for backend in $backends; do
+            binary=./target/release/confvault
             run_confvault "$shape" "$backend"
+            if [ -n "${BENCH_BASELINE:-}" ]; then
+                binary="$BENCH_BASELINE"
+                run_confvault "$shape" "$backend" baseline
+            fi
         done
     done
 done
