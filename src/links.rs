@@ -43,7 +43,8 @@ pub async fn play(
             conference_uuid: target.conference_uuid.as_deref(),
             recording_id: Some(&target.recording_id),
         };
-        let client = crate::access::client_address(&req).map(|ip| ip.to_string());
+        let client = crate::access::client_address(&req, &state.config.access.trusted_proxies)
+            .map(|ip| ip.to_string());
         crate::access::audit::record(&state, "link", client, action, touched).await?;
     }
     stream_or_redirect(&req, &state, &key, target.format.as_deref()).await

@@ -436,3 +436,112 @@ async fn known_and_unknown_addresses_take_the_same_time_to_answer() {
         "median {known:?} for a known address against {unknown:?} for an unknown one"
     );
 }
+
+/// Asks for a sign-in link for `email` as a request that carries `X-Forwarded-For: forwarded`.
+async fn ask_forwarded(
+    browser: &WebClient,
+    server: &Server,
+    email: &str,
+    forwarded: &str,
+) -> reqwest::Response {
+    browser
+        .http
+        .post(server.url("/signin"))
+        .header("Cookie", browser.cookies())
+        .header("X-Forwarded-For", forwarded)
+        .form(&[("csrf", browser.csrf.as_str()), ("email", email)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_and_the_audit_log_count_the_client_it_names() {
+    let server = Server::start(&format!(
+        "{}[api]\ntokens = [\"{API_TOKEN}\"]\n",
+        people(ASHA).replace(
+            "[access]\n",
+            "[access]\nrequests_per_minute = 2\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n"
+        )
+    ));
+    let mut browser = WebClient::open(&server).await;
+
+    // The client claims 192.0.2.1; the proxy (this test, on loopback) heard it from 203.0.113.5.
+    let first = "192.0.2.1, 203.0.113.5";
+    for _ in 0..2 {
+        let asked = ask_forwarded(&browser, &server, "nobody@example.test", first).await;
+        assert_eq!(asked.status(), 200);
+    }
+    let third = ask_forwarded(&browser, &server, "nobody@example.test", first).await;
+    assert_eq!(third.status(), 429, "the named client used up its limit");
+    let other = ask_forwarded(&browser, &server, BOSS, "203.0.113.6").await;
+    assert_eq!(
+        other.status(),
+        200,
+        "another client behind the same proxy is not limited"
+    );
+
+    let link = server
+        .eventually("the sign-in link in the outbox", || async {
+            common::web::outbox_links(&server, BOSS).pop()
+        })
+        .await;
+    let page = browser.text(&server, &link).await;
+    let redeemed = browser
+        .http
+        .post(server.url(&link))
+        .header("Cookie", browser.cookies())
+        .header("X-Forwarded-For", "203.0.113.6")
+        .form(&[("csrf", common::web::hidden_csrf(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redeemed.status(), 303);
+    browser.session = common::web::set_cookie(&redeemed, "confvault_session");
+
+    let requests = server.sql("SELECT client FROM signin_requests ORDER BY id");
+    let clients: Vec<_> = requests.iter().map(|row| row[0].as_deref()).collect();
+    assert_eq!(
+        clients,
+        [
+            Some("203.0.113.5"),
+            Some("203.0.113.5"),
+            Some("203.0.113.6")
+        ]
+    );
+    let audit: serde_json::Value = with_token(&server, API_TOKEN, "/api/v1/audit")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sign_in = &audit["events"][0];
+    assert_eq!(sign_in["action"], "sign_in", "{audit}");
+    assert_eq!(sign_in["client"], "203.0.113.6", "{audit}");
+}
+
+#[tokio::test]
+async fn a_forwarded_for_header_from_a_peer_that_is_no_trusted_proxy_is_ignored() {
+    let server =
+        Server::start(&people(ASHA).replace("[access]\n", "[access]\nrequests_per_minute = 2\n"));
+    let browser = WebClient::open(&server).await;
+
+    for claimed in ["203.0.113.5", "203.0.113.6"] {
+        let asked = ask_forwarded(&browser, &server, "nobody@example.test", claimed).await;
+        assert_eq!(asked.status(), 200);
+    }
+    let third = ask_forwarded(&browser, &server, "nobody@example.test", "203.0.113.7").await;
+    assert_eq!(
+        third.status(),
+        429,
+        "a new address in the header does not escape the limit"
+    );
+
+    let requests = server.sql("SELECT DISTINCT client FROM signin_requests");
+    assert_eq!(
+        requests.len(),
+        1,
+        "every request is the peer's: {requests:?}"
+    );
+    let peer = requests[0][0].as_deref().unwrap();
+    assert!(!peer.starts_with("203.0.113."), "{peer}");
+}

@@ -82,7 +82,8 @@ pub async fn resolve(req: &HttpRequest) -> Result<Option<Viewer>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| internal(anyhow::anyhow!("no application state")))?;
-    let client = super::client_address(req).map(|ip| ip.to_string());
+    let client =
+        super::client_address(req, &state.config.access.trusted_proxies).map(|ip| ip.to_string());
     if let Some(presented) = bearer(req) {
         return Ok(state
             .tokens

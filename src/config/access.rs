@@ -1,10 +1,11 @@
 //! `[access]`: who administers confvault, how long sign-in links, sessions and the audit log
-//! last, and `[[api.scoped_tokens]]`, the tokens that act as one person.
+//! last, which proxies name the client, and `[[api.scoped_tokens]]`, the tokens that act as
+//! one person.
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, EmailAddress, serialize_secret_value};
+use super::{ConfigError, EmailAddress, TrustedProxies, serialize_secret_value};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,6 +22,8 @@ pub struct AccessConfig {
     pub links_per_hour: u32,
     /// Sign-in requests from one client address per minute, at most (per replica).
     pub requests_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client, for that limit and the audit log.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for AccessConfig {
@@ -32,6 +35,7 @@ impl Default for AccessConfig {
             audit_days: 365,
             links_per_hour: 5,
             requests_per_minute: 20,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -50,7 +50,7 @@ async fn request_link(
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::of(&req, &state.config);
     verify_csrf(&session, &form.csrf)?;
-    let client = crate::access::client_address(&req);
+    let client = crate::access::client_address(&req, &state.config.access.trusted_proxies);
     let outcome = state
         .signin
         .request(&state.db, &state.people, &form.email, client)
@@ -110,7 +110,8 @@ async fn redeem(
 ) -> Result<HttpResponse, ApiError> {
     let session = Session::of(&req, &state.config);
     verify_csrf(&session, &form.csrf)?;
-    let client = crate::access::client_address(&req).map(|ip| ip.to_string());
+    let client = crate::access::client_address(&req, &state.config.access.trusted_proxies)
+        .map(|ip| ip.to_string());
     let redeemed = state.signin.redeem(&state.db, &token, client).await?;
     let why = match redeemed {
         Ok(opened) => {
