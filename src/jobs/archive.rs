@@ -14,7 +14,7 @@ use super::JobError;
 use super::context::JobContext;
 use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, Source, ToArchive};
 use crate::failure::Failure;
-use crate::storage::keys::{KeyTemplate, KeyValues, segment};
+use crate::storage::keys::{KeyTemplate, KeyValues};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
 use crate::vobiz::download::{Downloaded, Downloader};
 use crate::vobiz::sniff::AudioFormat;
@@ -107,11 +107,7 @@ impl Archiver {
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default();
-        let spool = self.spool_dir.join(format!(
-            "{}-{}.download",
-            ctx.job.id,
-            segment(&recording.recording_id, "recording")
-        ));
+        let spool = super::spool::path(&self.spool_dir, ctx.job.id, &recording.recording_id);
         let result = self
             .archive(
                 ctx,

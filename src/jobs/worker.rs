@@ -35,10 +35,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs until `shutdown` turns true; running jobs then get `grace` to finish, after which
-    /// they are stopped and handed back, so the next start resumes them from their last
-    /// checkpoint.
+    /// Sweeps the spool of what a crash left behind, then runs until `shutdown` turns true;
+    /// running jobs then get `grace` to finish, after which they are stopped and handed back,
+    /// so the next start resumes them from their last checkpoint.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+        super::spool::sweep(&self.archiver.spool_dir, &*self.db).await;
         let mut running = JoinSet::new();
         let wakeups = self.db.wakeups();
         loop {

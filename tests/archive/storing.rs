@@ -215,6 +215,88 @@ async fn the_local_directory_store_archives_end_to_end() {
 }
 
 #[tokio::test]
+async fn at_start_the_spool_is_swept_of_what_no_job_will_read_and_keeps_what_a_job_still_needs() {
+    // Arrange: one recording archived (its job done) and one whose download keeps failing (its
+    // job pending, and held back so it does not run while the test looks).
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
+    media.script("/done.mp3", vec![Answer::file("audio/mpeg", mp3)]);
+    media.script("/later.mp3", vec![Answer::Status(503)]);
+    let server = Server::start(&format!(
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        media.origin
+    ));
+    server
+        .post_callbacks(&[end("done").recording(&media.url("/done.mp3"))])
+        .await;
+    assert_eq!(
+        archived_recording(&server, "done").await["status"],
+        "archived"
+    );
+    server
+        .post_callbacks(&[end("later").recording(&media.url("/later.mp3"))])
+        .await;
+    let job_of = |conference: &str| {
+        server
+            .sql(&format!(
+                "SELECT j.id, j.subject FROM jobs j JOIN recordings r ON r.recording_id = j.subject \
+                 WHERE j.kind = 'archive_recording' AND r.conference_uuid = '{conference}'"
+            ))
+            .remove(0)
+    };
+    let (done, later) = (job_of("done"), job_of("later"));
+    server
+        .eventually("the failing download to be tried", || async {
+            let state = server.sql(&format!(
+                "SELECT state, attempts FROM jobs WHERE id = {}",
+                later[0].as_deref().unwrap()
+            ));
+            (state[0][0].as_deref() == Some("pending") && state[0][1].as_deref() != Some("0"))
+                .then_some(())
+        })
+        .await;
+    server.sql(&format!(
+        "UPDATE jobs SET run_at = '2100-01-01T00:00:00.000000Z' WHERE id = {}",
+        later[0].as_deref().unwrap()
+    ));
+    // What a crash between "archived" and the spool file's removal leaves, a file of a job the
+    // queue no longer holds, the pending job's partial download, and a file that is not ours.
+    let spool = server.dir.path().join("data/spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let file = |job: &[Option<String>]| {
+        spool.join(format!(
+            "{}-{}.download",
+            job[0].as_deref().unwrap(),
+            job[1].as_deref().unwrap()
+        ))
+    };
+    let (left_behind, partial) = (file(&done), file(&later));
+    let unknown = spool.join("987654-conf-gone.download");
+    let not_ours = spool.join("notes.txt");
+    for path in [&left_behind, &partial, &unknown, &not_ours] {
+        std::fs::write(path, b"ID3 partial bytes").unwrap();
+    }
+
+    // Act
+    let server = server.crash_and_restart();
+
+    // Assert
+    server
+        .eventually("the sweep to be logged", || {
+            let swept = server.log().contains("swept the spool");
+            async move { swept.then_some(()) }
+        })
+        .await;
+    assert!(!left_behind.exists(), "the done job's download was swept");
+    assert!(!unknown.exists(), "the unknown job's download was swept");
+    assert!(partial.exists(), "the pending job's download was kept");
+    assert!(
+        not_ours.exists(),
+        "a file the spool did not name was left alone"
+    );
+}
+
+#[tokio::test]
 async fn check_proves_the_storage_works_and_names_the_failure_when_it_does_not() {
     let s3 = S3::from_env();
     let bucket = s3.new_bucket().await;
