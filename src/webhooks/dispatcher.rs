@@ -22,8 +22,12 @@ use crate::db::Database;
 use crate::db::webhooks::{Attempt, AttemptNext, DueDelivery, EndpointRoute};
 use crate::ops::Metrics;
 
-/// How often the dispatcher looks for new messages and due retries.
+/// How often a busy dispatcher looks for new messages and due retries.
 const POLL: Duration = Duration::from_millis(50);
+/// The longest an idle one waits between looks: each look that finds nothing doubles the wait
+/// up to this, so an idle service does not write twenty times a second, and the first message
+/// after a quiet spell still goes out within about half a second.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the backlog gauges and disabled endpoints are read again.
 const REFRESH: Duration = Duration::from_secs(1);
 /// How many rounds of `concurrency_per_endpoint` a fast endpoint's batch holds.
@@ -132,16 +136,17 @@ impl Dispatcher {
         let (record, to_record) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record_attempts(Arc::clone(&self.db), to_record));
         let mut in_flight = JoinSet::new();
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next_look = tokio::time::Instant::now();
+        let mut idle_looks = 0;
         let mut refreshed = tokio::time::Instant::now() - REFRESH;
         let mut pruned = tokio::time::Instant::now();
         loop {
             let ticked = tokio::select! {
-                _ = tick.tick() => true,
+                _ = tokio::time::sleep_until(next_look) => true,
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => false,
                 _ = shutdown.changed() => break,
             };
+            let mut found_work = false;
             if ticked {
                 if refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();
@@ -151,18 +156,27 @@ impl Dispatcher {
                     pruned = tokio::time::Instant::now();
                     self.prune().await;
                 }
-                if let Err(e) = self
+                match self
                     .db
                     .fan_out_webhooks(routes.clone(), chrono::Utc::now())
                     .await
                 {
-                    tracing::error!(error = %e, "could not fan webhook messages out");
+                    Ok(made) => found_work |= made > 0,
+                    Err(e) => tracing::error!(error = %e, "could not fan webhook messages out"),
                 }
             }
             for lane in &self.lanes {
                 if !lane.disabled.load(Ordering::Relaxed) && !lane.busy.load(Ordering::Relaxed) {
-                    self.start_batch(lane, &mut in_flight, &record).await;
+                    found_work |= self.start_batch(lane, &mut in_flight, &record).await;
                 }
+            }
+            if ticked {
+                idle_looks = if found_work || !in_flight.is_empty() {
+                    0
+                } else {
+                    idle_looks + 1
+                };
+                next_look = tokio::time::Instant::now() + wait_after(idle_looks);
             }
         }
         in_flight.shutdown().await;
@@ -171,13 +185,13 @@ impl Dispatcher {
     }
 
     /// Leases a batch of `lane`'s due deliveries, writes the bodies of first attempts, and
-    /// starts sending them, `concurrency_per_endpoint` at a time.
+    /// starts sending them, `concurrency_per_endpoint` at a time. False: nothing was due.
     async fn start_batch(
         self: &Arc<Self>,
         lane: &Arc<Lane>,
         in_flight: &mut JoinSet<()>,
         record: &mpsc::UnboundedSender<Attempt>,
-    ) {
+    ) -> bool {
         let now = chrono::Utc::now();
         let (size, lease) = self.batch(lane);
         let due = self
@@ -185,11 +199,11 @@ impl Dispatcher {
             .claim_webhook_deliveries(lane.key.clone(), self.owner.clone(), now, now + lease, size)
             .await;
         let due = match due {
-            Ok(due) if due.is_empty() => return,
+            Ok(due) if due.is_empty() => return false,
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, endpoint = %lane.key, "could not claim webhook deliveries");
-                return;
+                return false;
             }
         };
         let mut ready = Vec::with_capacity(due.len());
@@ -225,6 +239,7 @@ impl Dispatcher {
             lane.fast.store(quick, Ordering::Relaxed);
             lane.busy.store(false, Ordering::Relaxed);
         });
+        true
     }
 
     /// Each delivery with its body: the frozen one, or, for first attempts, one written now
@@ -433,5 +448,22 @@ async fn record_attempts(db: Arc<dyn Database>, mut finished: mpsc::UnboundedRec
                 tracing::error!(error = %e, "could not record webhook attempts; they will be sent again")
             }
         }
+    }
+}
+
+/// The wait before the next look, after `idle_looks` looks in a row that found nothing.
+fn wait_after(idle_looks: u32) -> Duration {
+    POLL.saturating_mul(1 << idle_looks.min(16)).min(IDLE_POLL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_dispatcher_looks_often_and_an_idle_one_backs_off_to_half_a_second() {
+        let waits: Vec<u128> = (0..8).map(|n| wait_after(n).as_millis()).collect();
+        assert_eq!(waits, [50, 100, 200, 400, 500, 500, 500, 500]);
+        assert_eq!(wait_after(u32::MAX), IDLE_POLL);
     }
 }
