@@ -89,7 +89,7 @@ pub struct SessionsEnded {
     delete,
     path = "/api/v1/people/{email}/sessions",
     operation_id = "endSessions",
-    params(("email" = String, Path, description = "The person's address")),
+    params(("email" = String, Path, format = Email, example = "asha@example.com", description = "The person's address")),
     responses(
         (status = 200, description = "How many live sessions were ended", body = SessionsEnded),
         (status = 400, description = "Not an address", body = crate::error::ErrorBody),
