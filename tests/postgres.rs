@@ -9,6 +9,7 @@ use common::callbacks::{end, enter, exit};
 use common::database::fresh_postgres_database;
 use common::media::{AUTH_ID, Answer, MediaServer};
 use common::proxy::Proxy;
+use common::web::WebClient;
 use common::{AUTH_TOKEN, Server};
 use confvault::db::DbError;
 use confvault::db::postgres::{connect, migrate};
@@ -237,13 +238,16 @@ async fn verify_full_trusts_the_named_root_and_refuses_a_server_it_cannot_verify
     assert!(!why.contains("not-a-real-secret-pw"), "{why}");
 }
 
+const ADMIN: &str = "boss@example.test";
+
 #[tokio::test]
 async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answers_the_same() {
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
     let mp3 = std::fs::read(common::fixture("standup.mp3")).unwrap();
     media.script("/copy.mp3", vec![Answer::file("audio/mpeg", mp3)]);
     let settings = format!(
-        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n",
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n[jobs]\npoll_interval_seconds = 0.05\n\
+         [access]\nadmins = [\"{ADMIN}\"]\n",
         media.origin
     );
     let mut sqlite = Server::start(&settings);
@@ -267,6 +271,8 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
     let conference = sqlite.conference("copied").await;
     let running = sqlite.conference("still-on").await;
     let recordings = sqlite.get_json("/api/v1/recordings").await;
+    let admin = WebClient::sign_in(&sqlite, ADMIN).await;
+    let (_, audit) = sqlite.cli(&["audit", "--json"]);
     assert!(sqlite.signal("TERM"), "stopped cleanly before the copy");
     let target = fresh_postgres_database();
 
@@ -282,6 +288,11 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
     assert_eq!(postgres.conference("copied").await, conference);
     assert_eq!(postgres.conference("still-on").await, running);
     assert_eq!(postgres.get_json("/api/v1/recordings").await, recordings);
+    let signed_in = admin.get(&postgres, "/api/v1/conferences").await;
+    assert_eq!(signed_in.status(), 200, "the session moved with the data");
+    let (_, audit_after) = postgres.cli(&["audit", "--json"]);
+    assert!(audit.contains("sign_in"), "{audit}");
+    assert_eq!(audit_after, audit, "the audit log moved with the data");
     postgres
         .post_callbacks(&[exit("still-on", "c3"), enter("after-the-move", "c9")])
         .await;

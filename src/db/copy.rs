@@ -35,6 +35,10 @@ pub const TABLES: &[&str] = &[
     "webhook_deliveries",
     "webhook_attempts",
     "webhook_endpoints",
+    "signin_requests",
+    "signin_links",
+    "sessions",
+    "audit_events",
 ];
 
 /// Rows read from SQLite and written at a time.
@@ -312,4 +316,42 @@ impl ToSql for Value {
     }
 
     to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TABLES;
+
+    /// Tables that are deliberately not copied: SQLite's name index and its shadow tables
+    /// (PostgreSQL builds its own) and the migrations each database keeps for itself.
+    const NOT_HISTORY: &[&str] = &[
+        "conference_names",
+        "conference_names_config",
+        "conference_names_data",
+        "conference_names_docsize",
+        "conference_names_idx",
+        "schema_migrations",
+    ];
+
+    #[test]
+    fn every_table_of_the_sqlite_schema_is_copied_or_deliberately_left() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::sqlite::migrate::run(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        let tables: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let forgotten: Vec<&String> = tables
+            .iter()
+            .filter(|t| !TABLES.contains(&t.as_str()) && !NOT_HISTORY.contains(&t.as_str()))
+            .collect();
+        assert!(
+            forgotten.is_empty(),
+            "tables `db copy` would leave behind: {forgotten:?}"
+        );
+    }
 }
