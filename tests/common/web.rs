@@ -46,8 +46,13 @@ pub fn outbox_links(server: &Server, email: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(server.dir.path().join("data/outbox")) else {
         return Vec::new();
     };
-    // Named by the time they were written, so sorted by name they are in order.
-    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    // Named by the time they were written, so sorted by name they are in order. A message
+    // still being written is a dot-file (`.N.tmp`) that would sort first: only `.eml` count.
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
     paths.sort();
     let mut found = Vec::new();
     for path in paths {
