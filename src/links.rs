@@ -42,6 +42,7 @@ pub async fn play(
         let touched = Touched {
             conference_uuid: target.conference_uuid.as_deref(),
             recording_id: Some(&target.recording_id),
+            person: None,
         };
         let client = crate::access::client_address(&req, &state.config.access.trusted_proxies)
             .map(|ip| ip.to_string());

@@ -545,3 +545,54 @@ async fn a_forwarded_for_header_from_a_peer_that_is_no_trusted_proxy_is_ignored(
     let peer = requests[0][0].as_deref().unwrap();
     assert!(!peer.starts_with("203.0.113."), "{peer}");
 }
+
+async fn end_sessions_with_token(server: &Server, token: &str, email: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .delete(server.url(&format!("/api/v1/people/{email}/sessions")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_ends_someones_sessions_and_the_record_says_whose() {
+    let (_media, server) = three_meetings("").await;
+    let asha = WebClient::sign_in(&server, ASHA).await;
+    assert_eq!(asha.get(&server, "/api/v1/conferences").await.status(), 200);
+
+    let refused = end_sessions_with_token(&server, ASHA_TOKEN, ASHA).await;
+    let ended = end_sessions_with_token(&server, API_TOKEN, ASHA).await;
+    let ended_status = ended.status();
+    let ended_body: serde_json::Value = ended.json().await.unwrap();
+    let ravi = WebClient::sign_in(&server, RAVI).await;
+    let (by_cli, said) = server.cli(&["access", "end-sessions", RAVI]);
+
+    assert_eq!(refused.status(), 403, "only an administrator may");
+    assert_eq!(ended_status, 200);
+    assert_eq!(ended_body["ended"], 1);
+    assert_eq!(
+        asha.get(&server, "/api/v1/conferences").await.status(),
+        401,
+        "the ended session no longer works"
+    );
+    assert!(by_cli, "{said}");
+    assert!(said.contains("ended 1 session(s)"), "{said}");
+    assert_eq!(ravi.get(&server, "/api/v1/conferences").await.status(), 401);
+    let audit: serde_json::Value = with_token(&server, API_TOKEN, "/api/v1/audit")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ends: Vec<(&str, &str)> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "sessions_ended")
+        .map(|e| (e["actor"].as_str().unwrap(), e["subject"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ends.len(), 2, "{audit}");
+    assert_eq!(ends[0], ("cli", RAVI), "{audit}");
+    assert_eq!(ends[1].1, ASHA, "{audit}");
+    assert_ne!(ends[1].0, ASHA, "the actor is the administrator: {audit}");
+}

@@ -15,6 +15,8 @@ use crate::state::AppState;
 pub struct Touched<'a> {
     pub conference_uuid: Option<&'a str>,
     pub recording_id: Option<&'a str>,
+    /// The person the action was about, when not the actor.
+    pub person: Option<&'a str>,
 }
 
 pub async fn record(
@@ -31,6 +33,7 @@ pub async fn record(
         conference_uuid: touched.conference_uuid.map(str::to_owned),
         recording_id: touched.recording_id.map(str::to_owned),
         client,
+        subject: touched.person.map(str::to_owned),
     };
     tracing::info!(actor, action = action.as_str(), recording_id = ?event.recording_id, "audit");
     state.db.record_audit(event).await.map_err(internal)

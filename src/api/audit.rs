@@ -120,7 +120,10 @@ pub async fn end_sessions(
         &state,
         &admin,
         AuditAction::SessionsEnded,
-        Touched::default(),
+        Touched {
+            person: Some(&email),
+            ..Touched::default()
+        },
     )
     .await?;
     tracing::info!(%email, ended, "sessions ended by an administrator");

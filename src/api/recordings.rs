@@ -29,6 +29,7 @@ async fn archived(
         let touched = Touched {
             conference_uuid: visible.entry.conference_uuid.as_deref(),
             recording_id: Some(&id),
+            person: None,
         };
         audit::by(state, viewer, action, touched).await?;
     }

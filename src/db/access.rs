@@ -101,6 +101,8 @@ pub struct AuditEvent {
     pub recording_id: Option<String>,
     /// The client's address, as the service saw it.
     pub client: Option<String>,
+    /// Whom the action was about, when not the actor: the person whose sessions were ended.
+    pub subject: Option<String>,
 }
 
 /// Which audit events to list, newest first.

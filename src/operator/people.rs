@@ -85,6 +85,7 @@ pub async fn run_access(config: &Config, command: AccessCommand) -> anyhow::Resu
                     conference_uuid: None,
                     recording_id: None,
                     client: None,
+                    subject: Some(email.clone()),
                 })
                 .await?;
                 Ok(ended)
@@ -161,7 +162,7 @@ pub async fn audit(
     }
     writeln!(
         out,
-        "{:<20}  {:<32}  {:<14}  {:<38}  RECORDING",
+        "{:<20}  {:<32}  {:<14}  {:<38}  RECORDING / PERSON",
         "AT", "WHO", "WHAT", "CONFERENCE"
     )?;
     for e in events {
@@ -172,7 +173,10 @@ pub async fn audit(
             e.actor,
             e.action.as_str(),
             e.conference_uuid.as_deref().unwrap_or("-"),
-            e.recording_id.as_deref().unwrap_or("-"),
+            e.recording_id
+                .as_deref()
+                .or(e.subject.as_deref())
+                .unwrap_or("-"),
         )?;
     }
     Ok(())

@@ -89,7 +89,8 @@ fn redeem(tx: &PgTx<'_>, token_hash: &[u8], s: &NewSession) -> Result<Redeemed, 
 fn audit_events(tx: &PgTx<'_>, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
     let limit = i64::from(q.limit.clamp(1, 10_000));
     tx.query(
-        "SELECT at, actor, action, conference_uuid, recording_id, client FROM audit_events
+        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+         FROM audit_events
          WHERE ($1::text IS NULL OR conference_uuid = $1)
            AND ($2::text IS NULL OR actor = $2)
          ORDER BY id DESC LIMIT $3",
@@ -104,6 +105,7 @@ fn audit_events(tx: &PgTx<'_>, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbErro
             conference_uuid: r.try_get(3)?,
             recording_id: r.try_get(4)?,
             client: r.try_get(5)?,
+            subject: r.try_get(6)?,
         })
     })
     .collect()
@@ -183,8 +185,8 @@ impl AccessStore for Postgres {
             let e = &event;
             tx.execute(
                 "INSERT INTO audit_events
-                     (at, actor, action, conference_uuid, recording_id, client)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                     (at, actor, action, conference_uuid, recording_id, client, subject)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     &e.at,
                     &e.actor,
@@ -192,6 +194,7 @@ impl AccessStore for Postgres {
                     &e.conference_uuid,
                     &e.recording_id,
                     &e.client,
+                    &e.subject,
                 ],
             )?;
             Ok(())

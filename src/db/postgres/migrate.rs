@@ -25,6 +25,10 @@ const MIGRATIONS: &[Migration] = &[
         "0004_webhooks",
         include_str!("../../../migrations/postgres/0004_webhooks.sql"),
     ),
+    (
+        "0005_audit_subject",
+        include_str!("../../../migrations/postgres/0005_audit_subject.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

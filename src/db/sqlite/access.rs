@@ -225,8 +225,9 @@ pub fn end_sessions_of(conn: &Connection, email: &str, now: Instant) -> Result<u
 
 pub fn record_audit(conn: &Connection, e: &AuditEvent) -> Result<(), DbError> {
     conn.prepare_cached(
-        "INSERT INTO audit_events (at, actor, action, conference_uuid, recording_id, client)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit_events
+             (at, actor, action, conference_uuid, recording_id, client, subject)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(rusqlite::params![
         to_db(e.at),
@@ -234,14 +235,16 @@ pub fn record_audit(conn: &Connection, e: &AuditEvent) -> Result<(), DbError> {
         e.action,
         e.conference_uuid,
         e.recording_id,
-        e.client
+        e.client,
+        e.subject
     ])?;
     Ok(())
 }
 
 pub fn audit_events(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT at, actor, action, conference_uuid, recording_id, client FROM audit_events
+        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+         FROM audit_events
          WHERE (:conference IS NULL OR conference_uuid = :conference)
            AND (:actor IS NULL OR actor = :actor)
          ORDER BY id DESC LIMIT :limit",
@@ -260,6 +263,7 @@ pub fn audit_events(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditEvent>
                     conference_uuid: r.get(3)?,
                     recording_id: r.get(4)?,
                     client: r.get(5)?,
+                    subject: r.get(6)?,
                 },
             ))
         },

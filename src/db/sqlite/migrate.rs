@@ -48,6 +48,10 @@ const MIGRATIONS: &[Migration] = &[
         "0010_webhooks",
         include_str!("../../../migrations/sqlite/0010_webhooks.sql"),
     ),
+    (
+        "0011_audit_subject",
+        include_str!("../../../migrations/sqlite/0011_audit_subject.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while
