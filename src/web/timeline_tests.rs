@@ -169,3 +169,37 @@ fn a_conference_with_no_time_at_all_has_no_timeline() {
     });
     assert!(none.is_none());
 }
+
+fn labels_between(from: &str, to: &str, zone: Tz) -> Vec<String> {
+    let axis = Axis {
+        start: from.parse().expect("a test time"),
+        end: to.parse().expect("a test time"),
+    };
+    ticks(&axis, zone).into_iter().map(|t| t.label).collect()
+}
+
+#[test]
+fn across_the_spring_change_ticks_stay_evenly_spaced_and_read_the_wall_clock() {
+    // Berlin, 29 March 2026: at 02:00 CET the clocks go to 03:00 CEST. The hour from 01:30
+    // CET to 03:30 CEST is one hour of real time.
+    let berlin = chrono_tz::Europe::Berlin;
+    assert_eq!(
+        labels_between("2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z", berlin),
+        ["01:30", "01:45", "03:00", "03:15", "03:30"]
+    );
+    // Over a longer meeting the hourly ticks skip the hour that did not happen.
+    assert_eq!(
+        labels_between("2026-03-28T23:00:00Z", "2026-03-29T03:00:00Z", berlin),
+        ["00:00", "01:00", "03:00", "04:00", "05:00"]
+    );
+}
+
+#[test]
+fn across_the_autumn_change_the_repeated_hour_is_ticked_twice() {
+    // Berlin, 25 October 2026: at 03:00 CEST the clocks go back to 02:00 CET.
+    let berlin = chrono_tz::Europe::Berlin;
+    assert_eq!(
+        labels_between("2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", berlin),
+        ["02:30", "02:45", "02:00", "02:15", "02:30"]
+    );
+}
