@@ -187,6 +187,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     };
     let signin = SignIn::new(
         Arc::clone(&mailer),
+        Templates::load(config.mail.templates_dir.as_deref()).context("loading email templates")?,
         config.mail.from.mailbox().clone(),
         link_base,
         config.access.clone(),

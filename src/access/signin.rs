@@ -17,11 +17,14 @@ use crate::config::AccessConfig;
 use crate::db::Database;
 use crate::db::access::{NewSession, NewSigninLink, Redeemed, SigninRequest, SigninRequested};
 use crate::error::{ApiError, internal};
+use crate::mail::templates::{self, Templates};
 use crate::mail::transport::Mailer;
 
 /// What signing in needs, built once at start.
 pub struct SignIn {
     pub mailer: Arc<dyn Mailer>,
+    /// `signin.*` renders the message (a `mail.templates_dir` may restyle it).
+    templates: Templates,
     pub from: Mailbox,
     /// `public_url`, or the listening address: links never follow a request's Host header.
     pub link_base: String,
@@ -47,6 +50,7 @@ pub struct Opened {
 impl SignIn {
     pub fn new(
         mailer: Arc<dyn Mailer>,
+        templates: Templates,
         from: Mailbox,
         link_base: String,
         settings: AccessConfig,
@@ -54,6 +58,7 @@ impl SignIn {
         let per_minute = NonZeroU32::new(settings.requests_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             mailer,
+            templates,
             from,
             link_base,
             clients: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -138,19 +143,16 @@ impl SignIn {
     }
 
     fn message(&self, email: &str, token: &str) -> anyhow::Result<Message> {
-        let link = self.link(token);
-        let minutes = self.settings.link_minutes;
-        Ok(Message::builder()
-            .from(self.from.clone())
-            .to(email.parse()?)
-            .subject("Your confvault sign-in link")
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(format!(
-                "Someone, hopefully you, asked to sign in to confvault as {email}.\n\n\
-                 Open this link within {minutes} minutes to sign in. It works once.\n\n\
-                 {link}\n\n\
-                 If you did not ask, ignore this message: nothing happens without the link.\n"
-            ))?)
+        let rendered = self.templates.render(
+            "signin",
+            &minijinja::context! {
+                email => email,
+                link => self.link(token),
+                minutes => self.settings.link_minutes,
+            },
+        )?;
+        let message_id = format!("<{:032x}.signin@confvault>", rand::random::<u128>());
+        templates::message(&rendered, &self.from, None, email.parse()?, &message_id)
     }
 
     /// Where a token signs in.

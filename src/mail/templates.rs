@@ -33,6 +33,18 @@ const BUILT_IN: &[(&str, &str)] = &[
         "alert.html",
         include_str!("../../templates/email/alert.html"),
     ),
+    (
+        "signin.subject.txt",
+        include_str!("../../templates/email/signin.subject.txt"),
+    ),
+    (
+        "signin.txt",
+        include_str!("../../templates/email/signin.txt"),
+    ),
+    (
+        "signin.html",
+        include_str!("../../templates/email/signin.html"),
+    ),
 ];
 
 /// One rendered message, both parts.

@@ -171,3 +171,56 @@ fn messages_carry_both_parts_and_encode_a_non_ascii_subject() {
         "RFC 2047 encoded: {raw}"
     );
 }
+
+#[test]
+fn the_sign_in_message_carries_its_link_and_lifetime_in_both_parts() {
+    let link = "https://calls.example.test/signin/abc-DEF_123";
+    let rendered = Templates::load(None)
+        .unwrap()
+        .render(
+            "signin",
+            &minijinja::context! { email => "asha@example.test", link => link, minutes => 15 },
+        )
+        .unwrap();
+
+    assert_eq!(rendered.subject, "Your confvault sign-in link");
+    assert!(rendered.text.contains(link), "{}", rendered.text);
+    assert!(
+        rendered.text.contains("within 15 minutes"),
+        "{}",
+        rendered.text
+    );
+    // Escaped for HTML (a slash is &#x2f;), which a mail reader decodes back to the link.
+    let escaped = link.replace('/', "&#x2f;");
+    assert!(
+        rendered.html.contains(&format!("href=\"{escaped}\"")),
+        "{}",
+        rendered.html
+    );
+    assert!(
+        rendered.html.contains("asha@example.test"),
+        "{}",
+        rendered.html
+    );
+}
+
+#[test]
+fn a_templates_directory_restyles_the_sign_in_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("signin.subject.txt"),
+        "Sign in to Acme calls",
+    )
+    .unwrap();
+
+    let rendered = Templates::load(Some(dir.path()))
+        .unwrap()
+        .render(
+            "signin",
+            &minijinja::context! { email => "a@example.test", link => "https://x/signin/t", minutes => 5 },
+        )
+        .unwrap();
+
+    assert_eq!(rendered.subject, "Sign in to Acme calls");
+    assert!(rendered.text.contains("https://x/signin/t"));
+}
