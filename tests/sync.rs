@@ -342,17 +342,14 @@ async fn deletes_at_source_come_after_the_copy_is_proven_and_a_404_means_already
                 r["source_deleted_at"].is_string().then_some(())
             })
             .await;
-        // The sidecar is noted just after the database.
-        server
-            .eventually(&format!("{id}'s sidecar to note the delete"), || async {
-                let sidecar: Value = server
-                    .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
-                    .await;
-                sidecar["recording"]["source_deleted_at"]
-                    .is_string()
-                    .then_some(())
-            })
+        // The sidecar is noted before the database.
+        let sidecar: Value = server
+            .get_json(&format!("/api/v1/recordings/{id}/sidecar"))
             .await;
+        assert!(
+            sidecar["recording"]["source_deleted_at"].is_string(),
+            "{sidecar}"
+        );
     }
     let mut deletes = api.deletes();
     deletes.sort();
@@ -424,6 +421,61 @@ async fn a_damaged_copy_is_never_deleted_at_source_alerts_and_is_archived_again(
             })
         })
         .await;
+}
+
+#[tokio::test]
+async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
+    let api = VobizApi::start(100);
+    api.add("rec-side", "c1", 1_779_168_527_000);
+    let server = Server::start(&settings(&api, 0, 0, "delete_source_after_days = 7"));
+    sync_report(&server, &["sync", "--json"]);
+    let location = archived(&server, "rec-side").await["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The sidecar cannot be read or written: a directory stands where it should be.
+    let sidecar = std::path::Path::new(&location).with_extension("json");
+    let original = std::fs::read(&sidecar).unwrap();
+    std::fs::remove_file(&sidecar).unwrap();
+    std::fs::create_dir(&sidecar).unwrap();
+
+    archived_days_ago(&server, 8);
+    server
+        .eventually(
+            "the delete to be tried and held back by the sidecar",
+            || async {
+                let job = server.sql(
+                    "SELECT attempts, last_error FROM jobs WHERE kind = 'delete_source' \
+                 AND attempts >= 2",
+                );
+                let error = job.first()?.get(1)?.clone()?;
+                (!api.deletes().is_empty() && error.contains("sidecar")).then_some(error)
+            },
+        )
+        .await;
+    let held_back = recording(&server, "rec-side").await;
+    std::fs::remove_dir(&sidecar).unwrap();
+    std::fs::write(&sidecar, &original).unwrap();
+
+    assert!(
+        held_back["source_deleted_at"].is_null(),
+        "not recorded while the sidecar cannot say so: {held_back}"
+    );
+    server
+        .eventually(
+            "the delete to be recorded once the sidecar is back",
+            || async {
+                recording(&server, "rec-side").await["source_deleted_at"]
+                    .is_string()
+                    .then_some(())
+            },
+        )
+        .await;
+    let noted: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert!(
+        noted["recording"]["source_deleted_at"].is_string(),
+        "by the time the database says deleted, the sidecar does: {noted}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,10 +82,14 @@ impl SourceDeleter {
             Deleted::Now => Deletion::Deleted,
             Deleted::AlreadyGone => Deletion::AlreadyGone,
         };
+        // The sidecar before the database: if the process dies between the two, or the
+        // sidecar cannot be written, the delete is not recorded and runs again (Vobiz then
+        // answers 404) and the sidecar is written once more. The other order would leave a
+        // recorded delete whose sidecar never says so, and the bucket alone would not tell.
+        self.note_in_sidecar(&copy, now).await?;
         self.db
             .record_source_deleted(recording_id, now, self.webhooks)
             .await?;
-        self.note_in_sidecar(&copy, now).await?;
         tracing::info!(?deletion, "Vobiz's copy deleted; ours was verified first");
         Ok(deletion)
     }
@@ -128,6 +132,16 @@ impl SourceDeleter {
             return Ok(());
         };
         let key = sidecar_key(key);
+        if self
+            .store
+            .head(&key)
+            .await
+            .map_err(DeleteError::Sidecar)?
+            .is_none()
+        {
+            tracing::warn!(%key, "no sidecar beside the recording; the delete is noted in the database only");
+            return Ok(());
+        }
         let bytes = self
             .store
             .get_bytes(&key)
