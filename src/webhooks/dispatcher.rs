@@ -137,7 +137,7 @@ impl Dispatcher {
         let recorder = tokio::spawn(record_attempts(Arc::clone(&self.db), to_record));
         let mut in_flight = JoinSet::new();
         let mut next_look = tokio::time::Instant::now();
-        let mut idle_looks = 0;
+        let mut idle_looks: u32 = 0;
         let mut refreshed = tokio::time::Instant::now() - REFRESH;
         let mut pruned = tokio::time::Instant::now();
         loop {
@@ -174,7 +174,7 @@ impl Dispatcher {
                 idle_looks = if found_work || !in_flight.is_empty() {
                     0
                 } else {
-                    idle_looks + 1
+                    idle_looks.saturating_add(1)
                 };
                 next_look = tokio::time::Instant::now() + wait_after(idle_looks);
             }
