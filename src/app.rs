@@ -80,8 +80,10 @@ fn rules(config: &Config) -> anyhow::Result<Rules> {
 pub fn notifier(config: &Config, link_base: String) -> anyhow::Result<Notifier> {
     Ok(Notifier {
         mailer: crate::mail::transport::from_config(config).context("setting up mail")?,
-        templates: Templates::load(config.mail.templates_dir.as_deref())
-            .context("loading email templates")?,
+        templates: Arc::new(
+            Templates::load(config.mail.templates_dir.as_deref())
+                .context("loading email templates")?,
+        ),
         rules: RecipientRules::from_config(&config.mail)?,
         from: config.mail.from.mailbox().clone(),
         reply_to: config.mail.reply_to.as_ref().map(|r| r.mailbox().clone()),
@@ -187,7 +189,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     };
     let signin = SignIn::new(
         Arc::clone(&mailer),
-        Templates::load(config.mail.templates_dir.as_deref()).context("loading email templates")?,
+        Arc::clone(&notifier.templates),
         config.mail.from.mailbox().clone(),
         link_base,
         config.access.clone(),

@@ -24,7 +24,7 @@ use crate::mail::transport::Mailer;
 pub struct SignIn {
     pub mailer: Arc<dyn Mailer>,
     /// `signin.*` renders the message (a `mail.templates_dir` may restyle it).
-    templates: Templates,
+    templates: Arc<Templates>,
     pub from: Mailbox,
     /// `public_url`, or the listening address: links never follow a request's Host header.
     pub link_base: String,
@@ -50,7 +50,7 @@ pub struct Opened {
 impl SignIn {
     pub fn new(
         mailer: Arc<dyn Mailer>,
-        templates: Templates,
+        templates: Arc<Templates>,
         from: Mailbox,
         link_base: String,
         settings: AccessConfig,

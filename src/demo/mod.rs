@@ -87,7 +87,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
     let signin = crate::access::signin::SignIn::new(
         crate::mail::transport::from_config(&config)?,
-        crate::mail::templates::Templates::load(config.mail.templates_dir.as_deref())?,
+        std::sync::Arc::new(crate::mail::templates::Templates::load(
+            config.mail.templates_dir.as_deref(),
+        )?),
         config.mail.from.mailbox().clone(),
         base.clone(),
         config.access.clone(),

@@ -6,6 +6,8 @@
 //! before its row is committed, the next run sends that message again. Closing it would need
 //! the mail server to deduplicate on Message-ID, which SMTP does not promise.
 
+use std::sync::Arc;
+
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use sha2::{Digest, Sha256};
@@ -23,8 +25,8 @@ use crate::mail::transport::{Mailer, SendError};
 use crate::time::Instant;
 
 pub struct Notifier {
-    pub mailer: std::sync::Arc<dyn Mailer>,
-    pub templates: Templates,
+    pub mailer: Arc<dyn Mailer>,
+    pub templates: Arc<Templates>,
     pub rules: RecipientRules,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
