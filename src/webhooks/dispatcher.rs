@@ -146,7 +146,7 @@ impl Dispatcher {
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => false,
                 _ = shutdown.changed() => break,
             };
-            let mut found_work = false;
+            let mut fanned_out = false;
             if ticked {
                 if refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();
@@ -161,17 +161,18 @@ impl Dispatcher {
                     .fan_out_webhooks(routes.clone(), chrono::Utc::now())
                     .await
                 {
-                    Ok(made) => found_work |= made > 0,
+                    Ok(made) => fanned_out = made > 0,
                     Err(e) => tracing::error!(error = %e, "could not fan webhook messages out"),
                 }
             }
             for lane in &self.lanes {
                 if !lane.disabled.load(Ordering::Relaxed) && !lane.busy.load(Ordering::Relaxed) {
-                    found_work |= self.start_batch(lane, &mut in_flight, &record).await;
+                    self.start_batch(lane, &mut in_flight, &record).await;
                 }
             }
+            // A batch started (or still sending) is in flight: the dispatcher is busy.
             if ticked {
-                idle_looks = if found_work || !in_flight.is_empty() {
+                idle_looks = if fanned_out || !in_flight.is_empty() {
                     0
                 } else {
                     idle_looks.saturating_add(1)
@@ -185,13 +186,13 @@ impl Dispatcher {
     }
 
     /// Leases a batch of `lane`'s due deliveries, writes the bodies of first attempts, and
-    /// starts sending them, `concurrency_per_endpoint` at a time. False: nothing was due.
+    /// starts sending them, `concurrency_per_endpoint` at a time.
     async fn start_batch(
         self: &Arc<Self>,
         lane: &Arc<Lane>,
         in_flight: &mut JoinSet<()>,
         record: &mpsc::UnboundedSender<Attempt>,
-    ) -> bool {
+    ) {
         let now = chrono::Utc::now();
         let (size, lease) = self.batch(lane);
         let due = self
@@ -199,11 +200,11 @@ impl Dispatcher {
             .claim_webhook_deliveries(lane.key.clone(), self.owner.clone(), now, now + lease, size)
             .await;
         let due = match due {
-            Ok(due) if due.is_empty() => return false,
+            Ok(due) if due.is_empty() => return,
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, endpoint = %lane.key, "could not claim webhook deliveries");
-                return false;
+                return;
             }
         };
         let mut ready = Vec::with_capacity(due.len());
@@ -239,7 +240,6 @@ impl Dispatcher {
             lane.fast.store(quick, Ordering::Relaxed);
             lane.busy.store(false, Ordering::Relaxed);
         });
-        true
     }
 
     /// Each delivery with its body: the frozen one, or, for first attempts, one written now
