@@ -24,27 +24,20 @@ fn job_of(name: &str) -> Option<JobId> {
     job.parse().ok()
 }
 
-/// What a sweep removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    pub files: u64,
-    pub bytes: u64,
-}
-
 /// Removes the spool files no job will read again: those of archive jobs that have ended, or
 /// that the queue no longer holds. A pending or running job's file is kept, since a retry
 /// resumes from it (a replica sharing the directory may be running it now). Files the spool
 /// does not name are left alone. Runs before this process claims any job; a database that
 /// cannot answer ends the sweep early, leaving the rest for the next start.
 #[tracing::instrument(name = "spool_sweep", skip_all, fields(dir = %dir.display()))]
-pub async fn sweep(dir: &Path, db: &dyn Database) -> Swept {
-    let mut swept = Swept::default();
+pub async fn sweep(dir: &Path, db: &dyn Database) {
+    let (mut files, mut bytes) = (0u64, 0u64);
     let mut entries = match tokio::fs::read_dir(dir).await {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return swept,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the spool directory; not swept");
-            return swept;
+            return;
         }
     };
     loop {
@@ -77,22 +70,21 @@ pub async fn sweep(dir: &Path, db: &dyn Database) -> Swept {
         let size = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
         match tokio::fs::remove_file(entry.path()).await {
             Ok(()) => {
-                swept.files += 1;
-                swept.bytes += size;
+                files += 1;
+                bytes += size;
             }
             Err(e) => {
                 tracing::warn!(error = %e, file = %entry.path().display(), "could not remove a spool file");
             }
         }
     }
-    if swept.files > 0 {
+    if files > 0 {
         tracing::info!(
-            files = swept.files,
-            bytes = swept.bytes,
+            files,
+            bytes,
             "swept the spool of downloads no job will read again"
         );
     }
-    swept
 }
 
 #[cfg(test)]
