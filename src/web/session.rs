@@ -1,5 +1,6 @@
 //! The web session's cookies: an HttpOnly, SameSite=Lax cookie holding a random session id
-//! (kept server-side only as its digest; Secure when served over https), and a double-submit
+//! (kept server-side only as its digest; Secure when served over https, as the public URL or a
+//! trusted proxy says), and a double-submit
 //! CSRF token for the forms that change state. Lax, not Strict, so that a link to a meeting in
 //! an email opens it for someone signed in.
 
@@ -9,7 +10,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use crate::config::Config;
+use crate::config::{Config, TrustedProxies};
 use crate::error::ApiError;
 
 pub const SESSION_COOKIE: &str = "confvault_session";
@@ -28,11 +29,16 @@ impl Session {
             .cookie(CSRF_COOKIE)
             .map(|c| c.value().to_owned())
             .filter(|v| v.len() == 43);
-        let secure = config
-            .public_url
-            .as_ref()
-            .is_some_and(|u| u.scheme() == "https")
-            || req.connection_info().scheme() == "https";
+        let forwarded_proto = req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok());
+        let secure = served_over_https(
+            config.public_url.as_ref(),
+            req.peer_addr().map(|a| a.ip()),
+            forwarded_proto,
+            &config.access.trusted_proxies,
+        );
         Self {
             fresh_csrf: existing.is_none(),
             csrf: existing.unwrap_or_else(|| {
@@ -71,6 +77,22 @@ impl Session {
     }
 }
 
+/// Whether browsers reach this service over https, so its cookies must be Secure: the public
+/// URL says so, or a trusted proxy in front says it took the request over https. Anyone else's
+/// `X-Forwarded-Proto` is ignored, as their `X-Forwarded-For` is.
+fn served_over_https(
+    public_url: Option<&url::Url>,
+    peer: Option<std::net::IpAddr>,
+    forwarded_proto: Option<&str>,
+    proxies: &TrustedProxies,
+) -> bool {
+    public_url.is_some_and(|u| u.scheme() == "https")
+        || (peer.is_some_and(|ip| proxies.trusts(ip))
+            && forwarded_proto
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https")))
+}
+
 /// Refuses a form whose CSRF field does not match the browser's CSRF cookie.
 pub fn verify_csrf(session: &Session, submitted: &str) -> Result<(), ApiError> {
     let matches: bool = session.csrf.as_bytes().ct_eq(submitted.as_bytes()).into();
@@ -83,4 +105,46 @@ pub fn verify_csrf(session: &Session, submitted: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxies(entries: &[&str]) -> TrustedProxies {
+        TrustedProxies::try_from(entries.iter().map(|e| e.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn an_https_public_url_makes_cookies_secure_whoever_asks() {
+        let url = url::Url::parse("https://vault.example.com").unwrap();
+        assert!(served_over_https(Some(&url), None, None, &proxies(&[])));
+    }
+
+    #[test]
+    fn a_trusted_proxy_saying_https_makes_cookies_secure() {
+        let peer = Some("10.0.0.5".parse().unwrap());
+        let lb = proxies(&["10.0.0.0/8"]);
+        assert!(served_over_https(None, peer, Some("https"), &lb));
+        assert!(served_over_https(None, peer, Some("HTTPS, http"), &lb));
+        assert!(!served_over_https(None, peer, Some("http"), &lb));
+        assert!(!served_over_https(None, peer, None, &lb));
+    }
+
+    #[test]
+    fn anyone_elses_forwarded_proto_is_ignored() {
+        let stranger = Some("203.0.113.9".parse().unwrap());
+        assert!(!served_over_https(
+            None,
+            stranger,
+            Some("https"),
+            &proxies(&["10.0.0.0/8"])
+        ));
+        assert!(!served_over_https(
+            None,
+            stranger,
+            Some("https"),
+            &proxies(&[])
+        ));
+    }
 }
