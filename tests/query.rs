@@ -232,6 +232,32 @@ async fn an_archived_recording_downloads_with_ranges_and_has_its_sidecar() {
         404
     );
 
+    let key = server.sql(&format!(
+        "SELECT object_key FROM recordings WHERE recording_id = '{id}'"
+    ))[0][0]
+        .clone()
+        .unwrap();
+    let (stem, _) = key.rsplit_once('.').unwrap();
+    std::fs::remove_file(server.dir.path().join(format!("data/archive/{stem}.json"))).unwrap();
+    let lost = server
+        .get_api(&format!("/api/v1/recordings/{id}/sidecar"))
+        .await;
+    assert_eq!(
+        lost.status(),
+        404,
+        "a sidecar gone from the archive is not a server error"
+    );
+    let error: Value = lost.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "sidecar_missing");
+    assert_eq!(
+        server
+            .get_api(&format!("/api/v1/recordings/{id}/download"))
+            .await
+            .status(),
+        200,
+        "the recording itself still plays"
+    );
+
     let detail = server.conference("c2").await;
     let kinds: Vec<&str> = detail["jobs"]
         .as_array()

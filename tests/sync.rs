@@ -478,6 +478,40 @@ async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
     );
 }
 
+#[tokio::test]
+async fn a_delete_at_source_goes_ahead_when_the_sidecar_is_gone() {
+    let api = VobizApi::start(100);
+    api.add("rec-bare", "c1", 1_779_168_527_000);
+    let server = Server::start(&settings(&api, 0, 0, "delete_source_after_days = 7"));
+    sync_report(&server, &["sync", "--json"]);
+    let location = archived(&server, "rec-bare").await["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sidecar = std::path::Path::new(&location).with_extension("json");
+    std::fs::remove_file(&sidecar).unwrap();
+
+    archived_days_ago(&server, 8);
+    server
+        .eventually("the delete to be recorded", || async {
+            recording(&server, "rec-bare").await["source_deleted_at"]
+                .is_string()
+                .then_some(())
+        })
+        .await;
+
+    assert_eq!(api.deletes().len(), 1);
+    assert!(
+        !sidecar.exists(),
+        "no sidecar is made up for a recording that had none"
+    );
+    assert!(
+        server.log().contains("no sidecar beside the recording"),
+        "{}",
+        server.log()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_source_shows_what_it_would_delete_then_deletes_it() {
     let api = VobizApi::start(100);

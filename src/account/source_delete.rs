@@ -132,21 +132,15 @@ impl SourceDeleter {
             return Ok(());
         };
         let key = sidecar_key(key);
-        if self
-            .store
-            .head(&key)
-            .await
-            .map_err(DeleteError::Sidecar)?
-            .is_none()
-        {
-            tracing::warn!(%key, "no sidecar beside the recording; the delete is noted in the database only");
-            return Ok(());
-        }
-        let bytes = self
+        let Some(bytes) = self
             .store
             .get_bytes(&key)
             .await
-            .map_err(DeleteError::Sidecar)?;
+            .map_err(DeleteError::Sidecar)?
+        else {
+            tracing::warn!(%key, "no sidecar beside the recording; the delete is noted in the database only");
+            return Ok(());
+        };
         let Ok(mut sidecar) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             tracing::warn!(%key, "the sidecar is not JSON; left as it is");
             return Ok(());

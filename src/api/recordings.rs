@@ -84,7 +84,7 @@ pub async fn download(
     responses(
         (status = 200, description = "The sidecar JSON written beside the recording", body = Object, content_type = "application/json"),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
-        (status = 404, description = "Unknown recording, or one the caller may not see", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown recording, or one the caller may not see (`not_found`); or archived without a sidecar (`sidecar_missing`)", body = crate::error::ErrorBody),
         (status = 409, description = "Not archived (yet)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []))
@@ -106,7 +106,14 @@ pub async fn sidecar(
         .store
         .get_bytes(&sidecar_key(&key))
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError::client(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "sidecar_missing",
+                "the archive holds this recording but no sidecar beside it",
+            )
+        })?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(bytes))

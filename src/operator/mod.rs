@@ -69,7 +69,8 @@ pub async fn check_storage(config: &Config) -> anyhow::Result<()> {
     let read = store
         .get_bytes(&key)
         .await
-        .context("FAILED to read the probe object back")?;
+        .context("FAILED to read the probe object back")?
+        .context("FAILED: the probe object just written is not there")?;
     anyhow::ensure!(
         read == probe,
         "FAILED: the probe object read back differs from what was written"

@@ -151,7 +151,8 @@ async fn copy_one(
     let json = source
         .get_bytes(&sidecar)
         .await
-        .with_context(|| format!("reading {}", source.location(&sidecar)))?;
+        .with_context(|| format!("reading {}", source.location(&sidecar)))?
+        .with_context(|| format!("{} is missing; not copied", source.location(&sidecar)))?;
     target
         .put_bytes(&sidecar, json, "application/json")
         .await

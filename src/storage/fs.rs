@@ -143,9 +143,14 @@ impl Store for FsStore {
         blocking(move || write_atomically(&dest, |tmp| std::fs::write(tmp, &bytes))).await
     }
 
-    async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path_of(key)?;
-        blocking(move || std::fs::read(&path).map_err(|e| io_error("reading", &path, e))).await
+        blocking(move || match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("reading", &path, e)),
+        })
+        .await
     }
 
     async fn digest(&self, key: &str) -> Result<Option<super::ObjectDigest>, StoreError> {
@@ -237,5 +242,6 @@ mod tests {
             );
         }
         assert_eq!(store.head("missing.mp3").await.unwrap(), None);
+        assert_eq!(store.get_bytes("missing.json").await.unwrap(), None);
     }
 }

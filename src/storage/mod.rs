@@ -113,8 +113,8 @@ pub trait Store: Send + Sync {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StoreError>;
-    /// Reads a small object.
-    async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+    /// Reads a small object; `None` if there is none.
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Reads the whole object back, streaming, and hashes it; `None` if there is none. Not the
     /// store's own checksum (S3's multipart checksum is not a hash of the file).
     async fn digest(&self, key: &str) -> Result<Option<ObjectDigest>, StoreError>;

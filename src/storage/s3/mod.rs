@@ -181,21 +181,25 @@ impl Store for S3Store {
         self.put_object(key, bytes, content_type, None).await
     }
 
-    async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        let object = self
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let answer = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
-            .await
-            .map_err(|e| classify("GetObject", e))?;
+            .await;
+        let object = match answer {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(classify("GetObject", e)),
+        };
         let body = object
             .body
             .collect()
             .await
             .map_err(|e| StoreError::Retryable(Failure::caused_by("GetObject body", e)))?;
-        Ok(body.into_bytes().to_vec())
+        Ok(Some(body.into_bytes().to_vec()))
     }
 
     #[tracing::instrument(name = "s3.digest", skip(self))]
