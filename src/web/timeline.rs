@@ -260,17 +260,14 @@ fn ticks(axis: &Axis, zone: Tz) -> Vec<Tick> {
         .copied()
         .find(|s| span / s < MOST_TICKS)
         .unwrap_or(86400);
-    // Aligned in local time: a zone half an hour off UTC still gets ticks on its own hours.
-    let offset = i64::from(
-        zone.offset_from_utc_datetime(&axis.start.naive_utc())
-            .fix()
-            .local_minus_utc(),
-    );
-    let first = (axis.start.timestamp() + offset + step - 1).div_euclid(step) * step - offset;
     let format = if step < 60 { "%H:%M:%S" } else { "%H:%M" };
-    (0..)
-        .map(|i| first + i * step)
-        .map_while(|s| chrono::DateTime::from_timestamp(s, 0).filter(|t| *t <= axis.end))
+    let instants = if step > 3600 {
+        wall_clock_ticks(axis, zone, step)
+    } else {
+        even_ticks(axis, zone, step)
+    };
+    instants
+        .into_iter()
         .enumerate()
         .map(|(i, t)| {
             let fraction = axis.fraction(t);
@@ -286,6 +283,41 @@ fn ticks(axis: &Axis, zone: Tz) -> Vec<Tick> {
                 minor: i % 2 == 1,
             }
         })
+        .collect()
+}
+
+/// Ticks a fixed stretch of real time apart, aligned in local time (a zone half an hour off UTC
+/// still gets ticks on its own quarter hours). Across a clock change they stay evenly spaced and
+/// their labels read the wall clock (01:00, 03:00 where the clocks jumped).
+fn even_ticks(axis: &Axis, zone: Tz, step: i64) -> Vec<Instant> {
+    let offset = i64::from(
+        zone.offset_from_utc_datetime(&axis.start.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    );
+    let first = (axis.start.timestamp() + offset + step - 1).div_euclid(step) * step - offset;
+    (0..)
+        .map(|i| first + i * step)
+        .map_while(|s| chrono::DateTime::from_timestamp(s, 0).filter(|t| *t <= axis.end))
+        .collect()
+}
+
+/// Ticks every `step` hours of the wall clock (00:00, 06:00, 12:00…; `step` divides a day), so
+/// that after a clock change they still fall on those hours rather than an hour off. A time the
+/// clocks skipped has no tick; a repeated one has its first.
+fn wall_clock_ticks(axis: &Axis, zone: Tz, step: i64) -> Vec<Instant> {
+    let start = axis.start.with_timezone(&zone).naive_local();
+    let end = axis.end.with_timezone(&zone).naive_local();
+    let midnight = start.date().and_time(chrono::NaiveTime::MIN);
+    let step = Duration::seconds(step);
+    // An hour of slack each side: the naive bounds are an offset change away from the real ones.
+    let slack = Duration::hours(1);
+    std::iter::successors(Some(midnight), |t| t.checked_add_signed(step))
+        .skip_while(|t| *t + slack < start)
+        .take_while(|t| *t <= end + slack)
+        .filter_map(|t| zone.from_local_datetime(&t).earliest())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .filter(|t| *t >= axis.start && *t <= axis.end)
         .collect()
 }
 

@@ -203,3 +203,38 @@ fn across_the_autumn_change_the_repeated_hour_is_ticked_twice() {
         ["02:30", "02:45", "02:00", "02:15", "02:30"]
     );
 }
+
+#[test]
+fn ticks_hours_apart_stay_on_round_hours_across_a_clock_change() {
+    let berlin = chrono_tz::Europe::Berlin;
+    // Spring: 02:00 never happened, so it has no tick; the rest stay on even hours.
+    assert_eq!(
+        labels_between("2026-03-28T23:00:00Z", "2026-03-29T10:00:00Z", berlin),
+        ["00:00", "04:00", "06:00", "08:00", "10:00", "12:00"]
+    );
+    // Autumn: 02:00 happened twice and is ticked once, at its first.
+    assert_eq!(
+        labels_between("2026-10-24T22:00:00Z", "2026-10-25T09:00:00Z", berlin),
+        ["00:00", "02:00", "04:00", "06:00", "08:00", "10:00"]
+    );
+}
+
+#[test]
+fn ticks_hours_apart_fall_on_local_hours_on_an_ordinary_day() {
+    assert_eq!(
+        labels_between(
+            "2026-05-19T06:00:00Z",
+            "2026-05-19T18:00:00Z",
+            chrono_tz::Europe::Berlin
+        ),
+        ["09:00", "12:00", "15:00", "18:00"]
+    );
+    assert_eq!(
+        labels_between(
+            "2026-05-19T00:30:00Z",
+            "2026-05-19T11:30:00Z",
+            chrono_tz::Asia::Kolkata
+        ),
+        ["06:00", "08:00", "10:00", "12:00", "14:00", "16:00"]
+    );
+}
