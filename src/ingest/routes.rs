@@ -132,15 +132,15 @@ async fn accept(
     };
     let fields = Fields::parse(&raw).map_err(refuse)?;
     let parsed = parse(&fields).map_err(refuse)?;
-    Ok(Accepted {
+    Ok(Accepted::new(
         endpoint,
-        method: req.method().to_string(),
-        raw_body: String::from_utf8_lossy(&raw).into_owned(),
+        req.method().to_string(),
+        String::from_utf8_lossy(&raw).into_owned(),
         fields,
         parsed,
         received_at,
         nonce,
-    })
+    ))
 }
 
 async fn commit(state: &AppState, accepted: Accepted) -> Result<(), ApiError> {

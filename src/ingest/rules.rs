@@ -78,9 +78,34 @@ pub struct Accepted {
     pub received_at: Instant,
     /// The verified signature's nonce, when signatures are checked.
     pub nonce: Option<String>,
+    /// Worked out once, from the fields that never change after acceptance: a backend may need
+    /// it before the rules run (PostgreSQL reads ahead) as well as in them.
+    dedupe_key: Vec<u8>,
 }
 
 impl Accepted {
+    pub fn new(
+        endpoint: Endpoint,
+        method: String,
+        raw_body: String,
+        fields: Fields,
+        parsed: Parsed,
+        received_at: Instant,
+        nonce: Option<String>,
+    ) -> Self {
+        let dedupe_key = dedupe_key(endpoint, &fields, &parsed);
+        Self {
+            endpoint,
+            method,
+            raw_body,
+            fields,
+            parsed,
+            received_at,
+            nonce,
+            dedupe_key,
+        }
+    }
+
     /// The signature's nonce and what it vouches for (the body's SHA-256), when signatures are
     /// checked: what the replay guard remembers.
     pub fn nonce_record(&self) -> Option<(&str, [u8; 32])> {
@@ -96,28 +121,31 @@ impl Accepted {
 
     /// Identifies the callback whatever the order of its fields, prefixed by the conference or
     /// call it concerns so that related events are stored together.
-    pub fn dedupe_key(&self) -> Vec<u8> {
-        let mut pairs: Vec<_> = self.fields.0.iter().collect();
-        pairs.sort();
-        let mut hash = Sha256::new();
-        hash.update(self.endpoint.as_str());
-        for (k, v) in pairs {
-            hash.update([0]);
-            hash.update(k);
-            hash.update([b'=']);
-            hash.update(v);
-        }
-        let prefix = self
-            .parsed
-            .conference_uuid()
-            .or(self.parsed.call_uuid())
-            .unwrap_or_default();
-        let mut key = Vec::with_capacity(prefix.len() + 17);
-        key.extend_from_slice(prefix.as_bytes());
-        key.push(b'/');
-        key.extend_from_slice(&hash.finalize()[..16]);
-        key
+    pub fn dedupe_key(&self) -> &[u8] {
+        &self.dedupe_key
     }
+}
+
+fn dedupe_key(endpoint: Endpoint, fields: &Fields, parsed: &Parsed) -> Vec<u8> {
+    let mut pairs: Vec<_> = fields.0.iter().collect();
+    pairs.sort();
+    let mut hash = Sha256::new();
+    hash.update(endpoint.as_str());
+    for (k, v) in pairs {
+        hash.update([0]);
+        hash.update(k);
+        hash.update([b'=']);
+        hash.update(v);
+    }
+    let prefix = parsed
+        .conference_uuid()
+        .or(parsed.call_uuid())
+        .unwrap_or_default();
+    let mut key = Vec::with_capacity(prefix.len() + 17);
+    key.extend_from_slice(prefix.as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(&hash.finalize()[..16]);
+    key
 }
 
 /// What the rules need besides the callback.
@@ -155,7 +183,7 @@ pub fn apply(tx: &dyn IngestTx, a: &Accepted, rules: &Rules) -> Result<Outcome, 
     }
     let stored = tx.insert_event(&NewEvent {
         endpoint: a.endpoint.as_str(),
-        dedupe_key: &a.dedupe_key(),
+        dedupe_key: a.dedupe_key(),
         method: &a.method,
         raw_body: &a.raw_body,
         kind: a.parsed.kind(),

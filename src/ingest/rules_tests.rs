@@ -34,29 +34,29 @@ pub(crate) fn t0() -> Instant {
 pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
     let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
-    Accepted {
-        endpoint: Endpoint::Conference,
-        method: "POST".into(),
-        raw_body: body.into(),
+    Accepted::new(
+        Endpoint::Conference,
+        "POST".into(),
+        body.into(),
         fields,
         parsed,
         received_at,
-        nonce: None,
-    }
+        None,
+    )
 }
 
 pub(crate) fn record_stop(body: &str, received_at: Instant) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
     let parsed = Parsed::RecordStop(callback::parse_record_stop(&fields).unwrap());
-    Accepted {
-        endpoint: Endpoint::Recording,
-        method: "POST".into(),
-        raw_body: body.into(),
+    Accepted::new(
+        Endpoint::Recording,
+        "POST".into(),
+        body.into(),
         fields,
         parsed,
         received_at,
-        nonce: None,
-    }
+        None,
+    )
 }
 
 /// Every ordering of `items` (Heap's algorithm).

@@ -141,7 +141,7 @@ fn ahead_of(batch: &[Work]) -> Ahead<'_> {
         if let Some((nonce, hash)) = callback.nonce_record() {
             ahead.nonces.push((nonce, hash, callback.received_at));
         }
-        ahead.event_keys.push(callback.dedupe_key());
+        ahead.event_keys.push(callback.dedupe_key().to_vec());
         if let (Some(conference), call) = callback.subjects() {
             ahead.conferences.push(conference);
             ahead.calls.extend(call);
