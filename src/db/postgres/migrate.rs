@@ -29,6 +29,10 @@ const MIGRATIONS: &[Migration] = &[
         "0005_audit_subject",
         include_str!("../../../migrations/postgres/0005_audit_subject.sql"),
     ),
+    (
+        "0006_jobs_by_subject",
+        include_str!("../../../migrations/postgres/0006_jobs_by_subject.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

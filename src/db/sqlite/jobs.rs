@@ -315,14 +315,19 @@ pub fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> Result<Ve
 }
 
 /// The jobs about a conference: its notify job and its recordings' archive jobs.
-pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Job>, DbError> {
-    let mut stmt = conn.prepare_cached(&format!(
+/// A conference's jobs: its own (by subject) and its recordings' archive jobs.
+fn for_conference_sql() -> String {
+    format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE subject = :conf
             OR (kind = :archive AND subject IN
                    (SELECT recording_id FROM recordings WHERE conference_uuid = :conf))
          ORDER BY id"
-    ))?;
+    )
+}
+
+pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Job>, DbError> {
+    let mut stmt = conn.prepare_cached(&for_conference_sql())?;
     jobs(stmt.query_map(
         named_params! {":conf": conference_uuid, ":archive": JobKind::ArchiveRecording},
         job_row,

@@ -52,6 +52,10 @@ const MIGRATIONS: &[Migration] = &[
         "0011_audit_subject",
         include_str!("../../../migrations/sqlite/0011_audit_subject.sql"),
     ),
+    (
+        "0012_jobs_by_subject",
+        include_str!("../../../migrations/sqlite/0012_jobs_by_subject.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while
