@@ -241,33 +241,58 @@ pub fn record_audit(conn: &Connection, e: &AuditEvent) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The audit log's newest first, filtered as asked. Each filter is written into the statement
+/// only when it is set, so that SQLite can walk `audit_by_conference` or `audit_by_actor`: with
+/// `(:x IS NULL OR column = :x)` it could use neither and read the log from its newest end
+/// until enough rows matched, which for a rare conference is the whole log.
+pub(super) fn audit_sql(q: &AuditQuery) -> &'static str {
+    match (q.conference_uuid.is_some(), q.actor.is_some()) {
+        (true, true) => {
+            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+             FROM audit_events WHERE conference_uuid = :conference AND actor = :actor
+             ORDER BY id DESC LIMIT :limit"
+        }
+        (true, false) => {
+            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+             FROM audit_events WHERE conference_uuid = :conference
+             ORDER BY id DESC LIMIT :limit"
+        }
+        (false, true) => {
+            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+             FROM audit_events WHERE actor = :actor
+             ORDER BY id DESC LIMIT :limit"
+        }
+        (false, false) => {
+            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+             FROM audit_events ORDER BY id DESC LIMIT :limit"
+        }
+    }
+}
+
 pub fn audit_events(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-         FROM audit_events
-         WHERE (:conference IS NULL OR conference_uuid = :conference)
-           AND (:actor IS NULL OR actor = :actor)
-         ORDER BY id DESC LIMIT :limit",
-    )?;
-    let rows = stmt.query_map(
-        named_params! {
-            ":conference": q.conference_uuid, ":actor": q.actor, ":limit": q.limit.clamp(1, 10_000),
-        },
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                AuditEvent {
-                    at: chrono::DateTime::UNIX_EPOCH,
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    conference_uuid: r.get(3)?,
-                    recording_id: r.get(4)?,
-                    client: r.get(5)?,
-                    subject: r.get(6)?,
-                },
-            ))
-        },
-    )?;
+    let mut stmt = conn.prepare_cached(audit_sql(q))?;
+    let limit = q.limit.clamp(1, 10_000);
+    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
+    if let Some(conference) = &q.conference_uuid {
+        params.push((":conference", conference));
+    }
+    if let Some(actor) = &q.actor {
+        params.push((":actor", actor));
+    }
+    let rows = stmt.query_map(params.as_slice(), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            AuditEvent {
+                at: chrono::DateTime::UNIX_EPOCH,
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                conference_uuid: r.get(3)?,
+                recording_id: r.get(4)?,
+                client: r.get(5)?,
+                subject: r.get(6)?,
+            },
+        ))
+    })?;
     let mut events = Vec::new();
     for row in rows {
         let (at, mut event) = row?;

@@ -316,7 +316,7 @@ pub fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> Result<Ve
 
 /// The jobs about a conference: its notify job and its recordings' archive jobs.
 /// A conference's jobs: its own (by subject) and its recordings' archive jobs.
-fn for_conference_sql() -> String {
+pub(super) fn for_conference_sql() -> String {
     format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE subject = :conf

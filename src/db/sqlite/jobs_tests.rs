@@ -151,23 +151,3 @@ fn stats_count_states_due_jobs_and_the_oldest_waiting() {
         Some(std::time::Duration::from_secs(120))
     );
 }
-
-#[test]
-fn a_conferences_jobs_are_found_through_indexes_not_a_scan_of_every_job() {
-    let conn = database();
-    let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", for_conference_sql()))
-        .unwrap()
-        .query_map(
-            named_params! {":conf": "c1", ":archive": JobKind::ArchiveRecording},
-            |r| r.get::<_, String>(3),
-        )
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert!(
-        plan.iter().all(|step| !step.starts_with("SCAN jobs")),
-        "{plan:?}"
-    );
-    assert_eq!(for_conference(&conn, "s").unwrap().len(), 1);
-}

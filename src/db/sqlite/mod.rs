@@ -24,6 +24,10 @@ mod webhook_store;
 mod webhooks;
 mod writer;
 
+#[cfg(test)]
+#[path = "plans_tests.rs"]
+mod plans_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

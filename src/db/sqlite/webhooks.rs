@@ -195,29 +195,46 @@ pub fn deliveries(conn: &Connection, q: &DeliveryQuery) -> Result<Vec<DeliveryRo
     Ok(out)
 }
 
+/// One statement per selection, so that each can use its index (the key for one delivery,
+/// `webhook_deliveries_newest` for a time): an `(:one IS NOT NULL AND id = :one) OR …` form read
+/// every delivery, inside the write transaction that ingest waits on.
+pub(super) fn replay_sql(selection: &ReplaySelection) -> &'static str {
+    match selection {
+        ReplaySelection::One(_) => {
+            "INSERT INTO webhook_deliveries
+                 (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
+             SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
+             WHERE id = :one
+             RETURNING id"
+        }
+        ReplaySelection::Since(_) => {
+            "INSERT INTO webhook_deliveries
+                 (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
+             SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
+             WHERE replay_of IS NULL AND created_at >= :since
+             ORDER BY id
+             RETURNING id"
+        }
+    }
+}
+
 pub fn replay(
     conn: &Connection,
     selection: &ReplaySelection,
     now: Instant,
 ) -> Result<Vec<i64>, DbError> {
-    let (one, since) = match selection {
-        ReplaySelection::One(id) => (Some(*id), None),
-        ReplaySelection::Since(t) => (None, Some(to_db(*t))),
+    let now = to_db(now);
+    let mut stmt = conn.prepare_cached(replay_sql(selection))?;
+    let since;
+    let params: &[(&str, &dyn rusqlite::ToSql)] = match selection {
+        ReplaySelection::One(id) => &[(":now", &now), (":one", id)],
+        ReplaySelection::Since(t) => {
+            since = to_db(*t);
+            &[(":now", &now), (":since", &since)]
+        }
     };
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO webhook_deliveries
-             (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
-         SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
-         WHERE (:one IS NOT NULL AND id = :one)
-            OR (:since IS NOT NULL AND replay_of IS NULL AND created_at >= :since)
-         ORDER BY id
-         RETURNING id",
-    )?;
     let ids = stmt
-        .query_map(
-            named_params! {":now": to_db(now), ":one": one, ":since": since},
-            |r| r.get(0),
-        )?
+        .query_map(params, |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(ids)
 }
