@@ -423,18 +423,39 @@ async fn a_damaged_copy_is_never_deleted_at_source_alerts_and_is_archived_again(
         .await;
 }
 
-#[tokio::test]
-async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
-    let api = VobizApi::start(100);
-    api.add("rec-side", "c1", 1_779_168_527_000);
-    let server = Server::start(&settings(&api, 0, 0, "delete_source_after_days = 7"));
+/// A server that deletes Vobiz's copies after a week, with `recording` synced and archived;
+/// and where that recording's sidecar is.
+async fn archived_for_deletion(api: &VobizApi, recording: &str) -> (Server, std::path::PathBuf) {
+    api.add(recording, "c1", 1_779_168_527_000);
+    let server = Server::start(&settings(api, 0, 0, "delete_source_after_days = 7"));
     sync_report(&server, &["sync", "--json"]);
-    let location = archived(&server, "rec-side").await["location"]
+    let location = archived(&server, recording).await["location"]
         .as_str()
         .unwrap()
         .to_owned();
-    // The sidecar cannot be read or written: a directory stands where it should be.
     let sidecar = std::path::Path::new(&location).with_extension("json");
+    (server, sidecar)
+}
+
+/// Waits for the database to say `recording`'s copy at Vobiz was deleted.
+async fn recorded_deleted_at_source(server: &Server, recording_id: &str, when: &str) {
+    server
+        .eventually(
+            &format!("{recording_id}'s delete to be recorded {when}"),
+            || async {
+                recording(server, recording_id).await["source_deleted_at"]
+                    .is_string()
+                    .then_some(())
+            },
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
+    let api = VobizApi::start(100);
+    let (server, sidecar) = archived_for_deletion(&api, "rec-side").await;
+    // The sidecar cannot be read or written: a directory stands where it should be.
     let original = std::fs::read(&sidecar).unwrap();
     std::fs::remove_file(&sidecar).unwrap();
     std::fs::create_dir(&sidecar).unwrap();
@@ -461,16 +482,7 @@ async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
         held_back["source_deleted_at"].is_null(),
         "not recorded while the sidecar cannot say so: {held_back}"
     );
-    server
-        .eventually(
-            "the delete to be recorded once the sidecar is back",
-            || async {
-                recording(&server, "rec-side").await["source_deleted_at"]
-                    .is_string()
-                    .then_some(())
-            },
-        )
-        .await;
+    recorded_deleted_at_source(&server, "rec-side", "once the sidecar is back").await;
     let noted: Value = serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
     assert!(
         noted["recording"]["source_deleted_at"].is_string(),
@@ -481,24 +493,11 @@ async fn a_delete_at_source_is_recorded_only_once_the_sidecar_says_so() {
 #[tokio::test]
 async fn a_delete_at_source_goes_ahead_when_the_sidecar_is_gone() {
     let api = VobizApi::start(100);
-    api.add("rec-bare", "c1", 1_779_168_527_000);
-    let server = Server::start(&settings(&api, 0, 0, "delete_source_after_days = 7"));
-    sync_report(&server, &["sync", "--json"]);
-    let location = archived(&server, "rec-bare").await["location"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sidecar = std::path::Path::new(&location).with_extension("json");
+    let (server, sidecar) = archived_for_deletion(&api, "rec-bare").await;
     std::fs::remove_file(&sidecar).unwrap();
 
     archived_days_ago(&server, 8);
-    server
-        .eventually("the delete to be recorded", || async {
-            recording(&server, "rec-bare").await["source_deleted_at"]
-                .is_string()
-                .then_some(())
-        })
-        .await;
+    recorded_deleted_at_source(&server, "rec-bare", "without a sidecar").await;
 
     assert_eq!(api.deletes().len(), 1);
     assert!(
@@ -628,12 +627,6 @@ async fn no_delete_at_source_runs_while_a_sync_holds_the_account() {
 
     server.sql("UPDATE leases SET owner = NULL, until = NULL");
 
-    server
-        .eventually("the delete once the sync is done", || async {
-            recording(&server, "rec-wait").await["source_deleted_at"]
-                .is_string()
-                .then_some(())
-        })
-        .await;
+    recorded_deleted_at_source(&server, "rec-wait", "once the sync is done").await;
     assert_eq!(api.deletes().len(), 1);
 }
