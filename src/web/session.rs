@@ -1,8 +1,7 @@
 //! The web session's cookies: an HttpOnly, SameSite=Lax cookie holding a random session id
 //! (kept server-side only as its digest; Secure when served over https, as the public URL or a
-//! trusted proxy says), and a double-submit
-//! CSRF token for the forms that change state. Lax, not Strict, so that a link to a meeting in
-//! an email opens it for someone signed in.
+//! trusted proxy says), and a double-submit CSRF token for the forms that change state. Lax, not
+//! Strict, so that a link to a meeting in an email opens it for someone signed in.
 
 use actix_web::HttpRequest;
 use actix_web::HttpResponseBuilder;

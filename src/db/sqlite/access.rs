@@ -241,44 +241,41 @@ pub fn record_audit(conn: &Connection, e: &AuditEvent) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The audit log's newest first, filtered as asked. Each filter is written into the statement
-/// only when it is set, so that SQLite can walk `audit_by_conference` or `audit_by_actor`: with
-/// `(:x IS NULL OR column = :x)` it could use neither and read the log from its newest end
-/// until enough rows matched, which for a rare conference is the whole log.
-pub(super) fn audit_sql(q: &AuditQuery) -> &'static str {
-    match (q.conference_uuid.is_some(), q.actor.is_some()) {
-        (true, true) => {
-            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-             FROM audit_events WHERE conference_uuid = :conference AND actor = :actor
-             ORDER BY id DESC LIMIT :limit"
-        }
-        (true, false) => {
-            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-             FROM audit_events WHERE conference_uuid = :conference
-             ORDER BY id DESC LIMIT :limit"
-        }
-        (false, true) => {
-            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-             FROM audit_events WHERE actor = :actor
-             ORDER BY id DESC LIMIT :limit"
-        }
-        (false, false) => {
-            "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-             FROM audit_events ORDER BY id DESC LIMIT :limit"
-        }
-    }
-}
-
-pub fn audit_events(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
-    let mut stmt = conn.prepare_cached(audit_sql(q))?;
-    let limit = q.limit.clamp(1, 10_000);
-    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
+/// The audit log's newest first, filtered as asked: the statement and its parameters. Each
+/// filter is written into the statement only when it is set, so that SQLite can walk
+/// `audit_by_conference` or `audit_by_actor`: with `(:x IS NULL OR column = :x)` it could use
+/// neither and read the log from its newest end until enough rows matched, which for a rare
+/// conference is the whole log.
+pub(super) fn audit_statement<'a>(
+    q: &'a AuditQuery,
+    limit: &'a u32,
+) -> (String, Vec<(&'static str, &'a dyn rusqlite::ToSql)>) {
+    let mut filters = Vec::new();
+    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", limit)];
     if let Some(conference) = &q.conference_uuid {
+        filters.push("conference_uuid = :conference");
         params.push((":conference", conference));
     }
     if let Some(actor) = &q.actor {
+        filters.push("actor = :actor");
         params.push((":actor", actor));
     }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+         FROM audit_events {filter} ORDER BY id DESC LIMIT :limit"
+    );
+    (sql, params)
+}
+
+pub fn audit_events(conn: &Connection, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
+    let limit = q.limit.clamp(1, 10_000);
+    let (sql, params) = audit_statement(q, &limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params.as_slice(), |r| {
         Ok((
             r.get::<_, String>(0)?,

@@ -314,8 +314,7 @@ pub fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> Result<Ve
     jobs(stmt.query_map(named_params! {":state": state, ":limit": limit}, job_row)?)
 }
 
-/// The jobs about a conference: its notify job and its recordings' archive jobs.
-/// A conference's jobs: its own (by subject) and its recordings' archive jobs.
+/// Found by subject (`jobs_by_subject`) and through the unique (kind, subject) key.
 pub(super) fn for_conference_sql() -> String {
     format!(
         "SELECT {JOB_COLUMNS} FROM jobs
@@ -326,6 +325,7 @@ pub(super) fn for_conference_sql() -> String {
     )
 }
 
+/// The jobs about a conference: its notify job and its recordings' archive jobs.
 pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Job>, DbError> {
     let mut stmt = conn.prepare_cached(&for_conference_sql())?;
     jobs(stmt.query_map(

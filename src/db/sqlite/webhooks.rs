@@ -198,24 +198,18 @@ pub fn deliveries(conn: &Connection, q: &DeliveryQuery) -> Result<Vec<DeliveryRo
 /// One statement per selection, so that each can use its index (the key for one delivery,
 /// `webhook_deliveries_newest` for a time): an `(:one IS NOT NULL AND id = :one) OR …` form read
 /// every delivery, inside the write transaction that ingest waits on.
-pub(super) fn replay_sql(selection: &ReplaySelection) -> &'static str {
-    match selection {
-        ReplaySelection::One(_) => {
-            "INSERT INTO webhook_deliveries
-                 (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
-             SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
-             WHERE id = :one
-             RETURNING id"
-        }
-        ReplaySelection::Since(_) => {
-            "INSERT INTO webhook_deliveries
-                 (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
-             SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
-             WHERE replay_of IS NULL AND created_at >= :since
-             ORDER BY id
-             RETURNING id"
-        }
-    }
+pub(super) fn replay_sql(selection: &ReplaySelection) -> String {
+    let which = match selection {
+        ReplaySelection::One(_) => "id = :one",
+        ReplaySelection::Since(_) => "replay_of IS NULL AND created_at >= :since ORDER BY id",
+    };
+    format!(
+        "INSERT INTO webhook_deliveries
+             (message_id, endpoint, replay_of, state, next_attempt_at, created_at)
+         SELECT message_id, endpoint, id, 'pending', :now, :now FROM webhook_deliveries
+         WHERE {which}
+         RETURNING id"
+    )
 }
 
 pub fn replay(
@@ -224,7 +218,7 @@ pub fn replay(
     now: Instant,
 ) -> Result<Vec<i64>, DbError> {
     let now = to_db(now);
-    let mut stmt = conn.prepare_cached(replay_sql(selection))?;
+    let mut stmt = conn.prepare_cached(&replay_sql(selection))?;
     let since;
     let params: &[(&str, &dyn rusqlite::ToSql)] = match selection {
         ReplaySelection::One(id) => &[(":now", &now), (":one", id)],
