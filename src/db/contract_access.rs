@@ -1,6 +1,6 @@
 //! The access contract on every backend: the visibility rule (numbers and route globs, glob
 //! syntax matched as globset matches it), sign-in links used once, the per-address limit under
-//! concurrent requests, and sessions ended server-side.
+//! concurrent requests, sessions ended server-side, and the audit log's filters.
 
 use std::sync::Arc;
 
@@ -9,10 +9,11 @@ use futures_util::future::join_all;
 
 use super::Database;
 use super::access::{
-    NewSession, NewSigninLink, Redeemed, Scope, SigninRequest, SigninRequested, Visibility,
+    AuditEvent, AuditQuery, NewSession, NewSigninLink, Redeemed, Scope, SigninRequest,
+    SigninRequested, Visibility,
 };
 use super::contract::for_each_backend;
-use super::model::Filter;
+use super::model::{AuditAction, Filter};
 use crate::ingest::rules::tests::{RULES, conference_callback, t0};
 
 const NAMES: &[&str] = &[
@@ -197,6 +198,69 @@ async fn a_link_opens_one_session_and_the_limit_holds_under_concurrent_requests(
             ..request("nobody@x.test", 99)
         });
         assert_eq!(unknown.await.unwrap(), SigninRequested::NoLink);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_conference_and_person_alone_or_together_newest_first() {
+    for_each_backend(|db| async move {
+        let plays = [
+            ("asha@example.com", "m1"),
+            ("ben@example.com", "m1"),
+            ("asha@example.com", "m2"),
+        ];
+        for (i, (actor, conference)) in plays.into_iter().enumerate() {
+            db.record_audit(AuditEvent {
+                at: t0() + Duration::seconds(i64::try_from(i).unwrap()),
+                actor: actor.to_owned(),
+                action: AuditAction::Play,
+                conference_uuid: Some(conference.to_owned()),
+                recording_id: None,
+                client: None,
+                subject: None,
+            })
+            .await
+            .unwrap();
+        }
+        let listed = |conference: Option<&str>, actor: Option<&str>| {
+            let db = Arc::clone(&db);
+            let query = AuditQuery {
+                conference_uuid: conference.map(str::to_owned),
+                actor: actor.map(str::to_owned),
+                limit: 10,
+            };
+            async move {
+                db.audit_events(query)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.actor, e.conference_uuid.unwrap()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let pair = |a: &str, c: &str| (a.to_owned(), c.to_owned());
+
+        assert_eq!(listed(None, None).await.len(), 3);
+        assert_eq!(
+            listed(Some("m1"), None).await,
+            [
+                pair("ben@example.com", "m1"),
+                pair("asha@example.com", "m1")
+            ]
+        );
+        assert_eq!(
+            listed(None, Some("asha@example.com")).await,
+            [
+                pair("asha@example.com", "m2"),
+                pair("asha@example.com", "m1")
+            ]
+        );
+        assert_eq!(
+            listed(Some("m1"), Some("asha@example.com")).await,
+            [pair("asha@example.com", "m1")]
+        );
+        assert!(listed(Some("m2"), Some("ben@example.com")).await.is_empty());
     })
     .await;
 }

@@ -2,6 +2,7 @@
 //! the [`AccessStore`].
 
 use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
 
 use super::Postgres;
 use super::tx::{PgTx, lock_key};
@@ -86,29 +87,50 @@ fn redeem(tx: &PgTx<'_>, token_hash: &[u8], s: &NewSession) -> Result<Redeemed, 
     Ok(Redeemed::SignedIn { email })
 }
 
+/// The audit query with only the filters that are set written in, so that a generic plan
+/// (which the server may settle on after a few runs) still walks audit_by_conference or
+/// audit_by_actor rather than reading the log newest first.
+pub(super) fn audit_statement<'a>(
+    q: &'a AuditQuery,
+    limit: &'a i64,
+) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
+    let mut filters = Vec::new();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![limit];
+    for (column, value) in [("conference_uuid", &q.conference_uuid), ("actor", &q.actor)] {
+        if let Some(value) = value {
+            params.push(value);
+            filters.push(format!("{column} = ${}", params.len()));
+        }
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+         FROM audit_events {filter} ORDER BY id DESC LIMIT $1"
+    );
+    (sql, params)
+}
+
 fn audit_events(tx: &PgTx<'_>, q: &AuditQuery) -> Result<Vec<AuditEvent>, DbError> {
     let limit = i64::from(q.limit.clamp(1, 10_000));
-    tx.query(
-        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-         FROM audit_events
-         WHERE ($1::text IS NULL OR conference_uuid = $1)
-           AND ($2::text IS NULL OR actor = $2)
-         ORDER BY id DESC LIMIT $3",
-        &[&q.conference_uuid, &q.actor, &limit],
-    )?
-    .iter()
-    .map(|r| {
-        Ok(AuditEvent {
-            at: r.try_get(0)?,
-            actor: r.try_get(1)?,
-            action: r.try_get(2)?,
-            conference_uuid: r.try_get(3)?,
-            recording_id: r.try_get(4)?,
-            client: r.try_get(5)?,
-            subject: r.try_get(6)?,
+    let (sql, params) = audit_statement(q, &limit);
+    tx.query(&sql, &params)?
+        .iter()
+        .map(|r| {
+            Ok(AuditEvent {
+                at: r.try_get(0)?,
+                actor: r.try_get(1)?,
+                action: r.try_get(2)?,
+                conference_uuid: r.try_get(3)?,
+                recording_id: r.try_get(4)?,
+                client: r.try_get(5)?,
+                subject: r.try_get(6)?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[async_trait]

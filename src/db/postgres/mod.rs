@@ -16,6 +16,8 @@ mod jobs;
 pub mod listen;
 mod mail;
 pub mod migrate;
+#[cfg(test)]
+mod plans_tests;
 mod read_ahead;
 mod recordings;
 mod run;

@@ -306,12 +306,21 @@ pub fn get(conn: &Connection, id: JobId) -> Result<Option<Job>, DbError> {
     .transpose()
 }
 
+/// The newest jobs, of one state when `by_state`: that filter is written into the statement only
+/// when set, so it walks `jobs_ready` to the few failed jobs among the many done ones.
+pub(super) fn list_sql(by_state: bool) -> String {
+    let filter = if by_state { "WHERE state = :state" } else { "" };
+    format!("SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY id DESC LIMIT :limit")
+}
+
 pub fn list(conn: &Connection, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE (:state IS NULL OR state = :state)
-         ORDER BY id DESC LIMIT :limit"
-    ))?;
-    jobs(stmt.query_map(named_params! {":state": state, ":limit": limit}, job_row)?)
+    let mut stmt = conn.prepare_cached(&list_sql(state.is_some()))?;
+    match state {
+        Some(state) => {
+            jobs(stmt.query_map(named_params! {":state": state, ":limit": limit}, job_row)?)
+        }
+        None => jobs(stmt.query_map(named_params! {":limit": limit}, job_row)?),
+    }
 }
 
 /// Found by subject (`jobs_by_subject`) and through the unique (kind, subject) key.

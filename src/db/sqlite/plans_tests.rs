@@ -40,6 +40,12 @@ fn a_conferences_jobs_are_found_by_subject_not_by_reading_every_job() {
 }
 
 #[test]
+fn the_jobs_of_one_state_are_found_by_state_not_by_reading_every_job() {
+    let conn = migrated();
+    assert_no_scan_of("jobs", &plan(&conn, &super::jobs::list_sql(true)));
+}
+
+#[test]
 fn the_audit_log_filtered_by_conference_or_person_walks_its_index() {
     let conn = migrated();
     let by = |conference: Option<&str>, actor: Option<&str>| AuditQuery {
