@@ -301,21 +301,14 @@ pub fn get(tx: &PgTx<'_>, id: JobId) -> Result<Option<Job>, DbError> {
     .transpose()
 }
 
-/// The newest jobs, of one state (`$2`) when `by_state`: the filter is written in only when set,
-/// so a generic plan still finds the few failed jobs through jobs_ready instead of reading the
-/// done ones newest first.
-pub(super) fn list_sql(by_state: bool) -> String {
-    let filter = if by_state { "WHERE state = $2" } else { "" };
-    format!("SELECT {JOB_COLUMNS} FROM jobs {filter} ORDER BY id DESC LIMIT $1")
-}
-
 pub fn list(tx: &PgTx<'_>, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError> {
-    let limit = i64::from(limit);
-    let sql = list_sql(state.is_some());
-    match state {
-        Some(state) => jobs(tx.query(&sql, &[&limit, &state])?),
-        None => jobs(tx.query(&sql, &[&limit])?),
-    }
+    jobs(tx.query(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE ($1::text IS NULL OR state = $1)
+             ORDER BY id DESC LIMIT $2"
+        ),
+        &[&state, &i64::from(limit)],
+    )?)
 }
 
 pub fn for_conference(tx: &PgTx<'_>, conference_uuid: &str) -> Result<Vec<Job>, DbError> {

@@ -37,8 +37,18 @@ async fn plan(client: &Client, sql: &str, args: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_audit_log_filtered_by_conference_or_person_walks_its_index_in_a_generic_plan() {
+async fn the_audit_log_filtered_by_conference_or_person_walks_its_index_in_a_generic_plan_of_a_long_log()
+ {
     let client = generic_planner().await;
+    client
+        .batch_execute(
+            "INSERT INTO audit_events (at, actor, action, conference_uuid)
+             SELECT now(), 'p' || (n % 100) || '@example.com', 'play', 'c' || (n % 5000)
+             FROM generate_series(1, 50000) AS n;
+             ANALYZE audit_events",
+        )
+        .await
+        .unwrap();
     let by = |conference: Option<&str>, actor: Option<&str>| AuditQuery {
         conference_uuid: conference.map(str::to_owned),
         actor: actor.map(str::to_owned),
