@@ -1,10 +1,23 @@
 //! `confvault demo --exit` from a fresh directory: it archives both recordings with sidecars,
-//! writes the summaries to the outbox, prints where they are, and exits 0.
+//! writes the summaries to the outbox, delivers signed webhooks to its own receiver, prints
+//! where everything is, and exits 0; and it does all of that again in the same directory.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+fn demo(dir: &std::path::Path) -> (std::process::Output, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_confvault"))
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
 
 fn field<'a>(output: &'a str, label: &str) -> Vec<&'a str> {
     output
@@ -18,15 +31,8 @@ fn field<'a>(output: &'a str, label: &str) -> Vec<&'a str> {
 fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are() {
     let dir = tempfile::tempdir().unwrap();
 
-    let output = Command::new(env!("CARGO_BIN_EXE_confvault"))
-        .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path().join("demo"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+    let (output, stdout, stderr) = demo(&dir.path().join("demo"));
 
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
@@ -78,5 +84,35 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
     assert!(
         !stderr.contains(" INFO "),
         "the demo's log shows only trouble by default:\n{stderr}"
+    );
+    let webhooks = field(&stdout, "webhooks ");
+    assert!(
+        webhooks.len() == 1
+            && webhooks[0].starts_with("7 taken at http://127.0.0.1:")
+            && webhooks[0].ends_with("conference.ended ×2, recording.archived ×3, summary.sent ×2"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_demo_runs_again_in_the_same_directory_and_finds_its_new_unannounced_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _, _) = demo(&dir.path().join("demo"));
+    assert!(first.status.success());
+
+    let (again, stdout, stderr) = demo(&dir.path().join("demo"));
+
+    assert!(
+        again.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let synced = field(&stdout, "recording ");
+    assert!(
+        synced.len() == 3 && synced[2].contains("lost-callback"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains(" WARN ") && !stderr.contains(" ERROR "),
+        "{stderr}"
     );
 }

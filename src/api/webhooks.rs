@@ -40,7 +40,15 @@ pub struct Replayed {
     operation_id = "listWebhookDeliveries",
     params(DeliveryParams),
     responses(
-        (status = 200, description = "Webhook deliveries, newest first", body = DeliveryList),
+        (status = 200, description = "Webhook deliveries, newest first", body = DeliveryList,
+            links(
+                ("replay" = (
+                    operation_id = "replayWebhookDelivery",
+                    parameters(("delivery_id" = "$response.body#/deliveries/0/id")),
+                    description = "Send the newest delivery of the page again"
+                ))
+            )
+        ),
         (status = 400, description = "A bad filter", body = crate::error::ErrorBody),
         (status = 401, description = "No valid token", body = crate::error::ErrorBody),
         (status = 403, description = "Not an administrator", body = crate::error::ErrorBody),

@@ -6,11 +6,15 @@
 
 mod audio;
 mod media_host;
+mod report;
+mod sync;
+mod webhook_sink;
 
 use crate::db::access::Visibility;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,9 +23,11 @@ use secrecy::SecretString;
 use crate::config::Config;
 use crate::db::Database;
 use crate::db::catalog::RecordingDetail;
-use crate::db::model::{MailKind, Recording, RecordingStatus, SentRow};
+use crate::db::model::{MailKind, RecordingStatus};
 use crate::vobiz::signature::{Scheme, sign};
 use media_host::{Listed, MediaHost};
+use report::{Found, report};
+use webhook_sink::WebhookSink;
 
 const AUTH_ID: &str = "MA_DEMO_ACCOUNT";
 /// Where the demo's summaries are addressed (they stay in the outbox).
@@ -77,6 +83,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     // Absolute, so that the paths printed at the end work from anywhere.
     let dir = options.dir.canonicalize()?;
     let media = MediaHost::start(AUTH_ID, &auth_token, files, std::slice::from_ref(&lost))?;
+    let webhook_secret = crate::webhooks::signing::new_secret();
+    let sink = WebhookSink::start(&webhook_secret)?;
     let listener = TcpListener::bind(options.listen).with_context(|| {
         format!(
             "binding {} (in use? --listen 127.0.0.1:0 picks a free port)",
@@ -84,7 +92,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         )
     })?;
     let base = format!("http://{}", listener.local_addr()?);
-    let config = demo_config(&dir, &base, &media.origin, &auth_token, &api_token)?;
+    let config = demo_config(
+        &dir,
+        &base,
+        &media.origin,
+        (&auth_token, &api_token),
+        (&sink.url, webhook_secret),
+    )?;
     let signin = crate::access::signin::SignIn::new(
         crate::mail::transport::from_config(&config)?,
         std::sync::Arc::new(crate::mail::templates::Templates::load(
@@ -94,6 +108,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         base.clone(),
         config.access.clone(),
     );
+    let sync_client = crate::account::client(&config)?;
+    let unlinked_grace = Duration::from_secs(config.archive.unlinked_grace_seconds);
+    let started = chrono::Utc::now();
     let service = crate::app::start_on(config, listener).await?;
 
     let vobiz = Vobiz {
@@ -111,7 +128,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     );
     let outcome = match service.database() {
         Some(db) => {
-            let outcome = wait_for_results(db.as_ref(), &played, &lost.recording_id).await;
+            let sync =
+                sync::unless_done_since(sync_client, Arc::clone(&db), unlinked_grace, started);
+            let outcome = settled(db.as_ref(), &played, &lost.recording_id, sync, &sink).await;
             let link = signin.issue_link(&db, ADMIN).await;
             outcome.and_then(|o| Ok((o, link?)))
         }
@@ -121,25 +140,31 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     };
     media.stop().await;
     let (outcome, link) = outcome?;
-    print!("{}", report(&base, &played, &outcome));
+    print!(
+        "{}",
+        report(&base, &played, &outcome, (&sink.url, &sink.taken()))
+    );
     println!("web page:   {link}   (signs {ADMIN} in once, within 15 minutes)");
     println!(
         "API token:  {api_token}   (curl -H 'Authorization: Bearer {api_token}' {base}/api/v1/conferences)"
     );
-    if options.exit {
+    // The receiver stays up while the service serves, so later messages are taken too.
+    let served = if options.exit {
         service.stop().await
     } else {
         println!("serving until Ctrl-C");
         service.wait().await
-    }
+    };
+    sink.stop().await;
+    served
 }
 
 fn demo_config(
     dir: &Path,
     base: &str,
     media_origin: &str,
-    auth_token: &str,
-    api_token: &str,
+    (auth_token, api_token): (&str, &str),
+    (webhook_url, webhook_secret): (&str, String),
 ) -> anyhow::Result<Config> {
     let mut config = Config {
         data_dir: dir.to_owned(),
@@ -168,6 +193,15 @@ fn demo_config(
         directory("+919624705678", "Ben Okafor"),
         directory("+14155550123", "Carmen Díaz"),
     ];
+    // Every event goes to the demo's receiver on loopback, which checks each signature.
+    config.webhooks.allow_private_addresses = true;
+    config.webhooks.endpoints = vec![crate::config::WebhookEndpoint {
+        url: webhook_url.parse().context("the demo's webhook receiver")?,
+        secret: SecretString::from(webhook_secret),
+        previous_secret: None,
+        events: None,
+        description: Some("the demo's receiver".to_owned()),
+    }];
     config.validate()?;
     Ok(config)
 }
@@ -368,6 +402,28 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
 
 /// Polls the database until every played conference has its recordings archived and its
 /// summary sent; returns what became of each, in the order played.
+/// Once the demo's sync has run, until everything played is archived and mailed and the
+/// receiver has taken the webhooks that say so.
+async fn settled(
+    db: &dyn Database,
+    played: &[Played],
+    lost: &str,
+    sync: impl Future<Output = anyhow::Result<()>>,
+    sink: &WebhookSink,
+) -> anyhow::Result<(Vec<Found>, RecordingDetail)> {
+    sync.await.context("syncing the demo account")?;
+    let outcome = wait_for_results(db, played, lost).await?;
+    let (found, synced) = &outcome;
+    let archived: Vec<&str> = found
+        .iter()
+        .flat_map(|f| &f.recordings)
+        .map(|r| r.recording_id.as_str())
+        .chain([synced.entry.recording_id.as_str()])
+        .collect();
+    sink.wait_for(&archived, found.len(), PATIENCE).await?;
+    Ok(outcome)
+}
+
 async fn wait_for_results(
     db: &dyn Database,
     played: &[Played],
@@ -428,54 +484,4 @@ async fn wait_for_results(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// A played conference's recordings and summary messages.
-struct Found {
-    recordings: Vec<Recording>,
-    mail: Vec<SentRow>,
-}
-
-fn report(
-    base: &str,
-    played: &[Played],
-    (found, synced): &(Vec<Found>, RecordingDetail),
-) -> String {
-    let mut out = String::from("\nconfvault demo: done\n");
-    for (conference, found) in played.iter().zip(found) {
-        out.push_str(&format!(
-            "\n{} ({})\n  web page    {base}/conferences/{}\n",
-            conference.name, conference.shape, conference.uuid
-        ));
-        for r in &found.recordings {
-            out.push_str(&archived_lines(r.location.as_deref(), r.sha256.as_deref()));
-        }
-        for m in &found.mail {
-            out.push_str(&format!(
-                "  email       {} to {}: {}\n",
-                if m.ok { "sent" } else { "failed" },
-                m.recipient,
-                m.detail.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    out.push_str(&format!(
-        "\nA call no callback announced, found by the account sync\n  web page    {base}/recordings\n"
-    ));
-    out.push_str(&archived_lines(
-        synced.location.as_deref(),
-        synced.entry.sha256.as_deref(),
-    ));
-    out.push('\n');
-    out
-}
-
-/// Where an archived recording and its sidecar are, and its checksum.
-fn archived_lines(location: Option<&str>, sha256: Option<&str>) -> String {
-    let location = location.unwrap_or("?");
-    format!(
-        "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
-        crate::jobs::archive::sidecar_key(location),
-        sha256.unwrap_or("?"),
-    )
 }
