@@ -113,6 +113,33 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+impl AuditQuery {
+    /// The filters that are set, as (column, SQLite's named placeholder, value): only these are
+    /// written into the statement, so each walks its index rather than the whole log.
+    pub fn filters(&self) -> impl Iterator<Item = (&'static str, &'static str, &String)> {
+        [
+            ("conference_uuid", ":conference_uuid", &self.conference_uuid),
+            ("actor", ":actor", &self.actor),
+        ]
+        .into_iter()
+        .filter_map(|(column, name, value)| value.as_ref().map(|v| (column, name, v)))
+    }
+}
+
+/// The audit log's newest events meeting every one of `conditions`, at most `limit` (a
+/// placeholder) of them.
+pub fn audit_sql(conditions: &[String], limit: &str) -> String {
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
+         FROM audit_events {filter} ORDER BY id DESC LIMIT {limit}"
+    )
+}
+
 /// What access upkeep forgets.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessUpkeep {

@@ -94,23 +94,13 @@ pub(super) fn audit_statement<'a>(
     q: &'a AuditQuery,
     limit: &'a i64,
 ) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
-    let mut filters = Vec::new();
+    let mut conditions = Vec::new();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![limit];
-    for (column, value) in [("conference_uuid", &q.conference_uuid), ("actor", &q.actor)] {
-        if let Some(value) = value {
-            params.push(value);
-            filters.push(format!("{column} = ${}", params.len()));
-        }
+    for (column, _, value) in q.filters() {
+        params.push(value);
+        conditions.push(format!("{column} = ${}", params.len()));
     }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-         FROM audit_events {filter} ORDER BY id DESC LIMIT $1"
-    );
+    let sql = crate::db::access::audit_sql(&conditions, "$1");
     (sql, params)
 }
 

@@ -250,25 +250,13 @@ pub(super) fn audit_statement<'a>(
     q: &'a AuditQuery,
     limit: &'a u32,
 ) -> (String, Vec<(&'static str, &'a dyn rusqlite::ToSql)>) {
-    let mut filters = Vec::new();
+    let mut conditions = Vec::new();
     let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", limit)];
-    if let Some(conference) = &q.conference_uuid {
-        filters.push("conference_uuid = :conference");
-        params.push((":conference", conference));
+    for (column, name, value) in q.filters() {
+        conditions.push(format!("{column} = {name}"));
+        params.push((name, value));
     }
-    if let Some(actor) = &q.actor {
-        filters.push("actor = :actor");
-        params.push((":actor", actor));
-    }
-    let filter = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT at, actor, action, conference_uuid, recording_id, client, subject
-         FROM audit_events {filter} ORDER BY id DESC LIMIT :limit"
-    );
+    let sql = crate::db::access::audit_sql(&conditions, ":limit");
     (sql, params)
 }
 
