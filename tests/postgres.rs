@@ -31,7 +31,8 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
             "0003_recording_start",
             "0004_webhooks",
             "0005_audit_subject",
-            "0006_jobs_by_subject"
+            "0006_jobs_by_subject",
+            "0007_webhook_prune"
         ]
     );
     assert!(second.is_empty());
@@ -86,7 +87,7 @@ async fn replicas_that_start_together_migrate_once_without_racing() {
         1,
         "one replica applied the migrations, the others found them done: {applied:?}"
     );
-    assert_eq!(applied.iter().sum::<usize>(), 6, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), 7, "{applied:?}");
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ const MIGRATIONS: &[Migration] = &[
         "0006_jobs_by_subject",
         include_str!("../../../migrations/postgres/0006_jobs_by_subject.sql"),
     ),
+    (
+        "0007_webhook_prune",
+        include_str!("../../../migrations/postgres/0007_webhook_prune.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

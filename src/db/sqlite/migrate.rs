@@ -56,6 +56,10 @@ const MIGRATIONS: &[Migration] = &[
         "0012_jobs_by_subject",
         include_str!("../../../migrations/sqlite/0012_jobs_by_subject.sql"),
     ),
+    (
+        "0013_webhook_prune",
+        include_str!("../../../migrations/sqlite/0013_webhook_prune.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

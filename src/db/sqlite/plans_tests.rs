@@ -73,3 +73,11 @@ fn replaying_one_delivery_reads_that_delivery_only() {
     );
     assert_no_scan_of("webhook_deliveries", &steps);
 }
+
+#[test]
+fn pruning_old_webhook_messages_reads_neither_the_messages_nor_the_deliveries_whole() {
+    let conn = migrated();
+    let steps = plan(&conn, super::webhooks::PRUNE_MESSAGES);
+    assert_no_scan_of("webhook_messages", &steps);
+    assert_no_scan_of("webhook_deliveries", &steps);
+}

@@ -323,11 +323,15 @@ pub fn prune(conn: &Connection, before: Instant) -> Result<u64, DbError> {
             "DELETE FROM webhook_deliveries WHERE id IN ({old})"
         ))?
         .execute(named_params! {":before": before})?;
-    conn.prepare_cached(
-        "DELETE FROM webhook_messages
-         WHERE created_at < :before AND fanned_out_at IS NOT NULL
-           AND message_id NOT IN (SELECT message_id FROM webhook_deliveries)",
-    )?
-    .execute(named_params! {":before": before})?;
+    conn.prepare_cached(PRUNE_MESSAGES)?
+        .execute(named_params! {":before": before})?;
     Ok(deleted as u64)
 }
+
+/// Old messages no delivery (or replay) refers to any more, found through
+/// `webhook_messages_by_age` and asked of `webhook_deliveries_by_message` one by one, which also
+/// serves the foreign key's check of each deleted message: this runs in the write transaction
+/// ingest waits on, so it must not read either table whole.
+pub(super) const PRUNE_MESSAGES: &str = "DELETE FROM webhook_messages AS m
+     WHERE m.created_at < :before AND m.fanned_out_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.message_id = m.message_id)";
