@@ -400,8 +400,6 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
     })
 }
 
-/// Polls the database until every played conference has its recordings archived and its
-/// summary sent; returns what became of each, in the order played.
 /// Once the demo's sync has run, until everything played is archived and mailed and the
 /// receiver has taken the webhooks that say so.
 async fn settled(
@@ -424,6 +422,8 @@ async fn settled(
     Ok(outcome)
 }
 
+/// Polls the database until every played conference has its recordings archived and its
+/// summary sent; returns what became of each, in the order played.
 async fn wait_for_results(
     db: &dyn Database,
     played: &[Played],

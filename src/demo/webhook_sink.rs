@@ -16,10 +16,9 @@ use crate::webhooks::signing::SigningKey;
 /// How far a message's timestamp may be from now, as the Standard Webhooks libraries allow.
 const TOLERANCE_SECONDS: i64 = 300;
 
-/// What the sink took: each good message's id, type and the recording it names, if any.
+/// What the sink took: each good message's type and the recording it names, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Taken {
-    pub webhook_id: String,
     pub event_type: String,
     pub recording_id: Option<String>,
 }
@@ -77,27 +76,28 @@ impl WebhookSink {
             .refused
     }
 
-    /// Until a `recording.archived` has been taken for each of `recordings` and `summaries`
-    /// `summary.sent`, all signed right; an error if one was refused or `patience` runs out.
+    /// Until a `recording.archived` has been taken for each of `recordings`, and a
+    /// `conference.ended` and a `summary.sent` for each of `conferences`, all signed right; an
+    /// error if one was refused or `patience` runs out.
     pub async fn wait_for(
         &self,
         recordings: &[&str],
-        summaries: usize,
+        conferences: usize,
         patience: Duration,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             let taken = self.taken();
+            let of_type = |kind: &str| taken.iter().filter(|t| t.event_type == kind).count();
             let archived = recordings.iter().all(|id| {
                 taken.iter().any(|t| {
                     t.event_type == "recording.archived" && t.recording_id.as_deref() == Some(id)
                 })
             });
-            let sent = taken
-                .iter()
-                .filter(|t| t.event_type == "summary.sent")
-                .count();
-            if archived && sent >= summaries {
+            if archived
+                && of_type("conference.ended") >= conferences
+                && of_type("summary.sent") >= conferences
+            {
                 return Ok(());
             }
             anyhow::ensure!(
@@ -167,7 +167,6 @@ fn verify(key: &SigningKey, req: &HttpRequest, body: &[u8], now: i64) -> Option<
     }
     let message: serde_json::Value = serde_json::from_slice(body).ok()?;
     Some(Taken {
-        webhook_id: id.to_owned(),
         event_type: message["type"].as_str()?.to_owned(),
         recording_id: message["data"]["recording"]["recording_id"]
             .as_str()
@@ -216,7 +215,6 @@ mod tests {
         assert_eq!(
             good,
             Some(Taken {
-                webhook_id: "msg_1".into(),
                 event_type: "recording.archived".into(),
                 recording_id: Some("r1".into()),
             })
@@ -228,7 +226,6 @@ mod tests {
     #[test]
     fn the_counts_name_each_type_once() {
         let of = |kind: &str| Taken {
-            webhook_id: String::new(),
             event_type: kind.into(),
             recording_id: None,
         };
