@@ -81,3 +81,14 @@ fn pruning_old_webhook_messages_reads_neither_the_messages_nor_the_deliveries_wh
     assert_no_scan_of("webhook_messages", &steps);
     assert_no_scan_of("webhook_deliveries", &steps);
 }
+
+#[test]
+fn a_chunk_of_old_deliveries_is_found_through_their_age_without_sorting_them() {
+    let conn = migrated();
+    let steps = plan(&conn, super::webhooks::OLD_DELIVERIES);
+    assert_no_scan_of("webhook_deliveries", &steps);
+    assert!(
+        steps.iter().all(|s| !s.contains("TEMP B-TREE")),
+        "{steps:?}"
+    );
+}

@@ -104,8 +104,17 @@ impl WebhookStore for Sqlite {
     }
 
     async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError> {
-        self.writer
-            .run(move |conn| webhooks::prune(conn, before))
-            .await
+        let mut deliveries = 0;
+        loop {
+            let chunk = webhooks::PRUNE_CHUNK;
+            let pruned = self
+                .writer
+                .run(move |conn| webhooks::prune_chunk(conn, before, chunk))
+                .await?;
+            deliveries += pruned.deliveries as u64;
+            if !pruned.filled(chunk) {
+                return Ok(deliveries);
+            }
+        }
     }
 }

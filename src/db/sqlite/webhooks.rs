@@ -310,28 +310,64 @@ pub fn backlog(conn: &Connection, endpoints: &[String]) -> Result<WebhookBacklog
     })
 }
 
-pub fn prune(conn: &Connection, before: Instant) -> Result<u64, DbError> {
+/// How many settled deliveries, and how many old messages, one prune transaction forgets at
+/// most: the writer runs other writes (ingest above all) between chunks, so a large backlog
+/// (the first prune after a long stop, or `webhooks.keep_days` lowered) never holds them long.
+pub const PRUNE_CHUNK: usize = 1000;
+
+/// What one chunk of pruning forgot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: usize,
+    pub messages: usize,
+}
+
+impl Pruned {
+    /// Whether a chunk this size may have left more behind.
+    pub fn filled(&self, chunk: usize) -> bool {
+        self.deliveries >= chunk || self.messages >= chunk
+    }
+}
+
+/// Forgets up to `chunk` settled deliveries created before `before` (oldest first) with their
+/// attempts, and up to `chunk` messages from before then that nothing refers to any more.
+pub fn prune_chunk(conn: &Connection, before: Instant, chunk: usize) -> Result<Pruned, DbError> {
     let before = to_db(before);
-    let old = "SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND created_at < :before";
+    let chunk = i64::try_from(chunk).unwrap_or(i64::MAX);
+    let params = named_params! {":before": before, ":chunk": chunk};
     // A newer replay outlives the delivery it replayed, and keeps its message.
     conn.prepare_cached(&format!(
-        "DELETE FROM webhook_attempts WHERE delivery_id IN ({old})"
+        "DELETE FROM webhook_attempts WHERE delivery_id IN ({OLD_DELIVERIES})"
     ))?
-    .execute(named_params! {":before": before})?;
-    let deleted = conn
+    .execute(params)?;
+    let deliveries = conn
         .prepare_cached(&format!(
-            "DELETE FROM webhook_deliveries WHERE id IN ({old})"
+            "DELETE FROM webhook_deliveries WHERE id IN ({OLD_DELIVERIES})"
         ))?
-        .execute(named_params! {":before": before})?;
-    conn.prepare_cached(PRUNE_MESSAGES)?
-        .execute(named_params! {":before": before})?;
-    Ok(deleted as u64)
+        .execute(params)?;
+    let messages = conn.prepare_cached(PRUNE_MESSAGES)?.execute(params)?;
+    Ok(Pruned {
+        deliveries,
+        messages,
+    })
 }
+
+/// The oldest settled deliveries, in an order both statements of a chunk agree on.
+pub(super) const OLD_DELIVERIES: &str = "SELECT id FROM webhook_deliveries
+     WHERE state <> 'pending' AND created_at < :before
+     ORDER BY created_at, id LIMIT :chunk";
 
 /// Old messages no delivery (or replay) refers to any more, found through
 /// `webhook_messages_by_age` and asked of `webhook_deliveries_by_message` one by one, which also
 /// serves the foreign key's check of each deleted message: this runs in the write transaction
 /// ingest waits on, so it must not read either table whole.
-pub(super) const PRUNE_MESSAGES: &str = "DELETE FROM webhook_messages AS m
-     WHERE m.created_at < :before AND m.fanned_out_at IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.message_id = m.message_id)";
+pub(super) const PRUNE_MESSAGES: &str = "DELETE FROM webhook_messages WHERE message_id IN (
+         SELECT m.message_id FROM webhook_messages AS m
+         WHERE m.created_at < :before AND m.fanned_out_at IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d
+                           WHERE d.message_id = m.message_id)
+         LIMIT :chunk)";
+
+#[cfg(test)]
+#[path = "webhooks_tests.rs"]
+mod tests;
