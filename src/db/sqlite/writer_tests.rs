@@ -63,14 +63,20 @@ async fn a_write_that_fails_after_changing_rows_leaves_no_trace() {
     assert_eq!(count(&writer).await, 0);
 }
 
-#[tokio::test]
-async fn no_one_hears_committed_until_the_log_is_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
+/// A database file in `dir`, in WAL mode, with table `t`.
+fn file_database(dir: &tempfile::TempDir) -> (std::path::PathBuf, Connection) {
     let path = dir.path().join("t.db");
     let conn = Connection::open(&path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
         .unwrap();
+    (path, conn)
+}
+
+#[tokio::test]
+async fn no_one_hears_committed_until_the_log_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, conn) = file_database(&dir);
     let synced = Durability::Synced {
         wal: super::super::wal_path(&path),
     };
@@ -101,11 +107,7 @@ async fn no_one_hears_committed_until_the_log_is_on_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_that_arrive_during_a_sync_are_committed_together_once_it_is_done() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let conn = Connection::open(&path).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
-        .unwrap();
+    let (path, conn) = file_database(&dir);
     let (open_gate, gate) = std::sync::mpsc::channel();
     let gated = Durability::Gated(std::sync::Arc::new(std::sync::Mutex::new(gate)));
     let (writer, _thread) = Writer::start(conn, 64, gated).unwrap();
