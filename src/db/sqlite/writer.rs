@@ -212,8 +212,9 @@ fn write_loop(
     tracing::debug!("database writer stopped: no handles left");
 }
 
-/// Makes committed batches durable, then answers their callers. Every batch waiting when a
-/// sync starts is covered by it, so under load one `fdatasync` serves several batches.
+/// Makes committed batches durable, then answers their callers and tells the writer. Every
+/// batch waiting when a sync starts is covered by it (several only when a batch filled up, or
+/// writes were replayed one at a time, while the disk was busy).
 fn sync_loop(
     committed: std::sync::mpsc::Receiver<Committed>,
     durability: Durability,
@@ -281,8 +282,9 @@ impl Open {
     }
 
     /// Runs `write` in the open transaction, beginning one if none is open. `None` while all
-    /// is well. If the write fails, the transaction is rolled back and the writes it held run
-    /// again one transaction each; their outcomes are returned, ready for the sync.
+    /// is well. If the write fails, the transaction is rolled back and the writes before it
+    /// run again one transaction each; their outcomes and the failed write's (its failure is
+    /// its own result) are returned, ready for the sync.
     fn run(&mut self, conn: &Connection, mut write: Box<dyn Write>) -> Option<Committed> {
         if self.writes.is_empty()
             && let Err(e) = conn.execute_batch("BEGIN IMMEDIATE")
@@ -290,29 +292,23 @@ impl Open {
             tracing::warn!(error = %e, "could not begin a write transaction");
             return Some(one_at_a_time(conn, vec![write]));
         }
-        let ok = write.run(conn);
-        self.writes.push(write);
-        if ok {
+        if write.run(conn) {
+            self.writes.push(write);
             return None;
         }
         let rolled_back = conn.execute_batch("ROLLBACK").map_err(|e| {
             tracing::error!(error = %e, "ROLLBACK failed");
             e.to_string()
         });
-        if self.writes.len() == 1 {
-            // A lone write's failure is its own result.
-            return Some(
-                self.writes
-                    .drain(..)
-                    .map(|w| (w, rolled_back.clone()))
-                    .collect(),
+        if !self.writes.is_empty() {
+            tracing::debug!(
+                batch = self.writes.len() + 1,
+                "a write failed; replaying the batch one by one"
             );
         }
-        tracing::debug!(
-            batch = self.writes.len(),
-            "a write failed; replaying the batch one by one"
-        );
-        Some(one_at_a_time(conn, std::mem::take(&mut self.writes)))
+        let mut outcomes = one_at_a_time(conn, std::mem::take(&mut self.writes));
+        outcomes.push((write, rolled_back));
+        Some(outcomes)
     }
 
     /// Commits the open transaction; if that fails, its writes run again one transaction each.
@@ -332,40 +328,26 @@ fn one_at_a_time(conn: &Connection, writes: Vec<Box<dyn Write>>) -> Committed {
     writes
         .into_iter()
         .map(|mut write| {
-            let commit = run_in_transaction(conn, std::iter::once(&mut write)).map(|_| ());
+            let commit = run_alone(conn, &mut write);
             (write, commit)
         })
         .collect()
 }
 
-/// Runs the writes in one transaction. Ok(true): all succeeded and are committed. Ok(false):
-/// one failed and everything was rolled back (a lone write's failure is its own result).
-/// Err: the transaction itself failed and was rolled back.
-fn run_in_transaction<'a>(
-    conn: &Connection,
-    writes: impl Iterator<Item = &'a mut Box<dyn Write>>,
-) -> Result<bool, String> {
+/// Runs one write in a transaction of its own. Ok: committed, or rolled back because the write
+/// failed (its failure is its own result). Err: the transaction itself failed.
+fn run_alone(conn: &Connection, write: &mut Box<dyn Write>) -> Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    let mut all_ok = true;
-    for write in writes {
-        if !write.run(conn) {
-            all_ok = false;
-            break;
+    let ok = write.run(conn);
+    let end = if ok { "COMMIT" } else { "ROLLBACK" };
+    conn.execute_batch(end).map_err(|e| {
+        tracing::error!(error = %e, "{end} failed");
+        if ok {
+            let _ = conn.execute_batch("ROLLBACK");
         }
-    }
-    let end = if all_ok { "COMMIT" } else { "ROLLBACK" };
-    match conn.execute_batch(end) {
-        Ok(()) => Ok(all_ok),
-        Err(e) => {
-            let why = e.to_string();
-            tracing::error!(error = %why, "{end} failed");
-            if all_ok {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Err(why)
-        }
-    }
+        e.to_string()
+    })
 }
 
 #[cfg(test)]
