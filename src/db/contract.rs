@@ -250,6 +250,10 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
         let object = db.archived_object(&job.subject).await.unwrap().unwrap();
         assert_eq!(object.object_key.as_deref(), Some("calls/k1.mp3"));
         assert_eq!(db.count_archived().await.unwrap(), 1);
+        let stats = db.job_stats(now, true).await.unwrap();
+        assert_eq!(stats.done, Some(1), "{stats:?}");
+        assert!(stats.by_state.iter().all(|(s, _)| *s != JobState::Done));
+        assert_eq!(db.job_stats(now, false).await.unwrap().done, None);
     })
     .await;
 }
@@ -281,8 +285,9 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
             .unwrap()
             .unwrap();
         assert_eq!(detail.recordings[0].status, RecordingStatus::Failed);
-        let stats = db.job_stats(now).await.unwrap();
+        let stats = db.job_stats(now, true).await.unwrap();
         assert!(stats.by_state.contains(&(JobState::Failed, 1)), "{stats:?}");
+
         let alerts = db.jobs(Some(JobState::Pending), 10).await.unwrap();
         assert!(alerts.iter().any(|j| j.kind == JobKind::AlertJobFailed));
 

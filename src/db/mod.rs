@@ -106,7 +106,8 @@ pub trait JobQueue: Send + Sync {
     async fn job(&self, id: JobId) -> Result<Option<Job>, DbError>;
     /// Newest first.
     async fn jobs(&self, state: Option<JobState>, limit: u32) -> Result<Vec<Job>, DbError>;
-    async fn job_stats(&self, now: Instant) -> Result<JobStats, DbError>;
+    /// The queue's gauges; jobs done are counted only if `count_done` (see [`JobStats::done`]).
+    async fn job_stats(&self, now: Instant, count_done: bool) -> Result<JobStats, DbError>;
     /// Fires when a job may have been queued, on this replica or another; `None` where the
     /// backend cannot tell (workers then poll alone).
     fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {

@@ -216,7 +216,11 @@ pub struct Job {
 /// A reading of the queue, for metrics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobStats {
+    /// Jobs pending, running or failed, by state; a state with none is left out. Cheap: each
+    /// is a range of the state index, as long as the queue is short.
     pub by_state: Vec<(JobState, i64)>,
+    /// Jobs done, when asked for: that count reads the whole history, which only grows.
+    pub done: Option<i64>,
     /// Pending jobs due now.
     pub due: i64,
     /// How long the oldest job not yet done or failed has existed.

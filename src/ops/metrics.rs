@@ -239,14 +239,22 @@ impl Metrics {
         }
     }
 
-    /// Replaces the queue gauges with a fresh reading.
+    /// Replaces the queue gauges with a fresh reading; the done gauge keeps its last count
+    /// when the reading has none.
     pub fn set_job_stats(&self, stats: &JobStats) {
         for state in JobState::ALL {
-            let count = stats
-                .by_state
-                .iter()
-                .find(|(s, _)| s == state)
-                .map_or(0, |(_, n)| *n);
+            let count = if *state == JobState::Done {
+                match stats.done {
+                    Some(done) => done,
+                    None => continue,
+                }
+            } else {
+                stats
+                    .by_state
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n)
+            };
             self.jobs
                 .get_or_create(&StateLabels {
                     state: state.as_str().to_owned(),
@@ -305,6 +313,7 @@ mod tests {
 
         metrics.set_job_stats(&JobStats {
             by_state: vec![(JobState::Pending, 3)],
+            done: Some(0),
             due: 2,
             oldest_waiting: Some(Duration::from_secs(90)),
         });
@@ -313,10 +322,31 @@ mod tests {
         for line in [
             "confvault_jobs{state=\"pending\"} 3",
             "confvault_jobs{state=\"failed\"} 0",
+            "confvault_jobs{state=\"done\"} 0",
             "confvault_job_queue_depth 2",
             "confvault_oldest_pending_job_age_seconds 90.0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn a_reading_without_the_done_count_keeps_the_last_one() {
+        let metrics = Metrics::default();
+        let reading = |done| JobStats {
+            by_state: vec![(JobState::Failed, 1)],
+            done,
+            ..JobStats::default()
+        };
+        metrics.set_job_stats(&reading(Some(41)));
+
+        metrics.set_job_stats(&reading(None));
+
+        let text = metrics.encode();
+        assert!(text.contains("confvault_jobs{state=\"done\"} 41"), "{text}");
+        assert!(
+            text.contains("confvault_jobs{state=\"failed\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -134,8 +134,8 @@ impl JobQueue for Postgres {
         self.read(move |tx| jobs::list(tx, state, limit)).await
     }
 
-    async fn job_stats(&self, now: Instant) -> Result<JobStats, DbError> {
-        self.read(move |tx| jobs::stats(tx, now)).await
+    async fn job_stats(&self, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
+        self.read(move |tx| jobs::stats(tx, now, count_done)).await
     }
 
     fn wakeups(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {

@@ -346,12 +346,24 @@ pub fn retry(tx: &PgTx<'_>, which: RetrySelection, now: Instant) -> Result<Vec<J
     Ok(ids)
 }
 
-pub fn stats(tx: &PgTx<'_>, now: Instant) -> Result<JobStats, DbError> {
+/// The queue's live states by count, through the state index: never the done history.
+pub(super) const LIVE_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs
+     WHERE state IN ('pending', 'running', 'failed') GROUP BY state";
+
+pub fn stats(tx: &PgTx<'_>, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
     let by_state = tx
-        .query("SELECT state, COUNT(*) FROM jobs GROUP BY state", &[])?
+        .query(LIVE_BY_STATE, &[])?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_, DbError>>()?;
+    let done = if count_done {
+        Some(
+            tx.one("SELECT COUNT(*) FROM jobs WHERE state = 'done'", &[])?
+                .try_get(0)?,
+        )
+    } else {
+        None
+    };
     let due = tx
         .one(
             "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= $1",
@@ -366,6 +378,7 @@ pub fn stats(tx: &PgTx<'_>, now: Instant) -> Result<JobStats, DbError> {
         .try_get(0)?;
     Ok(JobStats {
         by_state,
+        done,
         due,
         oldest_waiting: oldest.and_then(|t| (now - t).to_std().ok()),
     })

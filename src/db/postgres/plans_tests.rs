@@ -19,15 +19,20 @@ async fn generic_planner() -> Client {
     client
 }
 
-/// The generic plan of `sql` run with `args` (SQL literals), one step per line.
+/// The generic plan of `sql` run with `args` (SQL literals; none if empty), one step per line.
 async fn plan(client: &Client, sql: &str, args: &str) -> String {
     client.batch_execute("DEALLOCATE ALL").await.unwrap();
     client
         .batch_execute(&format!("PREPARE q AS {sql}"))
         .await
         .unwrap();
+    let execute = if args.is_empty() {
+        "EXECUTE q".to_owned()
+    } else {
+        format!("EXECUTE q({args})")
+    };
     let rows = client
-        .query(&format!("EXPLAIN EXECUTE q({args})"), &[])
+        .query(&format!("EXPLAIN {execute}"), &[])
         .await
         .unwrap();
     rows.iter()
@@ -66,4 +71,24 @@ async fn the_audit_log_filtered_by_conference_or_person_walks_its_index_in_a_gen
         let steps = plan(&client, &sql, args).await;
         assert!(steps.contains(index), "{steps}");
     }
+}
+
+#[tokio::test]
+async fn the_queue_gauges_count_the_live_jobs_through_the_state_index_of_a_long_history() {
+    let client = generic_planner().await;
+    client
+        .batch_execute(
+            "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+             SELECT 'archive_recording', 'r' || n,
+                    CASE WHEN n % 1000 = 0 THEN 'pending' ELSE 'done' END, now(), now(), now()
+             FROM generate_series(1, 50000) AS n;
+             ANALYZE jobs",
+        )
+        .await
+        .unwrap();
+
+    let steps = plan(&client, super::jobs::LIVE_BY_STATE, "").await;
+
+    assert!(steps.contains("jobs_ready"), "{steps}");
+    assert!(!steps.contains("Seq Scan"), "{steps}");
 }

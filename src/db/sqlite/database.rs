@@ -135,8 +135,10 @@ impl JobQueue for Sqlite {
             .await
     }
 
-    async fn job_stats(&self, now: Instant) -> Result<JobStats, DbError> {
-        self.readers.run(move |conn| jobs::stats(conn, now)).await
+    async fn job_stats(&self, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
+        self.readers
+            .run(move |conn| jobs::stats(conn, now, count_done))
+            .await
     }
 }
 

@@ -362,12 +362,24 @@ pub fn retry(conn: &Connection, which: RetrySelection, now: &str) -> Result<Vec<
     Ok(ids)
 }
 
-pub fn stats(conn: &Connection, now: Instant) -> Result<JobStats, DbError> {
+/// The queue's live states by count, through the state index: never the done history.
+pub(super) const LIVE_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs
+     WHERE state IN ('pending', 'running', 'failed') GROUP BY state";
+
+pub fn stats(conn: &Connection, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
     let now_text = to_db(now);
-    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
-    let by_state = stmt
+    let by_state = conn
+        .prepare_cached(LIVE_BY_STATE)?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let done = if count_done {
+        Some(
+            conn.prepare_cached("SELECT COUNT(*) FROM jobs WHERE state = 'done'")?
+                .query_row([], |r| r.get(0))?,
+        )
+    } else {
+        None
+    };
     let due = conn
         .prepare_cached("SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= :now")?
         .query_row(named_params! {":now": now_text}, |r| r.get(0))?;
@@ -379,6 +391,7 @@ pub fn stats(conn: &Connection, now: Instant) -> Result<JobStats, DbError> {
         .and_then(|t| (now - t).to_std().ok());
     Ok(JobStats {
         by_state,
+        done,
         due,
         oldest_waiting,
     })

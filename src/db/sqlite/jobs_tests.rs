@@ -142,12 +142,28 @@ fn a_job_released_at_shutdown_is_due_at_once_without_losing_an_attempt() {
 fn stats_count_states_due_jobs_and_the_oldest_waiting() {
     let conn = database();
 
-    let stats = stats(&conn, at(T2)).unwrap();
+    let stats = stats(&conn, at(T2), true).unwrap();
 
     assert_eq!(stats.by_state, vec![(JobState::Pending, 1)]);
+    assert_eq!(stats.done, Some(0));
     assert_eq!(stats.due, 1);
     assert_eq!(
         stats.oldest_waiting,
         Some(std::time::Duration::from_secs(120))
     );
+}
+
+#[test]
+fn jobs_done_are_counted_only_when_asked_and_never_among_the_live_states() {
+    let conn = database();
+    let job = claim(&conn, "a", T0, T1).unwrap().unwrap();
+    finish(&conn, job.id, "a", &ending(Finish::Done), T1).unwrap();
+
+    let counted = stats(&conn, at(T2), true).unwrap();
+    let skipped = stats(&conn, at(T2), false).unwrap();
+
+    assert_eq!(counted.done, Some(1));
+    assert_eq!(counted.by_state, vec![]);
+    assert_eq!(skipped.done, None);
+    assert_eq!(skipped.by_state, vec![]);
 }
