@@ -292,8 +292,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
     let syncs = schedule.map(|schedule| tokio::spawn(schedule.run(stopped.clone())));
     let checker = tokio::spawn(readiness::run(
         readiness_deps,
-        config.health.interval(),
-        config.health.timeout(),
+        config.health.clone(),
         report,
         stopped.clone(),
     ));

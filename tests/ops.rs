@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use common::callbacks::end;
 
-const FAST_CHECKS: &str = "[health]\ncheck_interval_seconds = 0.1\n";
+const FAST_CHECKS: &str =
+    "[health]\ncheck_interval_seconds = 0.1\ndone_jobs_recount_seconds = 0.1\n";
 
 fn smtp_settings(smtp: &Smtp, password: &str) -> String {
     format!(

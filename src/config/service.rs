@@ -112,6 +112,8 @@ pub struct HealthConfig {
     pub check_interval_seconds: f64,
     /// Longest one check may take before it counts as failing.
     pub check_timeout_seconds: f64,
+    /// How often the count of jobs done is refreshed: it reads the whole job history.
+    pub done_jobs_recount_seconds: f64,
 }
 
 impl Default for HealthConfig {
@@ -119,6 +121,7 @@ impl Default for HealthConfig {
         Self {
             check_interval_seconds: 15.0,
             check_timeout_seconds: 10.0,
+            done_jobs_recount_seconds: 300.0,
         }
     }
 }
@@ -128,6 +131,10 @@ impl HealthConfig {
         for (key, value) in [
             ("health.check_interval_seconds", self.check_interval_seconds),
             ("health.check_timeout_seconds", self.check_timeout_seconds),
+            (
+                "health.done_jobs_recount_seconds",
+                self.done_jobs_recount_seconds,
+            ),
         ] {
             if !(0.05..=86_400.0).contains(&value) {
                 return Err(ConfigError::invalid(
@@ -145,6 +152,10 @@ impl HealthConfig {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.check_timeout_seconds)
+    }
+
+    pub fn done_jobs_recount(&self) -> Duration {
+        Duration::from_secs_f64(self.done_jobs_recount_seconds)
     }
 }
 

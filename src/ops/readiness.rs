@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
+use crate::config::HealthConfig;
 use crate::db::Database;
 use crate::mail::transport::Mailer;
 use crate::storage::Store;
@@ -54,14 +55,14 @@ pub struct Dependencies {
     pub metrics: Arc<Metrics>,
 }
 
-/// Checks every `interval`, each check limited to `timeout`, until `stop` turns true.
+/// Checks as `cadence` says until `stop` turns true.
 pub async fn run(
     deps: Dependencies,
-    interval: Duration,
-    timeout: Duration,
+    cadence: HealthConfig,
     report: watch::Sender<Report>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let (interval, timeout) = (cadence.interval(), cadence.timeout());
     let mut previous: BTreeMap<&'static str, bool> = BTreeMap::new();
     let mut done_counted: Option<tokio::time::Instant> = None;
     loop {
@@ -95,7 +96,10 @@ pub async fn run(
             checked_at: Some(crate::time::to_db(chrono::Utc::now())),
             checks,
         });
-        let count_done = done_counted.is_none_or(|at| at.elapsed() >= DONE_RECOUNT);
+        // Counting jobs done reads the whole history, which only grows (about 180 ms at
+        // 3,000,000 jobs on SQLite), so it has a slower cadence of its own: an operator may
+        // check every second for a quick failover, on every replica.
+        let count_done = done_counted.is_none_or(|at| at.elapsed() >= cadence.done_jobs_recount());
         if refresh_queue_metrics(deps.db.as_ref(), &deps.metrics, count_done).await && count_done {
             done_counted = Some(tokio::time::Instant::now());
         }
@@ -131,11 +135,6 @@ async fn storage(store: &dyn Store) -> Result<(), String> {
 async fn mail(mailer: &dyn Mailer) -> Result<(), String> {
     mailer.probe().await.map_err(|e| e.to_string())
 }
-
-/// How often the done gauge is recounted. Counting jobs done reads the whole history, which
-/// only grows (about 180 ms at 3,000,000 jobs on SQLite), so it is not done at every check: an
-/// operator may check every second for a quick failover, on every replica.
-const DONE_RECOUNT: Duration = Duration::from_secs(300);
 
 /// True if the gauges were read.
 async fn refresh_queue_metrics(db: &dyn Database, metrics: &Metrics, count_done: bool) -> bool {
