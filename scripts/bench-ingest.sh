@@ -15,6 +15,9 @@
 # behind HAProxy; every run starts on an empty database and is counted there after kill -9.
 # BENCH_BASELINE=path/to/confvault also runs that build, in the same rounds right after the
 # current one on each backend (labelled baseline/...), so a change is measured side by side.
+# BENCH_CEILING=1 also runs examples/ingest_ceiling.rs after Express on the legs load: actix-web
+# parsing each form and answering OK, checking and storing nothing. What it reaches is what
+# HTTP and wrk leave of this machine; the gap to confvault is confvault's own work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -36,6 +39,7 @@ if [ ! -d "$express_dir/node_modules/express" ]; then
     npm install --silent --no-audit --no-fund --prefix "$express_dir" express@4 >/dev/null
 fi
 cargo build --release --quiet
+[ -n "${BENCH_CEILING:-}" ] && cargo build --release --quiet --example ingest_ceiling
 if [ -n "${BENCH_BASELINE:-}" ] && [ ! -x "$BENCH_BASELINE" ]; then
     echo "BENCH_BASELINE=$BENCH_BASELINE is not an executable"; exit 1
 fi
@@ -117,6 +121,24 @@ run_express() { # SHAPE
     check_answers "$work/wrk.out"
     kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
     echo "server=express shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out")" >> "$results"
+    rm -rf "$work"; work=""
+}
+
+run_ceiling() { # SHAPE
+    work="$(mktemp -d)"
+    ./target/release/examples/ingest_ceiling 127.0.0.1:0 > "$work/stdout" 2> "$work/stderr" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$work/stdout" 2>/dev/null && break
+        sleep 0.1
+    done
+    local url
+    url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
+    echo "== ceiling ($1): wrk ${threads} threads, ${connections} connections, ${duration}s"
+    load "$1" "$url/vobiz/conference" "$work/wrk.out"
+    check_answers "$work/wrk.out"
+    kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    echo "server=ceiling shape=$1 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out")" >> "$results"
     rm -rf "$work"; work=""
 }
 
@@ -247,6 +269,7 @@ for round in $(seq "$rounds"); do
     echo "== round $round of $rounds"
     for shape in $shapes; do
         [ "$shape" = legs ] && run_express "$shape"
+        [ "$shape" = legs ] && [ -n "${BENCH_CEILING:-}" ] && run_ceiling "$shape"
         for backend in $backends; do
             binary=./target/release/confvault
             run_confvault "$shape" "$backend"
