@@ -287,7 +287,6 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
         assert_eq!(detail.recordings[0].status, RecordingStatus::Failed);
         let stats = db.job_stats(now, true).await.unwrap();
         assert!(stats.by_state.contains(&(JobState::Failed, 1)), "{stats:?}");
-
         let alerts = db.jobs(Some(JobState::Pending), 10).await.unwrap();
         assert!(alerts.iter().any(|j| j.kind == JobKind::AlertJobFailed));
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -64,7 +64,7 @@ pub async fn run(
 ) {
     let (interval, timeout) = (cadence.interval(), cadence.timeout());
     let mut previous: BTreeMap<&'static str, bool> = BTreeMap::new();
-    let mut done_counted: Option<tokio::time::Instant> = None;
+    let mut done_recount = Recount::every(cadence.done_jobs_recount());
     loop {
         // Side by side, so that one dependency hanging until its timeout delays no other.
         let (database_ok, storage_ok, mail_ok) = tokio::join!(
@@ -96,12 +96,9 @@ pub async fn run(
             checked_at: Some(crate::time::to_db(chrono::Utc::now())),
             checks,
         });
-        // Counting jobs done reads the whole history, which only grows (about 180 ms at
-        // 3,000,000 jobs on SQLite), so it has a slower cadence of its own: an operator may
-        // check every second for a quick failover, on every replica.
-        let count_done = done_counted.is_none_or(|at| at.elapsed() >= cadence.done_jobs_recount());
+        let count_done = done_recount.is_due(Instant::now());
         if refresh_queue_metrics(deps.db.as_ref(), &deps.metrics, count_done).await && count_done {
-            done_counted = Some(tokio::time::Instant::now());
+            done_recount.counted(Instant::now());
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -136,6 +133,30 @@ async fn mail(mailer: &dyn Mailer) -> Result<(), String> {
     mailer.probe().await.map_err(|e| e.to_string())
 }
 
+/// When the done-jobs gauge is next counted. Counting jobs done reads the whole history, which
+/// only grows (about 180 ms at 3,000,000 jobs on SQLite), so it has a slower cadence than the
+/// checks: an operator may check every second for a quick failover, on every replica.
+struct Recount {
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl Recount {
+    fn every(every: Duration) -> Self {
+        Self { every, last: None }
+    }
+
+    /// At the first round, and once `every` has passed since the last count that succeeded.
+    fn is_due(&self, now: Instant) -> bool {
+        self.last
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.every)
+    }
+
+    fn counted(&mut self, at: Instant) {
+        self.last = Some(at);
+    }
+}
+
 /// True if the gauges were read.
 async fn refresh_queue_metrics(db: &dyn Database, metrics: &Metrics, count_done: bool) -> bool {
     match db.job_stats(chrono::Utc::now(), count_done).await {
@@ -147,5 +168,23 @@ async fn refresh_queue_metrics(db: &dyn Database, metrics: &Metrics, count_done:
             tracing::warn!(error = %e, "could not read the job queue for metrics");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_done_are_recounted_at_the_first_round_then_only_once_the_period_has_passed() {
+        let start = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut recount = Recount::every(5 * minute);
+
+        assert!(recount.is_due(start), "the first round counts");
+        recount.counted(start);
+        assert!(!recount.is_due(start + minute));
+        assert!(!recount.is_due(start + 5 * minute - Duration::from_millis(1)));
+        assert!(recount.is_due(start + 5 * minute));
     }
 }
