@@ -1,17 +1,29 @@
 """Writes pre-signed Vobiz V3 nonces for the ingest benchmark: one file per wrk thread,
-each line `nonce signature`."""
+each line `nonce signature`. ORDER=sequential (the default) numbers them in turn; ORDER=random
+scatters them over 20-digit numbers as Vobiz's are, so they go into the table of seen nonces
+at random places instead of at its end."""
 import base64
 import hashlib
 import hmac
 import os
 import sys
 
-token, url, threads, per_thread, out_dir = sys.argv[1:]
+token, url, threads, per_thread, out_dir = sys.argv[1:6]
+order = sys.argv[6] if len(sys.argv) > 6 else "sequential"
+if order not in ("sequential", "random"):
+    sys.exit(f"nonce order must be sequential or random, not {order}")
+# x -> (A*x + B) mod 10^20 is one to one, since A shares no factor with 10: unique nonces, spread
+# far apart, without remembering the ones drawn.
+A, B, SPACE = 6364136223846793007, 1442695040888963407, 10**20
 os.makedirs(out_dir, exist_ok=True)
 key = token.encode()
 for thread in range(1, int(threads) + 1):
     with open(os.path.join(out_dir, f"{thread}.txt"), "w") as f:
         for i in range(int(per_thread)):
-            nonce = f"{thread}{i:09d}"
+            sequence = thread * 10**10 + i
+            if order == "random":
+                nonce = f"{(A * sequence + B) % SPACE:020d}"
+            else:
+                nonce = f"{thread}{i:09d}"
             mac = hmac.new(key, f"{url}.{nonce}".encode(), hashlib.sha256).digest()
             f.write(f"{nonce} {base64.b64encode(mac).decode()}\n")
