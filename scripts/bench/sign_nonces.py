@@ -20,9 +20,8 @@ key = token.encode()
 for thread in range(1, int(threads) + 1):
     with open(os.path.join(out_dir, f"{thread}.txt"), "w") as f:
         for i in range(int(per_thread)):
-            sequence = thread * 10**10 + i
             if order == "random":
-                nonce = f"{(A * sequence + B) % SPACE:020d}"
+                nonce = f"{(A * (thread * 10**10 + i) + B) % SPACE:020d}"
             else:
                 nonce = f"{thread}{i:09d}"
             mac = hmac.new(key, f"{url}.{nonce}".encode(), hashlib.sha256).digest()

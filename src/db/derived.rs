@@ -1,6 +1,13 @@
 //! What both backends share because it decides something in one place: a recording's status,
 //! derived from its archive job, the columns a recording is listed with, when a summary is
-//! due, and how pages and name patterns are made.
+//! due, how pages and name patterns are made, and how the queue gauges count jobs.
+
+/// The queue's live states by count, through the state index: never the done history.
+pub(crate) const LIVE_JOBS_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs
+     WHERE state IN ('pending', 'running', 'failed') GROUP BY state";
+
+/// Jobs done: reads the whole history, which only grows, so it is asked for sparingly.
+pub(crate) const DONE_JOBS: &str = "SELECT COUNT(*) FROM jobs WHERE state = 'done'";
 
 /// A recording's status, derived from its archive job and whether it was archived: the one
 /// place it is decided. `r` is the recording, `j` its archive job (LEFT JOINed).

@@ -242,24 +242,19 @@ impl Metrics {
     /// Replaces the queue gauges with a fresh reading; the done gauge keeps its last count
     /// when the reading has none.
     pub fn set_job_stats(&self, stats: &JobStats) {
-        for state in JobState::ALL {
-            let count = if *state == JobState::Done {
-                match stats.done {
-                    Some(done) => done,
-                    None => continue,
-                }
-            } else {
-                stats
-                    .by_state
-                    .iter()
-                    .find(|(s, _)| s == state)
-                    .map_or(0, |(_, n)| *n)
-            };
+        let gauge = |state: JobState, count: i64| {
             self.jobs
                 .get_or_create(&StateLabels {
                     state: state.as_str().to_owned(),
                 })
                 .set(count);
+        };
+        for &state in JobState::ALL.iter().filter(|s| **s != JobState::Done) {
+            let count = stats.by_state.iter().find(|(s, _)| *s == state);
+            gauge(state, count.map_or(0, |(_, n)| *n));
+        }
+        if let Some(done) = stats.done {
+            gauge(JobState::Done, done);
         }
         self.queue_depth.set(stats.due);
         self.oldest_waiting_seconds

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use super::tx::{PgTx, conference_key};
 use crate::db::DbError;
-use crate::db::derived::summary_run_at;
+use crate::db::derived::{DONE_JOBS, LIVE_JOBS_BY_STATE, summary_run_at};
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::Instant;
 
@@ -346,21 +346,14 @@ pub fn retry(tx: &PgTx<'_>, which: RetrySelection, now: Instant) -> Result<Vec<J
     Ok(ids)
 }
 
-/// The queue's live states by count, through the state index: never the done history.
-pub(super) const LIVE_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs
-     WHERE state IN ('pending', 'running', 'failed') GROUP BY state";
-
 pub fn stats(tx: &PgTx<'_>, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
     let by_state = tx
-        .query(LIVE_BY_STATE, &[])?
+        .query(LIVE_JOBS_BY_STATE, &[])?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_, DbError>>()?;
     let done = if count_done {
-        Some(
-            tx.one("SELECT COUNT(*) FROM jobs WHERE state = 'done'", &[])?
-                .try_get(0)?,
-        )
+        Some(tx.one(DONE_JOBS, &[])?.try_get(0)?)
     } else {
         None
     };

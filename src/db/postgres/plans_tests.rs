@@ -87,7 +87,7 @@ async fn the_queue_gauges_count_the_live_jobs_through_the_state_index_of_a_long_
         .await
         .unwrap();
 
-    let steps = plan(&client, super::jobs::LIVE_BY_STATE, "").await;
+    let steps = plan(&client, crate::db::derived::LIVE_JOBS_BY_STATE, "").await;
 
     assert!(steps.contains("jobs_ready"), "{steps}");
     assert!(!steps.contains("Seq Scan"), "{steps}");

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, named_params};
 use super::optional;
 use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
-use crate::db::derived::summary_run_at;
+use crate::db::derived::{DONE_JOBS, LIVE_JOBS_BY_STATE, summary_run_at};
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::{Instant, from_db, to_db};
 
@@ -362,19 +362,15 @@ pub fn retry(conn: &Connection, which: RetrySelection, now: &str) -> Result<Vec<
     Ok(ids)
 }
 
-/// The queue's live states by count, through the state index: never the done history.
-pub(super) const LIVE_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs
-     WHERE state IN ('pending', 'running', 'failed') GROUP BY state";
-
 pub fn stats(conn: &Connection, now: Instant, count_done: bool) -> Result<JobStats, DbError> {
     let now_text = to_db(now);
     let by_state = conn
-        .prepare_cached(LIVE_BY_STATE)?
+        .prepare_cached(LIVE_JOBS_BY_STATE)?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let done = if count_done {
         Some(
-            conn.prepare_cached("SELECT COUNT(*) FROM jobs WHERE state = 'done'")?
+            conn.prepare_cached(DONE_JOBS)?
                 .query_row([], |r| r.get(0))?,
         )
     } else {

@@ -48,7 +48,7 @@ fn the_jobs_of_one_state_are_found_by_state_not_by_reading_every_job() {
 #[test]
 fn the_queue_gauges_count_the_live_jobs_without_reading_the_done_history() {
     let conn = migrated();
-    assert_no_scan_of("jobs", &plan(&conn, super::jobs::LIVE_BY_STATE));
+    assert_no_scan_of("jobs", &plan(&conn, crate::db::derived::LIVE_JOBS_BY_STATE));
 }
 
 #[test]
