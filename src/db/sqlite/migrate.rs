@@ -60,6 +60,10 @@ const MIGRATIONS: &[Migration] = &[
         "0013_webhook_prune",
         include_str!("../../../migrations/sqlite/0013_webhook_prune.sql"),
     ),
+    (
+        "0014_nonce_log",
+        include_str!("../../../migrations/sqlite/0014_nonce_log.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

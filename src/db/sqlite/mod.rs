@@ -95,6 +95,8 @@ impl Sqlite {
         for name in migrate::run(&mut conn)? {
             tracing::info!(migration = name, "migration applied");
         }
+        let nonces = nonces::index_recent(&conn)?;
+        tracing::debug!(nonces, "recent signature nonces indexed");
         checkpointer::hand_over(&conn, settings.wal_max_bytes)?;
         let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;
         // The writer never waits for the disk inside COMMIT; with `full`, its sync thread makes
