@@ -18,9 +18,9 @@
 # BENCH_CEILING=1 also runs examples/ingest_ceiling.rs after Express on the legs load: actix-web
 # parsing each form and answering OK, checking and storing nothing. What it reaches is what
 # HTTP and wrk leave of this machine; the gap to confvault is confvault's own work.
-# BENCH_NONCES=random signs nonces spread over 20-digit numbers, as Vobiz's are, instead of
-# numbered in turn (the default, kept so that figures compare with earlier runs): each callback
-# then goes into the table of seen nonces at a random place, as in production.
+# Nonces are spread over 20-digit numbers, as Vobiz's are (the default, BENCH_NONCES=random);
+# BENCH_NONCES=sequential numbers them in turn, as runs before 2026-12-07 did, which flatters a
+# nonce index keyed by nonce (every callback lands at its end) and compares with those runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -90,7 +90,7 @@ free_port() {
 nonces="$(mktemp -d)"
 per_thread=$(( duration * 60000 )) # the ceiling takes up to about 70k/s over both threads
 python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
-    "$threads" "$per_thread" "$nonces" "${BENCH_NONCES:-sequential}"
+    "$threads" "$per_thread" "$nonces" "${BENCH_NONCES:-random}"
 
 load() { # SHAPE URL OUT
     SHAPE="$1" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
@@ -282,7 +282,7 @@ for round in $(seq "$rounds"); do
     done
 done
 rm -rf "$nonces"
-echo "== medians over $rounds rounds (synchronous=$synchronous, ${duration}s each, ${BENCH_NONCES:-sequential} nonces)"
+echo "== medians over $rounds rounds (synchronous=$synchronous, ${duration}s each, ${BENCH_NONCES:-random} nonces)"
 python3 - "$results" <<'PY'
 import collections, re, statistics, sys
 runs = collections.defaultdict(list)

@@ -1,7 +1,6 @@
 """Writes pre-signed Vobiz V3 nonces for the ingest benchmark: one file per wrk thread,
-each line `nonce signature`. ORDER=sequential (the default) numbers them in turn; ORDER=random
-scatters them over 20-digit numbers as Vobiz's are, so they go into the table of seen nonces
-at random places instead of at its end."""
+each line `nonce signature`. ORDER=random (the default) scatters them over 20-digit numbers as
+Vobiz's are; ORDER=sequential numbers them in turn, as the benchmark did before 2026-12-07."""
 import base64
 import hashlib
 import hmac
@@ -9,7 +8,7 @@ import os
 import sys
 
 token, url, threads, per_thread, out_dir = sys.argv[1:6]
-order = sys.argv[6] if len(sys.argv) > 6 else "sequential"
+order = sys.argv[6] if len(sys.argv) > 6 else "random"
 if order not in ("sequential", "random"):
     sys.exit(f"nonce order must be sequential or random, not {order}")
 # x -> (A*x + B) mod 10^20 is one to one, since A shares no factor with 10: unique nonces, spread
