@@ -46,6 +46,9 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             DbError::Pool(_) | DbError::Unavailable(_) | DbError::WriterGone => true,
+            // The disk, or the writer's in-memory nonce index, is full: room comes back as old
+            // rows are forgotten or an operator frees space, and the same write then succeeds.
+            DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
             DbError::Postgres(e) => {
                 let io = std::error::Error::source(e)
                     .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());

@@ -95,7 +95,7 @@ impl Sqlite {
         for name in migrate::run(&mut conn)? {
             tracing::info!(migration = name, "migration applied");
         }
-        let nonces = nonces::index_recent(&conn)?;
+        let nonces = nonces::index_recent(&conn, nonces::INDEX_LIMIT_BYTES)?;
         tracing::debug!(nonces, "recent signature nonces indexed");
         checkpointer::hand_over(&conn, settings.wal_max_bytes)?;
         let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;

@@ -139,7 +139,7 @@ pub mod testing {
         pub fn new() -> Self {
             let mut conn = Connection::open_in_memory().expect("in-memory SQLite");
             super::super::migrate::run(&mut conn).expect("migrations apply");
-            nonces::index_recent(&conn).expect("nonces indexed");
+            nonces::index_recent(&conn, nonces::INDEX_LIMIT_BYTES).expect("nonces indexed");
             Memory(conn)
         }
 

@@ -296,10 +296,7 @@ impl Open {
             self.writes.push(write);
             return None;
         }
-        let rolled_back = conn.execute_batch("ROLLBACK").map_err(|e| {
-            tracing::error!(error = %e, "ROLLBACK failed");
-            e.to_string()
-        });
+        let rolled_back = rollback(conn);
         if !self.writes.is_empty() {
             tracing::debug!(
                 batch = self.writes.len() + 1,
@@ -339,13 +336,24 @@ fn one_at_a_time(conn: &Connection, writes: Vec<Box<dyn Write>>) -> Committed {
 fn run_alone(conn: &Connection, write: &mut Box<dyn Write>) -> Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    let ok = write.run(conn);
-    let end = if ok { "COMMIT" } else { "ROLLBACK" };
-    conn.execute_batch(end).map_err(|e| {
-        tracing::error!(error = %e, "{end} failed");
-        if ok {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+    if !write.run(conn) {
+        return rollback(conn);
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        tracing::error!(error = %e, "COMMIT failed");
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}
+
+/// Rolls the open transaction back, unless SQLite already did: it does so by itself after
+/// some errors (a full disk or nonce index, out of memory), and a second ROLLBACK would fail.
+fn rollback(conn: &Connection) -> Result<(), String> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("ROLLBACK").map_err(|e| {
+        tracing::error!(error = %e, "ROLLBACK failed");
         e.to_string()
     })
 }

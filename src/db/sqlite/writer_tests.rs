@@ -63,6 +63,31 @@ async fn a_write_that_fails_after_changing_rows_leaves_no_trace() {
     assert_eq!(count(&writer).await, 0);
 }
 
+#[tokio::test]
+async fn a_write_that_fills_a_database_fails_alone_though_sqlite_rolled_the_batch_back_itself() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (v INTEGER UNIQUE);
+         ATTACH DATABASE 'file:small?vfs=memdb' AS small;
+         PRAGMA small.max_page_count = 4;
+         CREATE TABLE small.b (v BLOB);",
+    )
+    .unwrap();
+    let (writer, _thread) = Writer::start(conn, 64, Durability::Committed).unwrap();
+    let overflow = writer.run(|conn| {
+        Ok::<_, DbError>(conn.execute("INSERT INTO small.b VALUES (zeroblob(100000))", [])?)
+    });
+    let before = futures_util::future::join_all((0..25).map(|v| insert(&writer, v)));
+    let after = futures_util::future::join_all((25..50).map(|v| insert(&writer, v)));
+
+    // Queued in this order, so the overflow runs in the middle of an open batch.
+    let (before, overflow, after) = tokio::join!(before, overflow, after);
+
+    assert!(overflow.is_err_and(|e| e.is_unavailable()));
+    assert!(before.iter().chain(&after).all(Result::is_ok));
+    assert_eq!(count(&writer).await, 50);
+}
+
 /// A database file in `dir`, in WAL mode, with table `t`.
 fn file_database(dir: &tempfile::TempDir) -> (std::path::PathBuf, Connection) {
     let path = dir.path().join("t.db");
