@@ -110,17 +110,32 @@ mod tests {
     use super::*;
 
     fn writer_connection(path: &std::path::Path) -> Connection {
+        capped_writer_connection(path, INDEX_LIMIT_BYTES)
+    }
+
+    fn capped_writer_connection(path: &std::path::Path, limit_bytes: u64) -> Connection {
         let mut conn = Connection::open(path).expect("open");
         super::super::migrate::run(&mut conn).expect("migrations apply");
-        index_recent(&conn, INDEX_LIMIT_BYTES).expect("index the log");
+        index_recent(&conn, limit_bytes).expect("index the log");
         conn
     }
 
-    fn remember_in_one_transaction(conn: &Connection, nonce: &str, body: &[u8], now: &str) -> Seen {
+    /// Runs `f` in a write transaction, committed if it succeeds; SQLite has rolled it back
+    /// if it fails.
+    fn in_transaction<R>(
+        conn: &Connection,
+        f: impl FnOnce(&Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let seen = remember(conn, nonce, body, now).unwrap();
-        conn.execute_batch("COMMIT").unwrap();
-        seen
+        let result = f(conn);
+        if result.is_ok() {
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        result
+    }
+
+    fn remember_in_one_transaction(conn: &Connection, nonce: &str, body: &[u8], now: &str) -> Seen {
+        in_transaction(conn, |conn| remember(conn, nonce, body, now)).unwrap()
     }
 
     #[test]
@@ -185,9 +200,8 @@ mod tests {
         remember_in_one_transaction(&conn, "old", b"a", "2026-01-01T00:00:00Z");
         remember_in_one_transaction(&conn, "recent", b"a", "2026-01-01T00:20:00Z");
 
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let forgotten = forget_before(&conn, "2026-01-01T00:10:00Z").unwrap();
-        conn.execute_batch("COMMIT").unwrap();
+        let forgotten =
+            in_transaction(&conn, |conn| forget_before(conn, "2026-01-01T00:10:00Z")).unwrap();
 
         assert_eq!(forgotten, 1);
         assert_eq!(
@@ -203,22 +217,16 @@ mod tests {
     #[test]
     fn a_full_index_refuses_new_nonces_with_an_error_until_old_ones_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("db")).unwrap();
-        super::super::migrate::run(&mut conn).unwrap();
-        index_recent(&conn, 64 * 1024).unwrap();
+        let conn = capped_writer_connection(&dir.path().join("db"), 64 * 1024);
         let mut stored = 0;
         let refused = loop {
-            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
             let nonce = format!("{:020}", stored * 7_919);
-            match remember(&conn, &nonce, &[7; 32], "2026-01-01T00:00:00Z") {
-                Ok(_) => conn.execute_batch("COMMIT").unwrap(),
-                Err(e) => {
-                    // SQLite rolls a transaction back by itself when a database is full.
-                    assert!(conn.is_autocommit(), "rolled back");
-                    break e;
-                }
+            match in_transaction(&conn, |conn| {
+                remember(conn, &nonce, &[7; 32], "2026-01-01T00:00:00Z")
+            }) {
+                Ok(_) => stored += 1,
+                Err(e) => break e,
             }
-            stored += 1;
             assert!(stored < 100_000, "the cap never held");
         };
 
@@ -227,12 +235,14 @@ mod tests {
             "the index held {stored} nonces before it was full"
         );
         assert!(
+            conn.is_autocommit(),
+            "SQLite rolled the full transaction back"
+        );
+        assert!(
             refused.is_unavailable(),
             "answered 503, to be sent again: {refused}"
         );
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        forget_before(&conn, "2026-01-01T00:00:01Z").unwrap();
-        conn.execute_batch("COMMIT").unwrap();
+        in_transaction(&conn, |conn| forget_before(conn, "2026-01-01T00:00:01Z")).unwrap();
         assert_eq!(
             remember_in_one_transaction(&conn, "after", b"a", "2026-01-01T00:20:00Z"),
             Seen::New
