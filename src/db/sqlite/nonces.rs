@@ -29,24 +29,15 @@ use crate::db::ingest_tx::NonceSeen as Seen;
 pub const INDEX_LIMIT_BYTES: u64 = 1 << 30;
 
 /// Builds this connection's in-memory index of the nonces in the log, holding at most
-/// `limit_bytes`. Run once per writer connection, after the migrations; returns how many
-/// nonces it holds.
+/// `limit_bytes`. Run once per writer connection (a second run fails to attach), after the
+/// migrations; returns how many nonces it holds.
 pub fn index_recent(conn: &Connection, limit_bytes: u64) -> Result<usize, DbError> {
-    let attached = conn
-        .prepare("SELECT 1 FROM pragma_database_list WHERE name = 'recent'")?
-        .exists([])?;
-    if !attached {
-        // No leading slash in the name: the database is this connection's alone.
-        conn.execute_batch("ATTACH DATABASE 'file:confvault-recent-nonces?vfs=memdb' AS recent")?;
-    }
+    // No leading slash in the name: the database is this connection's alone.
+    conn.execute_batch("ATTACH DATABASE 'file:confvault-recent-nonces?vfs=memdb' AS recent")?;
     let page_size: u64 = conn.query_row("PRAGMA recent.page_size", [], |r| r.get(0))?;
-    conn.pragma_update(
-        Some("recent"),
-        "max_page_count",
-        (limit_bytes / page_size.max(512)).max(2),
-    )?;
+    conn.pragma_update(Some("recent"), "max_page_count", limit_bytes / page_size)?;
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS recent.nonces (
+        "CREATE TABLE recent.nonces (
              nonce      TEXT PRIMARY KEY,
              body_hash  BLOB NOT NULL
          ) WITHOUT ROWID",
