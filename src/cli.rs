@@ -56,7 +56,7 @@ enum Command {
     Migrate,
     /// Database commands.
     #[command(subcommand)]
-    Db(DbCommand),
+    Db(crate::operator::db::DbCommand),
     /// Write, read back and delete a probe object in the configured storage.
     Check,
     /// See and replay background jobs.
@@ -158,18 +158,6 @@ enum ConferencesCommand {
         conference_uuid: String,
         #[arg(long)]
         json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DbCommand {
-    /// Copy the SQLite database (database.path) into an empty PostgreSQL database: every
-    /// conference, leg, callback, recording, job, message and link. Stop the server first.
-    Copy {
-        /// The target, postgres://user:password@host/db (or CONFVAULT_DB_COPY_TO, which keeps
-        /// the password out of the process list).
-        #[arg(long, env = "CONFVAULT_DB_COPY_TO", hide_env_values = true)]
-        to: String,
     },
 }
 
@@ -315,8 +303,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date: {target}");
             Ok(())
         }
-        Command::Db(DbCommand::Copy { to }) => {
-            runtime()?.block_on(crate::operator::copy::to_postgres(&settings()?, &to))
+        Command::Db(command) => {
+            runtime()?.block_on(crate::operator::db::run(&settings()?, command))
         }
         Command::People(command) => {
             runtime()?.block_on(crate::operator::people::run_people(&settings()?, command))

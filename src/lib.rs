@@ -20,6 +20,7 @@ pub mod progress;
 pub mod roster;
 pub mod routes;
 pub mod search;
+pub mod sidecar;
 pub mod state;
 pub mod storage;
 pub mod time;

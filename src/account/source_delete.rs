@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::ACCOUNT_LEASE;
 use crate::db::catalog::SourceCopy;
 use crate::db::{Database, DbError};
-use crate::jobs::archive::sidecar_key;
+use crate::sidecar::sidecar_key;
 use crate::storage::{ObjectDigest, Store, StoreError};
 use crate::time::Instant;
 use crate::vobiz::rest::{Deleted, RestClient, RestError};

@@ -7,7 +7,7 @@ use crate::access::audit::{self, Touched};
 use crate::access::viewer::Viewer;
 use crate::db::model::AuditAction;
 use crate::error::{ApiError, internal};
-use crate::jobs::archive::sidecar_key;
+use crate::sidecar::sidecar_key;
 use crate::state::AppState;
 
 /// The archived object of a recording `viewer` may see, once what they do with it is on

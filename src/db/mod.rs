@@ -12,6 +12,7 @@ pub mod ingest_tx;
 pub mod migrations;
 pub mod model;
 pub mod postgres;
+pub mod restore;
 mod snapshot;
 pub mod sqlite;
 pub mod webhooks;
@@ -24,6 +25,8 @@ mod contract_access;
 mod contract_account;
 #[cfg(test)]
 mod contract_concurrency;
+#[cfg(test)]
+mod contract_restore;
 #[cfg(test)]
 mod contract_webhooks;
 
@@ -319,6 +322,20 @@ pub trait WebhookStore: Send + Sync {
     async fn prune_webhooks(&self, before: Instant) -> Result<u64, DbError>;
 }
 
+/// Rebuilding the database from the archive's sidecars.
+#[async_trait]
+pub trait RestoreStore: Send + Sync {
+    /// Restores each recording the database does not know, in one transaction: its conference
+    /// and legs where they are missing, the recording as archived, and its archive job (and
+    /// an ended conference's summary) counted done. Known recordings, conferences and legs are
+    /// left as they are.
+    async fn restore_archived(
+        &self,
+        restored: Vec<restore::Restored>,
+        now: Instant,
+    ) -> Result<Vec<restore::RestoreOutcome>, DbError>;
+}
+
 /// Every unit of work confvault asks of its database.
 pub trait Database:
     IngestStore
@@ -330,6 +347,7 @@ pub trait Database:
     + AccountStore
     + AccessStore
     + WebhookStore
+    + RestoreStore
 {
 }
 
@@ -343,6 +361,7 @@ impl<T> Database for T where
         + AccountStore
         + AccessStore
         + WebhookStore
+        + RestoreStore
 {
 }
 

@@ -246,6 +246,12 @@ pub struct ToArchive {
     pub call_uuid: Option<String>,
     pub duration_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// When it was recorded, as the recordings list orders it.
+    pub recorded_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// The numbers the REST object gave, when the account sync found the recording.
+    pub from: Option<String>,
+    pub to: Option<String>,
     /// The Vobiz REST object, as JSON, when the account sync found the recording.
     pub vobiz_object: Option<String>,
 }

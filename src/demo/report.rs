@@ -59,7 +59,7 @@ fn archived_lines(location: Option<&str>, sha256: Option<&str>) -> String {
     let location = location.unwrap_or("?");
     format!(
         "  recording   {location}\n  sidecar     {}\n  sha256      {}\n",
-        crate::jobs::archive::sidecar_key(location),
+        crate::sidecar::sidecar_key(location),
         sha256.unwrap_or("?"),
     )
 }

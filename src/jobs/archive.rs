@@ -12,8 +12,9 @@ use url::Url;
 
 use super::JobError;
 use super::context::JobContext;
-use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, Source, ToArchive};
+use crate::db::model::{ArchiveSubject, Archived, Conference, Participant, ToArchive};
 use crate::failure::Failure;
+use crate::sidecar::{SIDECAR_SCHEMA, Sidecar, SidecarRecording, sidecar_key};
 use crate::storage::keys::{KeyTemplate, KeyValues};
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
 use crate::vobiz::download::{Downloaded, Downloader};
@@ -42,44 +43,6 @@ impl From<Downloaded> for DownloadedFile {
         }
     }
 }
-
-/// The sidecar written beside each recording.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Sidecar {
-    pub schema: String,
-    pub recording: SidecarRecording,
-    pub conference: Option<Conference>,
-    pub participants: Vec<Participant>,
-    /// What the Vobiz REST API listed, for recordings the account sync found: numbers,
-    /// conference name, times, length, type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vobiz: Option<serde_json::Value>,
-    pub archived_by: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SidecarRecording {
-    pub recording_id: String,
-    pub source: Source,
-    pub source_url: String,
-    pub call_uuid: Option<String>,
-    pub duration_ms: Option<i64>,
-    /// Length in seconds: from the callback or the REST API where given, else read from
-    /// the file's headers.
-    #[serde(default)]
-    pub duration_seconds: Option<f64>,
-    pub format: AudioFormat,
-    pub content_type: String,
-    pub size_bytes: u64,
-    pub sha256: String,
-    pub object_key: String,
-    pub archived_at: chrono::DateTime<chrono::Utc>,
-    /// When Vobiz's copy was deleted (written when that happens).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_deleted_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-pub const SIDECAR_SCHEMA: &str = "confvault.recording/1";
 
 pub struct Archiver {
     pub downloader: Downloader,
@@ -193,6 +156,10 @@ impl Archiver {
                 call_uuid: recording.call_uuid.clone(),
                 duration_ms,
                 duration_seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
+                recorded_at: Some(recording.recorded_at),
+                started_at: recording.started_at,
+                from: recording.from.clone(),
+                to: recording.to.clone(),
                 format: downloaded.format,
                 content_type: downloaded.format.content_type().to_owned(),
                 size_bytes: downloaded.size,
@@ -281,14 +248,6 @@ impl Archiver {
     }
 }
 
-/// The sidecar's key: the recording's key with `.json` in place of its extension.
-pub fn sidecar_key(key: &str) -> String {
-    match key.rsplit_once('.') {
-        Some((stem, ext)) if !ext.contains('/') => format!("{stem}.json"),
-        _ => format!("{key}.json"),
-    }
-}
-
 /// The length the file's headers give, in milliseconds.
 async fn measured_length(path: &Path, format: AudioFormat) -> Option<u64> {
     let path = path.to_owned();
@@ -356,16 +315,5 @@ impl ProgressSink for CheckpointSink<'_> {
             .checkpoint(Some(text))
             .await
             .map_err(|e| StoreError::Retryable(Failure::caused_by("saving the checkpoint", e)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sidecar_key;
-
-    #[test]
-    fn the_sidecar_sits_beside_its_recording() {
-        assert_eq!(sidecar_key("a/b/c-r.mp3"), "a/b/c-r.json");
-        assert_eq!(sidecar_key("a.b/c"), "a.b/c.json");
     }
 }

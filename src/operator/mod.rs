@@ -3,8 +3,10 @@
 
 mod account;
 pub mod copy;
+pub mod db;
 pub mod people;
 mod rearchive;
+mod rebuild;
 pub mod webhooks;
 
 pub use account::{list_recordings, prune_source, sync};

@@ -13,8 +13,8 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::db::Database;
 use crate::db::model::ArchivedRecording;
-use crate::jobs::archive::sidecar_key;
 use crate::progress::{Progress, Unit};
+use crate::sidecar::sidecar_key;
 use crate::storage::{FileUpload, ProgressSink, Store, StoreError, UploadProgress};
 use crate::vobiz::sniff::AudioFormat;
 

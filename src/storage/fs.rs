@@ -70,6 +70,18 @@ fn write_atomically(
     Ok(())
 }
 
+/// The key of the file at `path` under `root`: its components joined by `/`; `None` for a
+/// name that is not UTF-8, which no key renders to.
+fn key_of(root: &Path, path: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = path
+        .strip_prefix(root)
+        .ok()?
+        .components()
+        .map(|c| c.as_os_str().to_str())
+        .collect();
+    Some(parts?.join("/"))
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -171,6 +183,44 @@ impl Store for FsStore {
         .await
     }
 
+    /// The whole listing in one page: a directory is walked in one go, and sorted.
+    async fn list(
+        &self,
+        prefix: &str,
+        _page: Option<String>,
+    ) -> Result<super::KeyPage, StoreError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        blocking(move || {
+            let mut keys = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| io_error("listing", &dir, e))?;
+                for entry in entries {
+                    let entry = entry.map_err(|e| io_error("listing", &dir, e))?;
+                    let path = entry.path();
+                    // Temporary files and probes start with a dot; they are not objects.
+                    if entry.file_name().to_string_lossy().starts_with('.') {
+                        continue;
+                    }
+                    let kind = entry
+                        .file_type()
+                        .map_err(|e| io_error("listing", &path, e))?;
+                    if kind.is_dir() {
+                        dirs.push(path);
+                    } else if let Some(key) = key_of(&root, &path)
+                        && key.starts_with(&prefix)
+                    {
+                        keys.push(key);
+                    }
+                }
+            }
+            keys.sort_unstable();
+            Ok(super::KeyPage { keys, next: None })
+        })
+        .await
+    }
+
     async fn probe(&self) -> Result<(), StoreError> {
         let probe = self
             .root
@@ -229,6 +279,33 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(entries, vec!["c-r.mp3".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_listing_names_every_object_under_the_prefix_in_key_order_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path().join("archive")).unwrap();
+        for key in [
+            "calls/2026/b.json",
+            "calls/2026/a.mp3",
+            "calls/2025/z.json",
+            "other/x.json",
+        ] {
+            store
+                .put_bytes(key, b"{}".to_vec(), "application/json")
+                .await
+                .unwrap();
+        }
+        std::fs::write(dir.path().join("archive/calls/2026/.b.json.tmp-1"), b"half").unwrap();
+
+        let page = store.list("calls/", None).await.unwrap();
+
+        assert_eq!(
+            page.keys,
+            ["calls/2025/z.json", "calls/2026/a.mp3", "calls/2026/b.json"]
+        );
+        assert_eq!(page.next, None);
+        assert_eq!(store.list("", None).await.unwrap().keys.len(), 4);
     }
 
     #[tokio::test]

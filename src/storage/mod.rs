@@ -50,6 +50,14 @@ pub struct ObjectDigest {
     pub sha256: String,
 }
 
+/// One page of object keys, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    /// Where the next page starts; `None` on the last one.
+    pub next: Option<String>,
+}
+
 /// A local file to store under `key`.
 pub struct FileUpload<'a> {
     pub key: &'a str,
@@ -119,6 +127,9 @@ pub trait Store: Send + Sync {
     /// store's own checksum (S3's multipart checksum is not a hash of the file).
     async fn digest(&self, key: &str) -> Result<Option<ObjectDigest>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// The keys that start with `prefix`, a page at a time (`page`: `None` for the first, then
+    /// the last page's `next`), leaving out the store's own temporary and probe objects.
+    async fn list(&self, prefix: &str, page: Option<String>) -> Result<KeyPage, StoreError>;
     /// Gives up an unfinished multipart upload, freeing its parts.
     async fn abort_upload(&self, progress: &UploadProgress) -> Result<(), StoreError>;
     /// Where a client can get the object now.

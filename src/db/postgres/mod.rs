@@ -20,6 +20,7 @@ pub mod migrate;
 mod plans_tests;
 mod read_ahead;
 mod recordings;
+mod restore;
 mod run;
 mod search;
 mod tx;

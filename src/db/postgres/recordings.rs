@@ -102,7 +102,7 @@ pub fn mark_archived(tx: &PgTx<'_>, recording_id: &str, a: &Archived) -> Result<
 pub fn to_archive(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<ToArchive>, DbError> {
     tx.opt(
         "SELECT recording_id, conference_uuid, source, source_url, call_uuid, duration_ms,
-                created_at, vobiz_object::text
+                created_at, vobiz_object::text, recorded_at, started_at, from_number, to_number
          FROM recordings WHERE recording_id = $1",
         &[&recording_id],
     )?
@@ -116,6 +116,10 @@ pub fn to_archive(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<ToArchive>
             duration_ms: r.try_get(5)?,
             created_at: r.try_get(6)?,
             vobiz_object: r.try_get(7)?,
+            recorded_at: r.try_get(8)?,
+            started_at: r.try_get(9)?,
+            from: r.try_get(10)?,
+            to: r.try_get(11)?,
         })
     })
     .transpose()

@@ -16,6 +16,7 @@ pub mod migrate;
 mod nonces;
 mod read_pool;
 mod recordings;
+mod restore;
 mod search;
 pub mod synthetic;
 mod tx;

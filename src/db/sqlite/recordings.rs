@@ -104,13 +104,15 @@ pub fn mark_archived(conn: &Connection, recording_id: &str, a: &Archived) -> Res
 }
 
 pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArchive>, DbError> {
+    type Times = (String, String, Option<String>);
     super::optional(
         conn.prepare_cached(
             "SELECT recording_id, conference_uuid, source, source_url, call_uuid, duration_ms,
-                    created_at, vobiz_object
+                    created_at, vobiz_object, recorded_at, started_at, from_number, to_number
              FROM recordings WHERE recording_id = :id",
         )?
         .query_row(named_params! {":id": recording_id}, |r| {
+            let times: Times = (r.get(6)?, r.get(8)?, r.get(9)?);
             Ok((
                 ToArchive {
                     recording_id: r.get(0)?,
@@ -120,15 +122,22 @@ pub fn to_archive(conn: &Connection, recording_id: &str) -> Result<Option<ToArch
                     call_uuid: r.get(4)?,
                     duration_ms: r.get(5)?,
                     created_at: chrono::DateTime::UNIX_EPOCH,
+                    recorded_at: chrono::DateTime::UNIX_EPOCH,
+                    started_at: None,
+                    from: r.get(10)?,
+                    to: r.get(11)?,
                     vobiz_object: r.get(7)?,
                 },
-                r.get::<_, String>(6)?,
+                times,
             ))
         }),
     )?
-    .map(|(recording, created)| {
+    .map(|(recording, (created, recorded, started))| {
+        let created_at = instant(Some(created))?.unwrap_or(chrono::DateTime::UNIX_EPOCH);
         Ok(ToArchive {
-            created_at: instant(Some(created))?.unwrap_or(chrono::DateTime::UNIX_EPOCH),
+            created_at,
+            recorded_at: instant(Some(recorded))?.unwrap_or(created_at),
+            started_at: instant(started)?,
             ..recording
         })
     })

@@ -242,6 +242,31 @@ impl Store for S3Store {
         Ok(())
     }
 
+    #[tracing::instrument(name = "s3.list", skip_all, fields(prefix))]
+    async fn list(&self, prefix: &str, page: Option<String>) -> Result<super::KeyPage, StoreError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_continuation_token(page)
+            .send()
+            .await
+            .map_err(|e| classify("ListObjectsV2", e))?;
+        let keys = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key().map(str::to_owned))
+            .collect();
+        // A store that says "truncated" without a token would loop forever on the first page.
+        let next = if listed.is_truncated() == Some(true) {
+            listed.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(super::KeyPage { keys, next })
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()

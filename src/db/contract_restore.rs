@@ -1,0 +1,197 @@
+//! The contract of rebuilding from the archive, for every backend: what a restored recording
+//! reads back as, and that a rebuilt database has no work left to do for it.
+
+use chrono::Duration;
+
+use super::access::Visibility;
+use super::catalog::Upkeep;
+use super::contract::{ENTER, callback, for_each_backend};
+use super::model::{Conference, Filter, JobState, Participant, RecordingStatus, Source, Status};
+use super::restore::{RestoreOutcome, Restored, RestoredLeg, RestoredRecording};
+use crate::ingest::rules::tests::{RULES, conference_callback, t0};
+
+fn leg(call: &str, from: &str) -> RestoredLeg {
+    RestoredLeg {
+        participant: Participant {
+            call_uuid: call.into(),
+            member_id: None,
+            from: Some(from.into()),
+            to: Some("919624705678".into()),
+            direction: Some("inbound".into()),
+            joined_at: Some(t0() - Duration::minutes(30)),
+            left_at: Some(t0() - Duration::minutes(1)),
+        },
+        from_normalized: Some(from.trim_start_matches('+').into()),
+    }
+}
+
+/// Recording `id` of the ended conference `conference` (or of none), as a sidecar gives it.
+fn restored(id: &str, conference: Option<&str>) -> Restored {
+    Restored {
+        recording: RestoredRecording {
+            recording_id: id.into(),
+            source: Source::ConferenceEnd,
+            source_url: format!("https://media.vobiz.ai/{id}.mp3"),
+            call_uuid: None,
+            duration_ms: Some(61_000),
+            started_at: None,
+            recorded_at: t0() - Duration::minutes(1),
+            from: None,
+            to: None,
+            from_normalized: None,
+            to_normalized: None,
+            vobiz_object: None,
+            format: "mp3".into(),
+            size_bytes: 1234,
+            sha256: "ab".repeat(32),
+            object_key: format!("calls/{id}.mp3"),
+            location: format!("s3://archive/calls/{id}.mp3"),
+            archived_at: t0(),
+            source_deleted_at: None,
+        },
+        conference: conference.map(|uuid| Conference {
+            conference_uuid: uuid.into(),
+            name: "Board review".into(),
+            status: Status::Ended,
+            started_at: Some(t0() - Duration::minutes(30)),
+            ended_at: Some(t0() - Duration::minutes(1)),
+            end_reason: Some("end_event".into()),
+            peak_size: Some(2),
+        }),
+        legs: if conference.is_some() {
+            vec![leg("l1", "+918071387423"), leg("l2", "+14155550100")]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_restored_recording_reads_back_archived_with_its_conference_and_roster() {
+    for_each_backend(|db| async move {
+        let outcome = db
+            .restore_archived(vec![restored("r9", Some("k9"))], t0())
+            .await
+            .unwrap();
+
+        assert_eq!(
+            outcome,
+            [RestoreOutcome::Restored {
+                conference: true,
+                legs: 2
+            }]
+        );
+        let detail = db
+            .conference_detail("k9", Visibility::Everything)
+            .await
+            .unwrap()
+            .expect("the conference is back");
+        assert_eq!(detail.conference.name, "Board review");
+        assert_eq!(detail.conference.status, Status::Ended);
+        assert_eq!(detail.participants.len(), 2);
+        let recording = &detail.recordings[0];
+        assert_eq!(recording.status, RecordingStatus::Archived);
+        assert_eq!(recording.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+        assert_eq!(
+            recording.location.as_deref(),
+            Some("s3://archive/calls/r9.mp3")
+        );
+        let found = db
+            .search_conferences(
+                Filter {
+                    q: Some("board".into()),
+                    participant: Some("14155550100".into()),
+                    limit: 10,
+                    ..Filter::default()
+                },
+                Visibility::Everything,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found.rows.len(),
+            1,
+            "found by name and by a caller's number"
+        );
+        assert_eq!(found.rows[0].recordings, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rebuilt_database_has_no_work_due_even_after_a_late_callback_and_housekeeping() {
+    for_each_backend(|db| async move {
+        db.restore_archived(vec![restored("r9", Some("k9")), restored("r0", None)], t0())
+            .await
+            .unwrap();
+        let late_end = "ConferenceAction=end&ConferenceUUID=k9&ConferenceName=Board+review";
+        let later = t0() + Duration::hours(2);
+
+        db.record_callback(conference_callback(late_end, later), RULES)
+            .await
+            .unwrap();
+        db.housekeep(
+            Upkeep {
+                now: later,
+                nonces_before: later,
+                unlinked_before: later,
+                unlinked_since: None,
+                source_delete_before: None,
+            },
+            RULES,
+        )
+        .await
+        .unwrap();
+
+        let jobs = db.jobs(None, 10).await.unwrap();
+        assert_eq!(jobs.len(), 3, "two archives and one summary: {jobs:?}");
+        assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+        let claimed = db
+            .claim_job("w", later, later + Duration::seconds(60))
+            .await
+            .unwrap();
+        assert!(claimed.is_none(), "nothing is fetched or mailed again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restoring_again_or_over_what_is_known_changes_nothing() {
+    for_each_backend(|db| async move {
+        db.record_callback(callback(ENTER), RULES).await.unwrap();
+        db.restore_archived(vec![restored("r9", Some("k9"))], t0())
+            .await
+            .unwrap();
+        let mut over_known = restored("r8", Some("k1"));
+        over_known.conference.as_mut().unwrap().name = "Not the name it has".into();
+
+        let outcomes = db
+            .restore_archived(vec![restored("r9", Some("k9")), over_known], t0())
+            .await
+            .unwrap();
+
+        assert_eq!(
+            outcomes,
+            [
+                RestoreOutcome::Known,
+                RestoreOutcome::Restored {
+                    conference: false,
+                    legs: 2
+                }
+            ]
+        );
+        let known = db
+            .conference_detail("k1", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            known.conference.name, "Contract",
+            "a known conference keeps its own"
+        );
+        assert_eq!(known.conference.status, Status::Active);
+        assert_eq!(known.participants.len(), 3, "its leg and the two restored");
+        assert_eq!(known.recordings[0].status, RecordingStatus::Archived);
+    })
+    .await;
+}
