@@ -7,6 +7,7 @@
 mod common;
 mod fetching;
 mod rearchive;
+mod rebuild;
 mod storing;
 
 use common::callbacks::{end, enter};
