@@ -200,3 +200,44 @@ async fn sidecars_whose_recording_is_gone_or_unreadable_are_named_and_the_rest_r
         "no row points at a recording that is not there"
     );
 }
+
+#[tokio::test]
+async fn a_database_is_rebuilt_from_a_local_archive_directory_too() {
+    let media = MediaServer::start(Some(AUTH_TOKEN)).await;
+    media.script(
+        "/local.mp3",
+        vec![Answer::file(
+            "audio/mpeg",
+            std::fs::read(fixture("standup.mp3")).unwrap(),
+        )],
+    );
+    let archive = tempfile::tempdir().unwrap();
+    let settings = format!(
+        "[vobiz]\nauth_token = \"{AUTH_TOKEN}\"\nauth_id = \"{AUTH_ID}\"\nrecording_hosts = [\"{}\"]\n\
+         [jobs]\npoll_interval_seconds = 0.05\n[storage]\nkind = \"fs\"\npath = \"{}\"\n",
+        media.origin,
+        archive.path().display()
+    );
+    let server = Server::start(&settings);
+    server
+        .post_callbacks(&[
+            enter("rb-local", "c1"),
+            end("rb-local").recording(&media.url("/local.mp3")),
+        ])
+        .await;
+    assert_eq!(
+        archived_recording(&server, "rb-local").await["status"],
+        "archived"
+    );
+    let before = as_seen(&server.conference("rb-local").await);
+    let rebuilt = Server::start(&settings);
+
+    let (ok, output) = rebuilt.cli(&["db", "rebuild"]);
+
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("1 recording(s) restored (1 conference(s), 1 leg(s))"),
+        "{output}"
+    );
+    assert_eq!(as_seen(&rebuilt.conference("rb-local").await), before);
+}
