@@ -3,7 +3,8 @@
 //! counted done, so that a rebuilt database neither fetches a recording again nor sends a
 //! summary a second time.
 
-use super::model::{Conference, Instant, Participant, Source};
+use super::DbError;
+use super::model::{Conference, Instant, JobKind, Participant, Source, Status};
 
 /// One archived recording with its conference and roster, as its sidecar tells them.
 #[derive(Debug, Clone)]
@@ -54,4 +55,48 @@ pub enum RestoreOutcome {
     Restored { conference: bool, legs: u64 },
     /// The database knew the recording; nothing of it changed.
     Known,
+}
+
+/// The writes a restore is made of, inside one backend transaction.
+pub(crate) trait RestoreTx {
+    fn recording_known(&self, recording_id: &str) -> Result<bool, DbError>;
+    /// False if the conference was known (it is left as it is).
+    fn insert_conference(&self, conference: &Conference, now: Instant) -> Result<bool, DbError>;
+    /// False if the leg was known.
+    fn insert_leg(&self, conference_uuid: &str, leg: &RestoredLeg) -> Result<bool, DbError>;
+    fn insert_recording(
+        &self,
+        conference_uuid: Option<&str>,
+        recording: &RestoredRecording,
+        now: Instant,
+    ) -> Result<(), DbError>;
+    /// Records the job of `kind` for `subject` as done, unless it has one.
+    fn count_done(&self, kind: JobKind, subject: &str, now: Instant) -> Result<(), DbError>;
+}
+
+/// Restores one recording unless it is known; see [`super::RestoreStore::restore_archived`].
+pub(crate) fn restore(
+    tx: &dyn RestoreTx,
+    r: &Restored,
+    now: Instant,
+) -> Result<RestoreOutcome, DbError> {
+    if tx.recording_known(&r.recording.recording_id)? {
+        return Ok(RestoreOutcome::Known);
+    }
+    let (mut conference, mut legs) = (false, 0);
+    if let Some(c) = &r.conference {
+        conference = tx.insert_conference(c, now)?;
+        // A restored conference's summary went out, or was due, long ago: counting it done
+        // keeps a rebuild from mailing every meeting in the archive again.
+        if conference && c.status == Status::Ended {
+            tx.count_done(JobKind::NotifyConference, &c.conference_uuid, now)?;
+        }
+        for leg in &r.legs {
+            legs += u64::from(tx.insert_leg(&c.conference_uuid, leg)?);
+        }
+    }
+    let conference_uuid = r.conference.as_ref().map(|c| c.conference_uuid.as_str());
+    tx.insert_recording(conference_uuid, &r.recording, now)?;
+    tx.count_done(JobKind::ArchiveRecording, &r.recording.recording_id, now)?;
+    Ok(RestoreOutcome::Restored { conference, legs })
 }
