@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::db::model::{Conference, Participant, Source};
+use crate::db::model::{Conference, Participant, Source, Transcript};
 use crate::db::restore::{Restored, RestoredLeg, RestoredRecording};
 use crate::vobiz::phone;
 use crate::vobiz::sniff::AudioFormat;
@@ -22,6 +22,9 @@ pub struct Sidecar {
     /// conference name, times, length, type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vobiz: Option<serde_json::Value>,
+    /// The transcription Vobiz sent, once it came (written into the sidecar then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
     pub archived_by: String,
 }
 
@@ -111,6 +114,7 @@ impl Sidecar {
             },
             conference: self.conference,
             legs,
+            transcript: self.transcript,
         }
     }
 }

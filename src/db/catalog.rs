@@ -101,6 +101,8 @@ pub struct RecordingDetail {
     pub archived_at: Option<DateTime<Utc>>,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// The transcription Vobiz sent, if it sent one.
+    pub transcript: Option<super::model::Transcript>,
 }
 
 /// A page of recordings and where the next one starts.

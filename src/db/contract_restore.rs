@@ -26,7 +26,7 @@ fn leg(call: &str, from: &str) -> RestoredLeg {
 }
 
 /// Recording `id` of the ended conference `conference` (or of none), as a sidecar gives it.
-fn restored(id: &str, conference: Option<&str>) -> Restored {
+pub(super) fn restored(id: &str, conference: Option<&str>) -> Restored {
     Restored {
         recording: RestoredRecording {
             recording_id: id.into(),
@@ -63,6 +63,7 @@ fn restored(id: &str, conference: Option<&str>) -> Restored {
         } else {
             Vec::new()
         },
+        transcript: None,
     }
 }
 

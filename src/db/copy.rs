@@ -25,6 +25,7 @@ pub const TABLES: &[&str] = &[
     "participants",
     "callback_events",
     "recordings",
+    "transcripts",
     "jobs",
     "seen_nonces",
     "mail_sent",

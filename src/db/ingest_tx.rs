@@ -50,6 +50,15 @@ pub struct Caller<'a> {
     pub direction: Option<&'a str>,
 }
 
+/// A transcription of a recording, or why there is none.
+pub struct NewTranscript<'a> {
+    pub recording_id: &'a str,
+    pub transcription_id: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub received_at: Instant,
+}
+
 pub struct NewRecording<'a> {
     pub recording_id: &'a str,
     pub conference_uuid: Option<&'a str>,
@@ -133,6 +142,12 @@ pub trait IngestTx {
         now: Instant,
         no_recording_run_at: Option<Instant>,
     ) -> Result<(), DbError>;
+    /// Keeps a transcription unless one with text is kept already (a text replaces a failure,
+    /// never the reverse); true if what is kept changed.
+    fn keep_transcript(&self, transcript: &NewTranscript<'_>) -> Result<bool, DbError>;
+    /// Queues the job that writes the recording's transcription into its sidecar, or makes it
+    /// due again (a run in progress may have read what is now replaced).
+    fn queue_transcript_archive(&self, recording_id: &str, now: Instant) -> Result<(), DbError>;
     /// Queues an outbound webhook message in this transaction (the outbox).
     fn enqueue_webhook(
         &self,

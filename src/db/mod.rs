@@ -28,6 +28,8 @@ mod contract_concurrency;
 #[cfg(test)]
 mod contract_restore;
 #[cfg(test)]
+mod contract_transcripts;
+#[cfg(test)]
 mod contract_webhooks;
 
 use std::sync::Arc;
@@ -134,6 +136,8 @@ pub trait ArchiveStore: Send + Sync {
     ) -> Result<Vec<ArchivedRecording>, DbError>;
     /// Points an archived recording at where it is stored now.
     async fn set_location(&self, recording_id: &str, location: &str) -> Result<(), DbError>;
+    /// The recording's transcription, if Vobiz sent one.
+    async fn transcript(&self, recording_id: &str) -> Result<Option<model::Transcript>, DbError>;
 }
 
 /// Messages sent and the lasting links in them.

@@ -77,6 +77,8 @@ stored_enum!(
         AlertJobFailed => "alert_job_failed",
         /// Delete Vobiz's copy of an archived recording, once ours is re-verified.
         DeleteSource => "delete_source",
+        /// Write a recording's transcription into its sidecar, once the recording is archived.
+        ArchiveTranscript => "archive_transcript",
     }
 );
 
@@ -234,6 +236,16 @@ pub struct ConferenceDetail {
     pub participants: Vec<Participant>,
     pub recordings: Vec<Recording>,
     pub jobs: Vec<Job>,
+}
+
+/// A recording's transcription as Vobiz gave it, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Transcript {
+    pub transcription_id: Option<String>,
+    /// `null` when Vobiz could not transcribe the recording (see `error`).
+    pub text: Option<String>,
+    pub error: Option<String>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// Everything the archive job needs to know about a recording.

@@ -4,7 +4,7 @@
 //! summary a second time.
 
 use super::DbError;
-use super::model::{Conference, Instant, JobKind, Participant, Source, Status};
+use super::model::{Conference, Instant, JobKind, Participant, Source, Status, Transcript};
 
 /// One archived recording with its conference and roster, as its sidecar tells them.
 #[derive(Debug, Clone)]
@@ -12,6 +12,7 @@ pub struct Restored {
     pub recording: RestoredRecording,
     pub conference: Option<Conference>,
     pub legs: Vec<RestoredLeg>,
+    pub transcript: Option<Transcript>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +71,9 @@ pub(crate) trait RestoreTx {
         recording: &RestoredRecording,
         now: Instant,
     ) -> Result<(), DbError>;
+    /// Keeps the recording's transcription unless it has one.
+    fn insert_transcript(&self, recording_id: &str, transcript: &Transcript)
+    -> Result<(), DbError>;
     /// Records the job of `kind` for `subject` as done, unless it has one.
     fn count_done(&self, kind: JobKind, subject: &str, now: Instant) -> Result<(), DbError>;
 }
@@ -98,5 +102,10 @@ pub(crate) fn restore(
     let conference_uuid = r.conference.as_ref().map(|c| c.conference_uuid.as_str());
     tx.insert_recording(conference_uuid, &r.recording, now)?;
     tx.count_done(JobKind::ArchiveRecording, &r.recording.recording_id, now)?;
+    if let Some(transcript) = &r.transcript {
+        // It came from the sidecar, so it is archived already.
+        tx.insert_transcript(&r.recording.recording_id, transcript)?;
+        tx.count_done(JobKind::ArchiveTranscript, &r.recording.recording_id, now)?;
+    }
     Ok(RestoreOutcome::Restored { conference, legs })
 }

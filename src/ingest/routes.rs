@@ -1,5 +1,6 @@
-//! `/vobiz/conference` and `/vobiz/recording`: check the request, verify its signature, parse
-//! it, commit it, and only then answer 200. Nothing slow happens here.
+//! `/vobiz/conference` and `/vobiz/recording` (record stops and transcriptions): check the
+//! request, verify its signature, parse it, commit it, and only then answer 200. Nothing slow
+//! happens here.
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,10 +10,13 @@ use super::rules::{Accepted, Endpoint, Outcome, Parsed};
 use crate::error::{ApiError, internal};
 use crate::state::AppState;
 use crate::vobiz::callback::{self, CallbackError, ConferenceCallback, Fields};
-use crate::vobiz::signature;
+use crate::vobiz::{signature, transcription};
 
 /// Largest callback body accepted; real ones are under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body at the recording endpoint, which also takes transcriptions: the longest text
+/// kept, form-encoded (up to three bytes a byte), and the other fields.
+pub const MAX_RECORDING_BODY_BYTES: usize = 3 * transcription::MAX_TEXT_BYTES + MAX_BODY_BYTES;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -77,9 +81,14 @@ async fn handle_conference(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let zone = state.config.timezone;
-    let accepted = accept(req, body, state, Endpoint::Conference, |fields| {
-        callback::parse_conference(fields, zone).map(Parsed::Conference)
-    })
+    let accepted = accept(
+        req,
+        body,
+        state,
+        Endpoint::Conference,
+        MAX_BODY_BYTES,
+        |fields| callback::parse_conference(fields, zone).map(Parsed::Conference),
+    )
     .await?;
     let wait_sound = matches!(
         accepted.parsed,
@@ -99,8 +108,13 @@ async fn handle_recording(
     body: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let accepted = accept(req, body, state, Endpoint::Recording, |fields| {
-        callback::parse_record_stop(fields).map(Parsed::RecordStop)
+    let limit = MAX_RECORDING_BODY_BYTES;
+    let accepted = accept(req, body, state, Endpoint::Recording, limit, |fields| {
+        if transcription::is_transcription(fields) {
+            transcription::parse_transcription(fields).map(Parsed::Transcription)
+        } else {
+            callback::parse_record_stop(fields).map(Parsed::RecordStop)
+        }
     })
     .await?;
     commit(state, accepted).await?;
@@ -117,6 +131,7 @@ async fn accept(
     body: web::Payload,
     state: &AppState,
     endpoint: Endpoint,
+    limit: usize,
     parse: impl FnOnce(&Fields) -> Result<Parsed, CallbackError>,
 ) -> Result<Accepted, ApiError> {
     let received_at = chrono::Utc::now();
@@ -124,7 +139,7 @@ async fn accept(
         req.query_string().as_bytes().to_vec()
     } else {
         require_form_content_type(req)?;
-        read_body(req, body).await?
+        read_body(req, body, limit).await?
     };
     let nonce = match &state.signature_keys {
         Some(keys) => Some(verify_signature(req, state, keys)?),
@@ -200,13 +215,17 @@ fn require_form_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     ))
 }
 
-async fn read_body(req: &HttpRequest, mut body: web::Payload) -> Result<Vec<u8>, ApiError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut body: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         tracing::warn!(code = "body_too_large", "callback refused");
         ApiError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("callback bodies are limited to {MAX_BODY_BYTES} bytes"),
+            format!("callback bodies here are limited to {limit} bytes"),
         )
     };
     let declared = req
@@ -214,10 +233,10 @@ async fn read_body(req: &HttpRequest, mut body: web::Payload) -> Result<Vec<u8>,
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(1024));
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::client(
@@ -226,7 +245,7 @@ async fn read_body(req: &HttpRequest, mut body: web::Payload) -> Result<Vec<u8>,
                 format!("could not read the body: {e}"),
             )
         })?;
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+        if bytes.len() + chunk.len() > limit {
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);

@@ -8,12 +8,13 @@ use sha2::{Digest, Sha256};
 
 use crate::db::error::DbError;
 use crate::db::ingest_tx::{
-    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NonceSeen,
+    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NewTranscript, NonceSeen,
 };
 use crate::db::model::{Instant, Source};
 use crate::db::webhooks::WebhookEvent;
 use crate::vobiz::callback::{Action, ConferenceCallback, ConferenceEvent, Fields, RecordStop};
 use crate::vobiz::phone;
+use crate::vobiz::transcription::Transcription;
 use crate::webhooks::events::EventType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,7 @@ impl Endpoint {
 pub enum Parsed {
     Conference(ConferenceCallback),
     RecordStop(RecordStop),
+    Transcription(Transcription),
 }
 
 impl Parsed {
@@ -43,6 +45,7 @@ impl Parsed {
             Parsed::Conference(ConferenceCallback::WaitSound { .. }) => "wait_sound",
             Parsed::Conference(ConferenceCallback::Event(e)) => e.action.as_str(),
             Parsed::RecordStop(_) => "record_stop",
+            Parsed::Transcription(_) => "transcription",
         }
     }
 
@@ -52,7 +55,7 @@ impl Parsed {
                 conference_uuid.as_ref().map(|id| id.as_str())
             }
             Parsed::Conference(ConferenceCallback::Event(e)) => Some(e.conference_uuid.as_str()),
-            Parsed::RecordStop(_) => None,
+            Parsed::RecordStop(_) | Parsed::Transcription(_) => None,
         }
     }
 
@@ -63,6 +66,7 @@ impl Parsed {
                 e.call_uuid.as_ref().map(|id| id.as_str())
             }
             Parsed::RecordStop(r) => Some(r.call_uuid.as_str()),
+            Parsed::Transcription(t) => t.call_uuid.as_ref().map(|id| id.as_str()),
         }
     }
 }
@@ -200,6 +204,10 @@ pub fn apply(tx: &dyn IngestTx, a: &Accepted, rules: &Rules) -> Result<Outcome, 
             apply_conference_event(tx, e, now, rules)?
         }
         Parsed::RecordStop(r) => apply_record_stop(tx, r, now)?,
+        Parsed::Transcription(t) => {
+            apply_transcription(tx, t, now)?;
+            false
+        }
     };
     Ok(Outcome::Stored { new_recording })
 }
@@ -315,6 +323,22 @@ fn apply_record_stop(tx: &dyn IngestTx, r: &RecordStop, now: Instant) -> Result<
         tx.enqueue_archives_if_ended(&conf, now)?;
     }
     Ok(new_recording)
+}
+
+/// Keeps the transcription (a text replaces a failure, never the reverse) and, when that
+/// changed what is kept, queues the job that writes it into the recording's sidecar.
+fn apply_transcription(tx: &dyn IngestTx, t: &Transcription, now: Instant) -> Result<(), DbError> {
+    let kept = tx.keep_transcript(&NewTranscript {
+        recording_id: t.recording_id.as_str(),
+        transcription_id: t.transcription_id.as_ref().map(|id| id.as_str()),
+        text: t.text.as_deref(),
+        error: t.error.as_deref(),
+        received_at: now,
+    })?;
+    if kept {
+        tx.queue_transcript_archive(t.recording_id.as_str(), now)?;
+    }
+    Ok(())
 }
 
 /// A documented `end` names its recording by URL only; the id is derived from both, so the

@@ -45,6 +45,21 @@ pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted 
     )
 }
 
+pub(crate) fn transcription(body: &str, received_at: Instant) -> Accepted {
+    let fields = Fields::parse(body.as_bytes()).unwrap();
+    let parsed =
+        Parsed::Transcription(crate::vobiz::transcription::parse_transcription(&fields).unwrap());
+    Accepted::new(
+        Endpoint::Recording,
+        "POST".into(),
+        body.into(),
+        fields,
+        parsed,
+        received_at,
+        None,
+    )
+}
+
 pub(crate) fn record_stop(body: &str, received_at: Instant) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
     let parsed = Parsed::RecordStop(callback::parse_record_stop(&fields).unwrap());

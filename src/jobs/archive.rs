@@ -147,6 +147,8 @@ impl Archiver {
         };
         let duration_ms = recording.duration_ms.or(measured_ms.map(|ms| ms as i64));
         let archived_at = chrono::Utc::now();
+        // Read now, not with the subject: one that comes later is written by its own job.
+        let transcript = ctx.db.transcript(&recording.recording_id).await?;
         let sidecar = Sidecar {
             schema: SIDECAR_SCHEMA.to_owned(),
             recording: SidecarRecording {
@@ -174,6 +176,7 @@ impl Archiver {
                 .vobiz_object
                 .as_deref()
                 .and_then(|o| serde_json::from_str(o).ok()),
+            transcript,
             archived_by: concat!("confvault ", env!("CARGO_PKG_VERSION")).to_owned(),
         };
         let json = serde_json::to_vec_pretty(&sidecar)

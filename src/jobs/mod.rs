@@ -7,6 +7,7 @@ pub mod delete_source;
 pub mod ending;
 pub mod notify;
 pub mod spool;
+pub mod transcript;
 pub mod worker;
 
 /// How a job run failed, in the words its row keeps: built from the download, storage or

@@ -115,6 +115,9 @@ impl Worker {
         let mut task = AbortOnDropHandle::new(tokio::spawn(async move {
             match context.job.kind {
                 JobKind::ArchiveRecording => archiver.run(&context).await,
+                JobKind::ArchiveTranscript => {
+                    super::transcript::archive(&context, &*archiver.store).await
+                }
                 JobKind::NotifyConference => notifier.summary(&context).await,
                 JobKind::AlertJobFailed => notifier.alert(&context).await,
                 JobKind::DeleteSource => match source_deletes {

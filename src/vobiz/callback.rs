@@ -27,7 +27,7 @@ impl Fields {
             .filter(|v| !v.trim().is_empty())
     }
 
-    fn require(&self, name: &'static str) -> Result<&str, CallbackError> {
+    pub(crate) fn require(&self, name: &'static str) -> Result<&str, CallbackError> {
         self.get(name).ok_or(CallbackError::Missing(name))
     }
 }
@@ -59,7 +59,7 @@ impl CallbackError {
         }
     }
 
-    fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field,
             reason: reason.into(),
@@ -74,7 +74,7 @@ pub struct Id(String);
 impl Id {
     const MAX_LEN: usize = 128;
 
-    fn parse(field: &'static str, raw: &str) -> Result<Self, CallbackError> {
+    pub(crate) fn parse(field: &'static str, raw: &str) -> Result<Self, CallbackError> {
         let raw = raw.trim();
         if raw.len() > Self::MAX_LEN {
             return Err(CallbackError::invalid(field, "longer than 128 characters"));

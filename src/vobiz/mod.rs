@@ -8,3 +8,4 @@ pub mod phone;
 pub mod rest;
 pub mod signature;
 pub mod sniff;
+pub mod transcription;

@@ -9,6 +9,7 @@ mod fetching;
 mod rearchive;
 mod rebuild;
 mod storing;
+mod transcripts;
 
 use common::callbacks::{end, enter};
 use common::encode;

@@ -5,8 +5,8 @@ use common::callbacks::exit;
 
 /// A server that archived one recording per conference into a bucket of its own, and the
 /// media host that served them. Conference `rb-1` has two legs from two numbers.
-struct ArchivedBucket {
-    server: Server,
+pub(super) struct ArchivedBucket {
+    pub(super) server: Server,
     s3: S3,
     bucket: String,
     media: MediaServer,
@@ -14,7 +14,7 @@ struct ArchivedBucket {
 }
 
 impl ArchivedBucket {
-    async fn new(conferences: &[&str]) -> ArchivedBucket {
+    pub(super) async fn new(conferences: &[&str]) -> ArchivedBucket {
         let media = MediaServer::start(Some(AUTH_TOKEN)).await;
         let s3 = S3::from_env();
         let bucket = s3.new_bucket().await;
@@ -46,7 +46,7 @@ impl ArchivedBucket {
     }
 
     /// A server on a new, empty database with the same storage: the database was lost.
-    fn server_on_a_new_database(&self) -> Server {
+    pub(super) fn server_on_a_new_database(&self) -> Server {
         Server::start_with_env(&self.settings, self.s3.server_env())
     }
 

@@ -15,7 +15,7 @@ use crate::db::catalog::{
 use crate::db::model::{
     ArchiveSubject, Archived, ArchivedObject, ArchivedRecording, ConferenceDetail, Ending, Filter,
     Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
-    RetrySelection, SentMessage, SentRow, SummarySubject,
+    RetrySelection, SentMessage, SentRow, SummarySubject, Transcript,
 };
 use crate::db::snapshot::{self, Snapshot};
 use crate::db::webhooks::WebhookEvent;
@@ -181,6 +181,11 @@ impl ArchiveStore for Postgres {
         let (id, location) = (recording_id.to_owned(), location.to_owned());
         self.write(move |tx| recordings::set_location(tx, &id, &location))
             .await
+    }
+
+    async fn transcript(&self, recording_id: &str) -> Result<Option<Transcript>, DbError> {
+        let id = recording_id.to_owned();
+        self.read(move |tx| super::transcripts::get(tx, &id)).await
     }
 }
 

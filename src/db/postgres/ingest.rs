@@ -5,7 +5,8 @@ use super::tx::PgTx;
 use super::{conferences, jobs, recordings};
 use crate::db::DbError;
 use crate::db::ingest_tx::{
-    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NonceSeen, Touched,
+    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NewTranscript, NonceSeen,
+    Touched,
 };
 use crate::time::Instant;
 
@@ -154,6 +155,14 @@ impl IngestTx for PgTx<'_> {
 
     fn conference_of_call(&self, call_uuid: &str) -> Result<Option<String>, DbError> {
         conferences::conference_of_call(self, call_uuid)
+    }
+
+    fn keep_transcript(&self, transcript: &NewTranscript<'_>) -> Result<bool, DbError> {
+        super::transcripts::keep(self, transcript)
+    }
+
+    fn queue_transcript_archive(&self, recording_id: &str, now: Instant) -> Result<(), DbError> {
+        super::transcripts::queue_archive(self, recording_id, now)
     }
 
     fn enqueue_archives_if_ended(

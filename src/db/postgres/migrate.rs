@@ -37,6 +37,10 @@ const MIGRATIONS: &[Migration] = &[
         "0007_webhook_prune",
         include_str!("../../../migrations/postgres/0007_webhook_prune.sql"),
     ),
+    (
+        "0008_transcripts",
+        include_str!("../../../migrations/postgres/0008_transcripts.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

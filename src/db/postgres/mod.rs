@@ -23,6 +23,7 @@ mod recordings;
 mod restore;
 mod run;
 mod search;
+mod transcripts;
 mod tx;
 mod types;
 mod visibility;

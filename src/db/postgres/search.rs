@@ -235,6 +235,7 @@ pub fn recording(
                 archived_at: r.try_get(14)?,
                 attempts: i64::from(r.try_get::<_, i32>(15)?),
                 last_error: r.try_get(16)?,
+                transcript: None,
             })
         })
         .transpose()?;
@@ -242,7 +243,10 @@ pub fn recording(
         Some(detail)
             if visibility::may_see(tx, visible, detail.entry.conference_uuid.as_deref())? =>
         {
-            Ok(Some(detail))
+            Ok(Some(RecordingDetail {
+                transcript: super::transcripts::get(tx, recording_id)?,
+                ..detail
+            }))
         }
         _ => Ok(None),
     }

@@ -151,5 +151,6 @@ pub fn detail(
         archived_at: instant(archived_at)?,
         attempts,
         last_error,
+        transcript: super::transcripts::get(conn, recording_id)?,
     }))
 }

@@ -15,7 +15,7 @@ use crate::db::catalog::{
 use crate::db::model::{
     ArchiveSubject, Archived, ArchivedObject, ArchivedRecording, ConferenceDetail, Ending, Filter,
     Instant, Job, JobId, JobKind, JobState, JobStats, LinkTarget, MailKind, NewLink, Page,
-    RetrySelection, SentMessage, SentRow, SummarySubject,
+    RetrySelection, SentMessage, SentRow, SummarySubject, Transcript,
 };
 use crate::db::snapshot::{self, Snapshot};
 use crate::db::webhooks::WebhookEvent;
@@ -184,6 +184,13 @@ impl ArchiveStore for Sqlite {
         let (id, location) = (recording_id.to_owned(), location.to_owned());
         self.writer
             .run(move |conn| recordings::set_location(conn, &id, &location))
+            .await
+    }
+
+    async fn transcript(&self, recording_id: &str) -> Result<Option<Transcript>, DbError> {
+        let id = recording_id.to_owned();
+        self.readers
+            .run(move |conn| super::transcripts::get(conn, &id))
             .await
     }
 }

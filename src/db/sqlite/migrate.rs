@@ -64,6 +64,10 @@ const MIGRATIONS: &[Migration] = &[
         "0014_nonce_log",
         include_str!("../../../migrations/sqlite/0014_nonce_log.sql"),
     ),
+    (
+        "0015_transcripts",
+        include_str!("../../../migrations/sqlite/0015_transcripts.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

@@ -19,6 +19,7 @@ mod recordings;
 mod restore;
 mod search;
 pub mod synthetic;
+mod transcripts;
 mod tx;
 mod types;
 mod webhook_store;

@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use super::{conferences, events, jobs, nonces, recordings};
 use crate::db::DbError;
 use crate::db::ingest_tx::{
-    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NonceSeen, Touched,
+    Caller, ConferenceActivity, IngestTx, Leg, NewEvent, NewRecording, NewTranscript, NonceSeen,
+    Touched,
 };
 use crate::time::{Instant, to_db};
 
@@ -94,6 +95,14 @@ impl IngestTx for SqliteTx<'_> {
 
     fn conference_of_call(&self, call_uuid: &str) -> Result<Option<String>, DbError> {
         conferences::conference_of_call(self.0, call_uuid)
+    }
+
+    fn keep_transcript(&self, transcript: &NewTranscript<'_>) -> Result<bool, DbError> {
+        super::transcripts::keep(self.0, transcript)
+    }
+
+    fn queue_transcript_archive(&self, recording_id: &str, now: Instant) -> Result<(), DbError> {
+        super::transcripts::queue_archive(self.0, recording_id, &to_db(now))
     }
 
     fn enqueue_archives_if_ended(

@@ -1,0 +1,137 @@
+//! The contract of transcriptions, for every backend: kept once per recording, a text never
+//! replaced, and the job that writes it into the sidecar queued whenever what is kept changes.
+
+use chrono::Duration;
+
+use super::access::Visibility;
+use super::contract::for_each_backend;
+use super::model::{Ending, Finish, JobKind, JobState, Transcript};
+use super::restore::RestoreOutcome;
+use crate::ingest::rules::Outcome;
+use crate::ingest::rules::tests::{RULES, record_stop, t0, transcription};
+
+const STOP: &str =
+    "Event=RecordStop&RecordingID=r-t&CallUUID=leg&RecordUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fr.mp3";
+const FAILED: &str = "recording_id=r-t&transcription_id=t-0&error=Service+busy";
+const TEXT: &str = "recording_id=r-t&transcription_id=t-1&transcription=Hello+board";
+const OTHER_TEXT: &str = "recording_id=r-t&transcription_id=t-2&transcription=Something+else";
+
+fn done() -> Ending {
+    Ending {
+        finish: Finish::Done,
+        alert_operators: false,
+        summarise_if_settled: false,
+        rearchive_recording: false,
+        webhook: None,
+    }
+}
+
+#[tokio::test]
+async fn a_text_replaces_a_failure_but_is_never_replaced_and_each_change_queues_its_job() {
+    for_each_backend(|db| async move {
+        db.record_callback(record_stop(STOP, t0()), RULES)
+            .await
+            .unwrap();
+        let at = |minutes| t0() + Duration::minutes(minutes);
+
+        db.record_callback(transcription(FAILED, at(1)), RULES)
+            .await
+            .unwrap();
+        let failed = db.transcript("r-t").await.unwrap().unwrap();
+        let claimed = db.claim_job("w", at(2), at(3)).await.unwrap().unwrap();
+        assert_eq!(claimed.kind, JobKind::ArchiveTranscript);
+        db.finish_job(claimed.id, "w", done(), at(2)).await.unwrap();
+        db.record_callback(transcription(TEXT, at(3)), RULES)
+            .await
+            .unwrap();
+        let again = db
+            .record_callback(transcription(TEXT, at(4)), RULES)
+            .await
+            .unwrap();
+        db.record_callback(transcription(OTHER_TEXT, at(5)), RULES)
+            .await
+            .unwrap();
+
+        assert_eq!(failed.text, None);
+        assert_eq!(failed.error.as_deref(), Some("Service busy"));
+        assert_eq!(again, Outcome::Duplicate);
+        let kept = db
+            .recording("r-t", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap()
+            .transcript
+            .unwrap();
+        assert_eq!(kept.text.as_deref(), Some("Hello board"));
+        assert_eq!(kept.transcription_id.as_deref(), Some("t-1"));
+        assert_eq!(kept.error, None);
+        let jobs = db.jobs(None, 10).await.unwrap();
+        let transcript_job = jobs
+            .iter()
+            .find(|j| j.kind == JobKind::ArchiveTranscript)
+            .unwrap();
+        assert_eq!(
+            (transcript_job.state, transcript_job.run_at),
+            (JobState::Pending, at(3)),
+            "made due again by the text, not by the text that came after: {jobs:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transcription_for_a_recording_not_known_yet_is_kept_for_it() {
+    for_each_backend(|db| async move {
+        db.record_callback(transcription(TEXT, t0()), RULES)
+            .await
+            .unwrap();
+
+        let kept = db.transcript("r-t").await.unwrap();
+        let before = db.recording("r-t", Visibility::Everything).await.unwrap();
+        db.record_callback(record_stop(STOP, t0()), RULES)
+            .await
+            .unwrap();
+        let after = db
+            .recording("r-t", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert!(kept.is_some());
+        assert!(before.is_none());
+        assert_eq!(
+            after.transcript.and_then(|t| t.text).as_deref(),
+            Some("Hello board")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restored_transcription_needs_no_job() {
+    for_each_backend(|db| async move {
+        let mut restored = super::contract_restore::restored("r-t", None);
+        restored.transcript = Some(Transcript {
+            transcription_id: Some("t-1".into()),
+            text: Some("Hello board".into()),
+            error: None,
+            received_at: t0(),
+        });
+
+        let outcome = db.restore_archived(vec![restored], t0()).await.unwrap();
+
+        assert!(matches!(outcome[0], RestoreOutcome::Restored { .. }));
+        let detail = db
+            .recording("r-t", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            detail.transcript.and_then(|t| t.text).as_deref(),
+            Some("Hello board")
+        );
+        let jobs = db.jobs(None, 10).await.unwrap();
+        assert!(jobs.iter().all(|j| j.state == JobState::Done), "{jobs:?}");
+    })
+    .await;
+}

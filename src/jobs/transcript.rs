@@ -1,0 +1,60 @@
+//! The transcript job: writes a recording's transcription into its sidecar once the recording
+//! is archived, so that the archive (and a database rebuilt from it) holds the text too.
+
+use super::JobError;
+use super::context::JobContext;
+use crate::db::access::Visibility;
+use crate::db::model::RecordingStatus;
+use crate::sidecar::sidecar_key;
+use crate::storage::Store;
+
+pub async fn archive(ctx: &JobContext, store: &dyn Store) -> Result<(), JobError> {
+    let id = ctx.job.subject.as_str();
+    let Some(transcript) = ctx.db.transcript(id).await? else {
+        return Err(JobError::Permanent("the transcription is gone".into()));
+    };
+    let Some(recording) = ctx.db.recording(id, Visibility::Everything).await? else {
+        // Its record stop was lost; its conference's end or the account sync brings it.
+        return Err(JobError::Retryable("the recording is not known yet".into()));
+    };
+    match recording.entry.status {
+        RecordingStatus::Pending | RecordingStatus::Archiving => {
+            return Err(JobError::Wait("the recording is not archived yet".into()));
+        }
+        RecordingStatus::Failed => {
+            return Err(JobError::Permanent(
+                "the recording could not be archived, so it has no sidecar to hold the text".into(),
+            ));
+        }
+        RecordingStatus::Archived => {}
+    }
+    let key = ctx
+        .db
+        .archived_object(id)
+        .await?
+        .and_then(|object| object.object_key)
+        .ok_or_else(|| JobError::Wait("the recording is not archived yet".into()))?;
+    let sidecar = sidecar_key(&key);
+    let bytes = store.get_bytes(&sidecar).await?.ok_or_else(|| {
+        JobError::Permanent(format!(
+            "the sidecar {} is missing",
+            store.location(&sidecar)
+        ))
+    })?;
+    // Edited as JSON, not through the sidecar's type, so fields of a newer schema survive.
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| JobError::Permanent(format!("the sidecar is not JSON: {e}")))?;
+    let Some(fields) = json.as_object_mut() else {
+        return Err(JobError::Permanent(
+            "the sidecar is not a JSON object".into(),
+        ));
+    };
+    let value = serde_json::to_value(&transcript)
+        .map_err(|e| JobError::Permanent(format!("transcript: {e}")))?;
+    fields.insert("transcript".into(), value);
+    let body = serde_json::to_vec_pretty(&json)
+        .map_err(|e| JobError::Permanent(format!("sidecar: {e}")))?;
+    store.put_bytes(&sidecar, body, "application/json").await?;
+    tracing::info!(key = %sidecar, has_text = transcript.text.is_some(), "transcription archived");
+    Ok(())
+}
