@@ -147,6 +147,9 @@ enum ConferencesCommand {
         until: Option<String>,
         #[arg(long, value_parser = ["active", "ended"])]
         status: Option<String>,
+        /// Words said in the meeting (all of them, whole words, in a transcript).
+        #[arg(long)]
+        said: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
         /// One JSON document instead of a table.
@@ -345,6 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
             status,
+            said,
             limit,
             json,
         }) => {
@@ -355,6 +359,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 until,
                 status,
                 has_recording: None,
+                said,
                 limit: Some(limit),
                 cursor: None,
             };

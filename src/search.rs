@@ -25,6 +25,9 @@ pub struct ListQuery {
     /// `active` or `ended`.
     pub status: Option<String>,
     pub has_recording: Option<bool>,
+    /// Words said in the meeting: every one of them, as whole words, in a transcript of one
+    /// of its recordings.
+    pub said: Option<String>,
     /// 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -42,6 +45,7 @@ impl ListQuery {
             until: given(&self.until),
             status: given(&self.status),
             has_recording: self.has_recording,
+            said: given(&self.said),
             limit: self.limit,
             cursor: self.cursor.clone(),
         }
@@ -55,6 +59,7 @@ impl ListQuery {
             ("since", &self.since),
             ("until", &self.until),
             ("status", &self.status),
+            ("said", &self.said),
         ]
         .into_iter()
         .filter_map(|(k, v)| {
@@ -78,6 +83,19 @@ fn bad(field: &'static str, why: &'static str) -> SearchError {
     SearchError { field, why }
 }
 
+/// The words of a `said` search, each as it was typed.
+fn said(text: String) -> Result<Vec<String>, SearchError> {
+    if text.chars().any(char::is_control) {
+        return Err(bad("said", "must not contain control characters"));
+    }
+    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    match words.len() {
+        0 => Err(bad("said", "names no word")),
+        1..=20 => Ok(words),
+        _ => Err(bad("said", "at most 20 words")),
+    }
+}
+
 /// Turns query parameters into a search filter; shared with the command line.
 pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchError> {
     let limit = page_limit(query.limit)?;
@@ -92,6 +110,7 @@ pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchErr
             }
         },
         has_recording: query.has_recording,
+        said: query.said.map(said).transpose()?,
         after: query
             .cursor
             .map(|c| decode_cursor(&c).ok_or_else(|| bad("cursor", "not a cursor from this API")))
@@ -285,6 +304,7 @@ mod tests {
             until: None,
             status: None,
             has_recording: None,
+            said: None,
             limit: None,
             cursor: None,
         };

@@ -13,8 +13,8 @@ use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, Server, fixture};
 use fantoccini::Locator;
 
-/// A server holding two conferences, "Weekly Standup" with an archived recording and "Board
-/// Review" without, and the media host the recording came from.
+/// A server holding two conferences, "Weekly Standup" with an archived, transcribed recording
+/// and "Board Review" without, and the media host the recording came from.
 async fn seeded_server() -> (MediaServer, Server) {
     let media = MediaServer::start(Some(AUTH_TOKEN)).await;
     let mp3 = std::fs::read(fixture("standup.mp3")).unwrap();
@@ -44,6 +44,18 @@ async fn seeded_server() -> (MediaServer, Server) {
             (server.conference("b1").await["recordings"][0]["status"] == "archived").then_some(())
         })
         .await;
+    // Its transcription too, so that the pages are checked with one.
+    let id = server.conference("b1").await["recordings"][0]["recording_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let transcribed = server
+        .post_signed(
+            "/vobiz/recording",
+            &format!("recording_id={id}&transcription=Good+morning%2C+everyone."),
+        )
+        .await;
+    assert_eq!(transcribed.status(), 200);
     (media, server)
 }
 
@@ -63,7 +75,7 @@ async fn in_chromium_sign_in_by_link_search_open_a_conference_and_the_audio_load
     browser
         .wait()
         .for_url(
-            &url::Url::parse(&server.url("/?q=Standup&participant=&since=&until=&status="))
+            &url::Url::parse(&server.url("/?q=Standup&participant=&said=&since=&until=&status="))
                 .unwrap(),
         )
         .await

@@ -191,6 +191,22 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
     assert!(none.contains("No recordings match."), "{none}");
     let bad = page_text(&client, &server, "/recordings?since=yesterday", &cookies).await;
     assert!(bad.contains("since: not an RFC 3339 time"), "{bad}");
+
+    // A transcription arrives: the conference page shows it, as text.
+    let id = listed["recordings"][0]["recording_id"].as_str().unwrap();
+    let posted = server
+        .post_signed(
+            "/vobiz/recording",
+            &format!("recording_id={id}&transcription=Hello+%3Cscript%3Eeveryone%3C%2Fscript%3E"),
+        )
+        .await;
+    assert_eq!(posted.status(), 200);
+    let transcribed = page_text(&client, &server, "/conferences/w1", &cookies).await;
+    assert!(
+        transcribed.contains("<summary>Transcript of recording 1</summary>")
+            && transcribed.contains("Hello &lt;script&gt;everyone"),
+        "{transcribed}"
+    );
     let bounced = client
         .get(server.url("/conferences/w1"))
         .send()

@@ -9,3 +9,8 @@ CREATE TABLE transcripts (
     error             text,
     received_at       timestamptz NOT NULL
 );
+
+-- Whole-word search over the texts, for finding a meeting by what was said in it ('simple':
+-- words as written, no stemming, as SQLite's index does).
+CREATE INDEX transcripts_words ON transcripts
+    USING gin (to_tsvector('simple', COALESCE(text, '')));

@@ -135,3 +135,51 @@ async fn a_restored_transcription_needs_no_job() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_meeting_is_found_by_words_said_in_it_whole_words_all_of_them() {
+    for_each_backend(|db| async move {
+        let enter = "ConferenceAction=enter&ConferenceUUID=k-t&ConferenceName=Board&CallUUID=leg&From=1&To=2&Timestamp=2026-05-19+10%3A00%3A00";
+        db.record_callback(crate::db::contract::callback(enter), RULES)
+            .await
+            .unwrap();
+        db.record_callback(record_stop(STOP, t0()), RULES)
+            .await
+            .unwrap();
+        // A failure first: the text then replaces it, through the index's update path.
+        db.record_callback(transcription(FAILED, t0()), RULES)
+            .await
+            .unwrap();
+        db.record_callback(
+            transcription(
+                "recording_id=r-t&transcription=We+approved+the+Budget%2C+then+lunch.",
+                t0(),
+            ),
+            RULES,
+        )
+        .await
+        .unwrap();
+        let found = |said: &'static str| {
+            let db = std::sync::Arc::clone(&db);
+            async move {
+                let filter = super::model::Filter {
+                    said: Some(said.split_whitespace().map(str::to_owned).collect()),
+                    limit: 10,
+                    ..super::model::Filter::default()
+                };
+                db.search_conferences(filter, Visibility::Everything)
+                    .await
+                    .unwrap()
+                    .rows
+                    .len()
+            }
+        };
+
+        assert_eq!(found("budget").await, 1, "any case");
+        assert_eq!(found("approved lunch").await, 1, "every word, anywhere");
+        assert_eq!(found("budget dinner").await, 0, "not every word");
+        assert_eq!(found("budg").await, 0, "whole words only");
+        assert_eq!(found("\"budget OR").await, 0, "typed text is never query syntax");
+    })
+    .await;
+}

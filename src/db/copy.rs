@@ -17,8 +17,8 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use super::DbError;
 use crate::time::{Instant, from_db};
 
-/// Every table that holds history, parents before children. SQLite's name index
-/// (`conference_names`) is rebuilt by PostgreSQL's own index; the migrations table is each
+/// Every table that holds history, parents before children. SQLite's name and transcript
+/// indexes (`conference_names`, `transcript_words`) are rebuilt by PostgreSQL's own indexes; the migrations table is each
 /// database's own.
 pub const TABLES: &[&str] = &[
     "conferences",
@@ -323,14 +323,21 @@ impl ToSql for Value {
 mod tests {
     use super::TABLES;
 
-    /// Tables that are deliberately not copied: SQLite's name index and its shadow tables
-    /// (PostgreSQL builds its own) and the migrations each database keeps for itself.
+    /// Tables that are deliberately not copied: SQLite's name and transcript indexes and their
+    /// shadow tables (PostgreSQL builds its own) and the migrations each database keeps for
+    /// itself.
     const NOT_HISTORY: &[&str] = &[
         "conference_names",
         "conference_names_config",
         "conference_names_data",
         "conference_names_docsize",
         "conference_names_idx",
+        "transcript_words",
+        "transcript_words_config",
+        "transcript_words_content",
+        "transcript_words_data",
+        "transcript_words_docsize",
+        "transcript_words_idx",
         "schema_migrations",
     ];
 

@@ -197,6 +197,8 @@ pub struct Recording {
     pub archived_at: Option<DateTime<Utc>>,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// The transcription Vobiz sent, if it sent one.
+    pub transcript: Option<Transcript>,
 }
 
 /// A job as the queue holds it.
@@ -380,6 +382,8 @@ pub struct Filter {
     pub until: Option<DateTime<Utc>>,
     pub status: Option<Status>,
     pub has_recording: Option<bool>,
+    /// Words that must all be in a transcript of one of its recordings, as whole words.
+    pub said: Option<Vec<String>>,
     pub after: Option<Cursor>,
     pub limit: u32,
 }

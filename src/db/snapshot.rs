@@ -5,7 +5,7 @@
 use super::DbError;
 use super::model::{
     ArchiveSubject, Conference, ConferenceDetail, Job, MailKind, Participant, Recording,
-    SummarySubject, ToArchive,
+    SummarySubject, ToArchive, Transcript,
 };
 
 /// The reads the composed answers are made of, inside one read transaction.
@@ -17,6 +17,7 @@ pub(crate) trait Snapshot {
     fn jobs_of(&self, uuid: &str) -> Result<Vec<Job>, DbError>;
     fn handled(&self, kind: MailKind, subject: &str) -> Result<Vec<String>, DbError>;
     fn to_archive(&self, recording_id: &str) -> Result<Option<ToArchive>, DbError>;
+    fn transcript(&self, recording_id: &str) -> Result<Option<Transcript>, DbError>;
 }
 
 pub(crate) fn conference_detail(
@@ -26,10 +27,14 @@ pub(crate) fn conference_detail(
     let Some(conference) = s.conference(uuid)? else {
         return Ok(None);
     };
+    let mut recordings = s.recordings_of(uuid)?;
+    for recording in &mut recordings {
+        recording.transcript = s.transcript(&recording.recording_id)?;
+    }
     Ok(Some(ConferenceDetail {
         conference,
         participants: s.participants(uuid)?,
-        recordings: s.recordings_of(uuid)?,
+        recordings,
         jobs: s.jobs_of(uuid)?,
     }))
 }

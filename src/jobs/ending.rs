@@ -61,6 +61,8 @@ fn webhook(job: &Job, finish: &Finish) -> Option<WebhookEvent> {
         (JobKind::ArchiveRecording, Finish::Done) => (EventType::RecordingArchived, false),
         (JobKind::ArchiveRecording, Finish::Failed { .. }) => (EventType::RecordingFailed, false),
         (JobKind::NotifyConference, Finish::Done) => (EventType::SummarySent, true),
+        // Not once: a text that replaces a failure is news again.
+        (JobKind::ArchiveTranscript, Finish::Done) => (EventType::RecordingTranscribed, false),
         _ => return None,
     };
     Some(WebhookEvent {
@@ -120,6 +122,23 @@ mod tests {
             "receivers hear of the archived recording in the same transaction"
         );
         assert!(!ending.alert_operators);
+    }
+
+    #[test]
+    fn a_transcription_in_the_sidecar_is_news_each_time_and_settles_no_summary() {
+        let ending = decide(
+            &job(JobKind::ArchiveTranscript, 1),
+            &Ok(()),
+            &config(),
+            true,
+            Instant::default(),
+        );
+        assert!(!ending.summarise_if_settled);
+        assert_eq!(
+            ending.webhook.map(|w| (w.event, w.once)),
+            Some((EventType::RecordingTranscribed, false)),
+            "a text that replaces a failure is sent too"
+        );
     }
 
     #[test]

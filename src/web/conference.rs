@@ -28,6 +28,9 @@ struct RecordingEntry {
     start_ms: Option<i64>,
     span: Option<String>,
     placed_by: Option<&'static str>,
+    /// The transcription's text, or why there is none.
+    transcript: Option<String>,
+    transcript_error: Option<String>,
 }
 
 #[tracing::instrument(name = "web.conference", skip_all, fields(conference_uuid = %path))]
@@ -72,7 +75,13 @@ pub async fn page(
         .into_iter()
         .map(|r| {
             let place = placed(&r.recording_id);
+            let (transcript, transcript_error) = match r.transcript {
+                Some(t) => (t.text, t.error),
+                None => (None, None),
+            };
             RecordingEntry {
+                transcript,
+                transcript_error,
                 archived: r.status == RecordingStatus::Archived,
                 format: r.format.unwrap_or_default().to_ascii_uppercase(),
                 size: r.size_bytes.map(human_size).unwrap_or_default(),

@@ -48,6 +48,7 @@ fn recording(source: Source, started: Option<&str>, call: Option<&str>) -> Recor
         archived_at: None,
         attempts: 0,
         last_error: None,
+        transcript: None,
     }
 }
 

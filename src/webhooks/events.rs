@@ -19,18 +19,22 @@ pub enum EventType {
     /// Vobiz's copy of an archived recording was deleted.
     #[serde(rename = "recording.source_deleted")]
     RecordingSourceDeleted,
+    /// A recording's transcription (its text, or why there is none) is in its sidecar.
+    #[serde(rename = "recording.transcribed")]
+    RecordingTranscribed,
     /// A test message (`confvault webhooks test`).
     #[serde(rename = "ping")]
     Ping,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ConferenceEnded,
         EventType::RecordingArchived,
         EventType::RecordingFailed,
         EventType::SummarySent,
         EventType::RecordingSourceDeleted,
+        EventType::RecordingTranscribed,
         EventType::Ping,
     ];
 
@@ -41,6 +45,7 @@ impl EventType {
             EventType::RecordingFailed => "recording.failed",
             EventType::SummarySent => "summary.sent",
             EventType::RecordingSourceDeleted => "recording.source_deleted",
+            EventType::RecordingTranscribed => "recording.transcribed",
             EventType::Ping => "ping",
         }
     }

@@ -41,7 +41,8 @@ pub struct ConferenceEnded {
     pub recordings: Vec<Recording>,
 }
 
-/// `recording.archived`, `recording.failed` and `recording.source_deleted`.
+/// `recording.archived`, `recording.failed`, `recording.source_deleted` and
+/// `recording.transcribed` (the recording's `transcript` says what came).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordingEvent {
     pub recording: RecordingDetail,
@@ -95,7 +96,8 @@ impl Payloads {
             }
             EventType::RecordingArchived
             | EventType::RecordingFailed
-            | EventType::RecordingSourceDeleted => {
+            | EventType::RecordingSourceDeleted
+            | EventType::RecordingTranscribed => {
                 envelope(event, at, self.recording(event, subject).await?)
             }
             EventType::SummarySent => envelope(event, at, self.summary_sent(subject).await?),

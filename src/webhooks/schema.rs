@@ -11,7 +11,8 @@ pub fn data_schema(event: EventType) -> &'static str {
         EventType::ConferenceEnded => "ConferenceEnded",
         EventType::RecordingArchived
         | EventType::RecordingFailed
-        | EventType::RecordingSourceDeleted => "RecordingEvent",
+        | EventType::RecordingSourceDeleted
+        | EventType::RecordingTranscribed => "RecordingEvent",
         EventType::SummarySent => "SummarySent",
         EventType::Ping => "Ping",
     }

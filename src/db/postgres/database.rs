@@ -394,4 +394,8 @@ impl Snapshot for super::tx::PgTx<'_> {
     ) -> Result<Option<crate::db::model::ToArchive>, DbError> {
         recordings::to_archive(self, recording_id)
     }
+
+    fn transcript(&self, recording_id: &str) -> Result<Option<Transcript>, DbError> {
+        super::transcripts::get(self, recording_id)
+    }
 }

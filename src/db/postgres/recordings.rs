@@ -69,6 +69,7 @@ pub fn for_conference(tx: &PgTx<'_>, uuid: &str) -> Result<Vec<Recording>, DbErr
             archived_at: r.try_get(10)?,
             attempts: i64::from(r.try_get::<_, i32>(11)?),
             last_error: r.try_get(12)?,
+            transcript: None,
         })
     })
     .collect()

@@ -99,6 +99,15 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
         ),
         None => {}
     }
+    if let Some(words) = &f.said {
+        c.bind(
+            "c.conference_uuid IN (SELECT r.conference_uuid FROM transcripts t
+                                   JOIN recordings r ON r.recording_id = t.recording_id
+                                   WHERE to_tsvector('simple', COALESCE(t.text, ''))
+                                         @@ plainto_tsquery('simple', $?))",
+            words.join(" "),
+        );
+    }
     if let Some(after) = &f.after {
         match after.started_at {
             Some(at) => {

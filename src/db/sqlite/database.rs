@@ -434,4 +434,8 @@ impl Snapshot for Read<'_> {
     ) -> Result<Option<crate::db::model::ToArchive>, DbError> {
         recordings::to_archive(self.0, recording_id)
     }
+
+    fn transcript(&self, recording_id: &str) -> Result<Option<Transcript>, DbError> {
+        super::transcripts::get(self.0, recording_id)
+    }
 }

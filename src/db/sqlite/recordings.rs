@@ -70,6 +70,7 @@ pub fn for_conference(conn: &Connection, uuid: &str) -> Result<Vec<Recording>, D
                 archived_at: None,
                 attempts: r.get(11)?,
                 last_error: r.get(12)?,
+                transcript: None,
             },
             r.get::<_, Option<String>>(10)?,
             r.get::<_, Option<String>>(13)?,

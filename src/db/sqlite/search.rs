@@ -74,6 +74,14 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
         ),
         None => {}
     }
+    if let Some(words) = &f.said {
+        conditions.push(
+            "c.conference_uuid IN (SELECT r.conference_uuid FROM transcript_words w
+                                   JOIN recordings r ON r.recording_id = w.recording_id
+                                   WHERE transcript_words MATCH :said)",
+        );
+        values.push((":said", Value::Text(fts_all_words(words))));
+    }
     if let Some(after) = &f.after {
         conditions.push("(c.started_at, c.conference_uuid) < (:after_at, :after_uuid)");
         let at = after.started_at.map(to_db).unwrap_or_default();
@@ -151,6 +159,16 @@ fn rare_term_matches(conn: &Connection, fts: &str) -> Result<Option<Vec<i64>>, D
 /// A user's text as one FTS5 phrase: quotes doubled, so no query syntax leaks through.
 fn fts_phrase(q: &str) -> String {
     format!("\"{}\"", q.replace('"', "\"\""))
+}
+
+/// An FTS5 query for documents holding every one of `words`: each quoted, so that what people
+/// type is never read as query syntax.
+fn fts_all_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
