@@ -32,7 +32,8 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
             "0004_webhooks",
             "0005_audit_subject",
             "0006_jobs_by_subject",
-            "0007_webhook_prune"
+            "0007_webhook_prune",
+            "0008_transcripts"
         ]
     );
     assert!(second.is_empty());
@@ -87,7 +88,7 @@ async fn replicas_that_start_together_migrate_once_without_racing() {
         1,
         "one replica applied the migrations, the others found them done: {applied:?}"
     );
-    assert_eq!(applied.iter().sum::<usize>(), 7, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), 8, "{applied:?}");
 }
 
 #[tokio::test]
