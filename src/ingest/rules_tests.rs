@@ -30,12 +30,17 @@ pub(crate) fn t0() -> Instant {
     Utc.with_ymd_and_hms(2026, 5, 19, 10, 0, 0).unwrap()
 }
 
-/// A documented- or live-shape conference callback, accepted as the handler would.
-pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted {
+/// `body` posted to `endpoint`, parsed by `parse`, accepted as the handler would.
+fn accepted(
+    endpoint: Endpoint,
+    body: &str,
+    received_at: Instant,
+    parse: impl FnOnce(&Fields) -> Parsed,
+) -> Accepted {
     let fields = Fields::parse(body.as_bytes()).unwrap();
-    let parsed = Parsed::Conference(callback::parse_conference(&fields, Tz::UTC).unwrap());
+    let parsed = parse(&fields);
     Accepted::new(
-        Endpoint::Conference,
+        endpoint,
         "POST".into(),
         body.into(),
         fields,
@@ -43,35 +48,25 @@ pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted 
         received_at,
         None,
     )
+}
+
+/// A documented- or live-shape conference callback, accepted as the handler would.
+pub(crate) fn conference_callback(body: &str, received_at: Instant) -> Accepted {
+    accepted(Endpoint::Conference, body, received_at, |fields| {
+        Parsed::Conference(callback::parse_conference(fields, Tz::UTC).unwrap())
+    })
 }
 
 pub(crate) fn transcription(body: &str, received_at: Instant) -> Accepted {
-    let fields = Fields::parse(body.as_bytes()).unwrap();
-    let parsed =
-        Parsed::Transcription(crate::vobiz::transcription::parse_transcription(&fields).unwrap());
-    Accepted::new(
-        Endpoint::Recording,
-        "POST".into(),
-        body.into(),
-        fields,
-        parsed,
-        received_at,
-        None,
-    )
+    accepted(Endpoint::Recording, body, received_at, |fields| {
+        Parsed::Transcription(crate::vobiz::transcription::parse_transcription(fields).unwrap())
+    })
 }
 
 pub(crate) fn record_stop(body: &str, received_at: Instant) -> Accepted {
-    let fields = Fields::parse(body.as_bytes()).unwrap();
-    let parsed = Parsed::RecordStop(callback::parse_record_stop(&fields).unwrap());
-    Accepted::new(
-        Endpoint::Recording,
-        "POST".into(),
-        body.into(),
-        fields,
-        parsed,
-        received_at,
-        None,
-    )
+    accepted(Endpoint::Recording, body, received_at, |fields| {
+        Parsed::RecordStop(callback::parse_record_stop(fields).unwrap())
+    })
 }
 
 /// Every ordering of `items` (Heap's algorithm).
