@@ -57,6 +57,15 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
         );
         assert!(stdout.contains(&hex::encode(Sha256::digest(&audio))));
     }
+    let support: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sidecars[1]).unwrap()).unwrap();
+    assert!(
+        support["transcript"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Thanks for calling support.")),
+        "the live call's transcription is in its sidecar: {support}"
+    );
+    assert_eq!(field(&stdout, "transcript ").len(), 1, "{stdout}");
     let synced: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sidecars[2]).unwrap()).unwrap();
     assert_eq!(
@@ -88,8 +97,10 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
     let webhooks = field(&stdout, "webhooks ");
     assert!(
         webhooks.len() == 1
-            && webhooks[0].starts_with("7 taken at http://127.0.0.1:")
-            && webhooks[0].ends_with("conference.ended ×2, recording.archived ×3, summary.sent ×2"),
+            && webhooks[0].starts_with("8 taken at http://127.0.0.1:")
+            && webhooks[0].ends_with(
+                "conference.ended ×2, recording.archived ×3, recording.transcribed ×1, summary.sent ×2"
+            ),
         "{stdout}"
     );
 }

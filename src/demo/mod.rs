@@ -1,10 +1,11 @@
 //! `confvault demo`: the whole product on the embedded defaults in one command. It starts the
 //! service, plays two signed conferences at it (one in each callback shape, with a rejoin, a
-//! `RecordStop` recording and a documented `end` with a `RecordingUrl`) whose recordings come
-//! from a loopback media host that demands the auth headers, waits for the archive and the
-//! email, and says where everything landed.
+//! `RecordStop` recording with its transcription and a documented `end` with a `RecordingUrl`)
+//! whose recordings come from a loopback media host that demands the auth headers, waits for
+//! the archive, the transcript and the email, and says where everything landed.
 
 mod audio;
+mod caller;
 mod media_host;
 mod report;
 mod sync;
@@ -24,7 +25,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::db::catalog::RecordingDetail;
 use crate::db::model::{MailKind, RecordingStatus};
-use crate::vobiz::signature::{Scheme, sign};
+use caller::Vobiz;
 use media_host::{Listed, MediaHost};
 use report::{Found, report};
 use webhook_sink::WebhookSink;
@@ -34,6 +35,9 @@ const AUTH_ID: &str = "MA_DEMO_ACCOUNT";
 const TEAM: &str = "team@example.com";
 /// The demo's administrator, whose sign-in link it prints.
 const ADMIN: &str = "admin@example.com";
+/// What the support call's transcription says.
+const TRANSCRIPT: &str =
+    "Thanks for calling support. I can see the order; a replacement ships today.";
 /// Longest the demo waits for archiving and the email.
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -214,39 +218,6 @@ fn directory(number: &str, name: &str) -> crate::config::DirectoryEntry {
     }
 }
 
-/// Sends callbacks the way Vobiz does: form-encoded and signed (V3) with a fresh nonce.
-struct Vobiz {
-    client: reqwest::Client,
-    base: String,
-    auth_token: String,
-}
-
-impl Vobiz {
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> anyhow::Result<()> {
-        let url = format!("{}{path}", self.base);
-        let nonce = format!("{}", rand::random::<u64>());
-        let signature = sign(&self.auth_token, &url, &nonce, Scheme::V3);
-        let body = serde_urlencoded::to_string(fields).context("encoding a callback")?;
-        let response = self
-            .client
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("User-Agent", "Vobiz")
-            .header("X-Vobiz-Signature-V3", signature)
-            .header("X-Vobiz-Signature-V3-Nonce", nonce)
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("posting to {path}"))?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{path} answered {}",
-            response.status()
-        );
-        Ok(())
-    }
-}
-
 /// The documented shape: `ConferenceAction` with a `Timestamp` on every callback, and an `end`
 /// carrying the `RecordingUrl`. Ben drops out and rejoins.
 async fn play_documented(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<Played> {
@@ -379,6 +350,17 @@ async fn play_live(vobiz: &Vobiz, run_id: &str, media: &str) -> anyhow::Result<P
             ],
         )
         .await?;
+    // Minutes later on a real account: Vobiz's transcription of that recording.
+    vobiz
+        .post(
+            "/vobiz/recording",
+            &[
+                ("recording_id", &recording_id),
+                ("transcription_id", &format!("{run_id}-support-transcript")),
+                ("transcription", TRANSCRIPT),
+            ],
+        )
+        .await?;
     vobiz
         .post(
             "/vobiz/conference",
@@ -418,7 +400,14 @@ async fn settled(
         .map(|r| r.recording_id.as_str())
         .chain([synced.entry.recording_id.as_str()])
         .collect();
-    sink.wait_for(&archived, found.len(), PATIENCE).await?;
+    let transcribed: Vec<&str> = found
+        .iter()
+        .flat_map(|f| &f.recordings)
+        .filter(|r| r.transcript.is_some())
+        .map(|r| r.recording_id.as_str())
+        .collect();
+    sink.wait_for((&archived, &transcribed), found.len(), PATIENCE)
+        .await?;
     Ok(outcome)
 }
 

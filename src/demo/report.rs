@@ -1,5 +1,5 @@
-//! What the demo prints when it is done: where each conference's recordings, sidecars and
-//! summaries landed, the recording the account sync found, and the webhooks that arrived.
+//! What the demo prints when it is done: where each conference's recordings, sidecars,
+//! transcripts and summaries landed, the recording the account sync found, and the webhooks that arrived.
 
 use crate::db::catalog::RecordingDetail;
 use crate::db::model::{Recording, SentRow};
@@ -27,6 +27,9 @@ pub(super) fn report(
         ));
         for r in &found.recordings {
             out.push_str(&archived_lines(r.location.as_deref(), r.sha256.as_deref()));
+            if let Some(text) = r.transcript.as_ref().and_then(|t| t.text.as_deref()) {
+                out.push_str(&format!("  transcript  \"{text}\" (in the sidecar too)\n"));
+            }
         }
         for m in &found.mail {
             out.push_str(&format!(

@@ -76,12 +76,13 @@ impl WebhookSink {
             .refused
     }
 
-    /// Until a `recording.archived` has been taken for each of `recordings`, and a
-    /// `conference.ended` and a `summary.sent` for each of `conferences`, all signed right; an
-    /// error if one was refused or `patience` runs out.
+    /// Until a `recording.archived` has been taken for each of `recordings`, a
+    /// `recording.transcribed` for each of `transcribed`, and a `conference.ended` and a
+    /// `summary.sent` for each of `conferences`, all signed right; an error if one was refused
+    /// or `patience` runs out.
     pub async fn wait_for(
         &self,
-        recordings: &[&str],
+        (recordings, transcribed): (&[&str], &[&str]),
         conferences: usize,
         patience: Duration,
     ) -> anyhow::Result<()> {
@@ -89,12 +90,15 @@ impl WebhookSink {
         loop {
             let taken = self.taken();
             let of_type = |kind: &str| taken.iter().filter(|t| t.event_type == kind).count();
-            let archived = recordings.iter().all(|id| {
-                taken.iter().any(|t| {
-                    t.event_type == "recording.archived" && t.recording_id.as_deref() == Some(id)
+            let all_of = |kind: &str, ids: &[&str]| {
+                ids.iter().all(|id| {
+                    taken
+                        .iter()
+                        .any(|t| t.event_type == kind && t.recording_id.as_deref() == Some(id))
                 })
-            });
-            if archived
+            };
+            if all_of("recording.archived", recordings)
+                && all_of("recording.transcribed", transcribed)
                 && of_type("conference.ended") >= conferences
                 && of_type("summary.sent") >= conferences
             {
