@@ -182,6 +182,9 @@ enum RecordingsCommand {
         /// Only recordings whose conference is known (true) or not (false).
         #[arg(long)]
         linked: Option<bool>,
+        /// Words said in it (all of them, whole words, in its transcript).
+        #[arg(long)]
+        said: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
         /// One JSON document instead of a table.
@@ -421,6 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             participant,
             status,
             linked,
+            said,
             limit,
             json,
         }) => {
@@ -430,6 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 participant,
                 status,
                 linked,
+                said,
                 limit: Some(limit),
                 cursor: None,
             };

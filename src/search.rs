@@ -89,11 +89,10 @@ fn said(text: String) -> Result<Vec<String>, SearchError> {
         return Err(bad("said", "must not contain control characters"));
     }
     let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
-    match words.len() {
-        0 => Err(bad("said", "names no word")),
-        1..=20 => Ok(words),
-        _ => Err(bad("said", "at most 20 words")),
+    if words.len() > 20 {
+        return Err(bad("said", "at most 20 words"));
     }
+    Ok(words)
 }
 
 /// Turns query parameters into a search filter; shared with the command line.
@@ -110,7 +109,11 @@ pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchErr
             }
         },
         has_recording: query.has_recording,
-        said: query.said.map(said).transpose()?,
+        said: query
+            .said
+            .filter(|s| !s.trim().is_empty())
+            .map(said)
+            .transpose()?,
         after: query
             .cursor
             .map(|c| decode_cursor(&c).ok_or_else(|| bad("cursor", "not a cursor from this API")))
@@ -145,6 +148,8 @@ pub struct RecordingQuery {
     pub status: Option<String>,
     /// Only recordings whose conference is known (`true`) or not (`false`).
     pub linked: Option<bool>,
+    /// Words said in the recording: every one of them, as whole words, in its transcript.
+    pub said: Option<String>,
     /// 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -169,6 +174,7 @@ pub fn recording_filter(
             })
             .transpose()?,
         linked: query.linked,
+        said: given(query.said).map(said).transpose()?,
         after: given(query.cursor)
             .map(|c| {
                 decode_recording_cursor(&c)

@@ -207,6 +207,15 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
             && transcribed.contains("Hello &lt;script&gt;everyone"),
         "{transcribed}"
     );
+    let said = page_text(&client, &server, "/?said=HELLO+everyone", &cookies).await;
+    assert!(
+        said.contains("Weekly Standup") && !said.contains("Board"),
+        "{said}"
+    );
+    let said = page_text(&client, &server, "/recordings?said=hello", &cookies).await;
+    assert!(said.contains("href=\"/conferences/w1\""), "{said}");
+    let unsaid = page_text(&client, &server, "/recordings?said=goodbye", &cookies).await;
+    assert!(unsaid.contains("No recordings match."), "{unsaid}");
     let bounced = client
         .get(server.url("/conferences/w1"))
         .send()

@@ -60,6 +60,8 @@ pub struct RecordingFilter {
     pub status: Option<RecordingStatus>,
     /// Only recordings with (true) or without (false) a known conference.
     pub linked: Option<bool>,
+    /// Words that must all be in its transcript, as whole words.
+    pub said: Option<Vec<String>>,
     pub after: Option<RecordingCursor>,
     pub limit: u32,
 }

@@ -137,7 +137,7 @@ async fn a_restored_transcription_needs_no_job() {
 }
 
 #[tokio::test]
-async fn a_meeting_is_found_by_words_said_in_it_whole_words_all_of_them() {
+async fn a_meeting_and_its_recording_are_found_by_words_said_whole_words_all_of_them() {
     for_each_backend(|db| async move {
         let enter = "ConferenceAction=enter&ConferenceUUID=k-t&ConferenceName=Board&CallUUID=leg&From=1&To=2&Timestamp=2026-05-19+10%3A00%3A00";
         db.record_callback(crate::db::contract::callback(enter), RULES)
@@ -180,6 +180,20 @@ async fn a_meeting_is_found_by_words_said_in_it_whole_words_all_of_them() {
         assert_eq!(found("budget dinner").await, 0, "not every word");
         assert_eq!(found("budg").await, 0, "whole words only");
         assert_eq!(found("\"budget OR").await, 0, "typed text is never query syntax");
+        let recordings = |said: &'static str| {
+            let db = std::sync::Arc::clone(&db);
+            async move {
+                let filter = super::catalog::RecordingFilter {
+                    said: Some(said.split_whitespace().map(str::to_owned).collect()),
+                    limit: 10,
+                    ..super::catalog::RecordingFilter::default()
+                };
+                let page = db.search_recordings(filter, Visibility::Everything).await;
+                page.unwrap().rows.into_iter().map(|r| r.recording_id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(recordings("LUNCH budget").await, ["r-t"]);
+        assert!(recordings("dinner").await.is_empty());
     })
     .await;
 }

@@ -20,6 +20,7 @@ pub struct Form {
     participant: Option<String>,
     status: Option<String>,
     linked: Option<String>,
+    said: Option<String>,
     cursor: Option<String>,
 }
 
@@ -42,6 +43,7 @@ impl Form {
                     });
                 }
             },
+            said: given(&self.said),
             limit: Some(25),
             cursor: given(&self.cursor),
         })

@@ -186,6 +186,14 @@ pub fn recordings(
         Some(false) => c.push("r.conference_uuid IS NULL"),
         None => {}
     }
+    if let Some(words) = &f.said {
+        c.bind(
+            "r.recording_id IN (SELECT t.recording_id FROM transcripts t
+                                WHERE to_tsvector('simple', COALESCE(t.text, ''))
+                                      @@ plainto_tsquery('simple', $?))",
+            words.join(" "),
+        );
+    }
     if let Some(number) = &f.participant {
         c.bind(
             "(r.from_normalized = $? OR r.to_normalized = $?

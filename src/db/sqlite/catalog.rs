@@ -65,6 +65,13 @@ pub fn search(
         Some(false) => conditions.push("r.conference_uuid IS NULL"),
         None => {}
     }
+    if let Some(words) = &f.said {
+        conditions.push(
+            "r.recording_id IN (SELECT recording_id FROM transcript_words
+                                WHERE transcript_words MATCH :said)",
+        );
+        values.push((":said", Box::new(super::search::fts_all_words(words))));
+    }
     if let Some(number) = &f.participant {
         conditions.push(
             "(r.from_normalized = :participant OR r.to_normalized = :participant

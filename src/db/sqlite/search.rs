@@ -163,7 +163,7 @@ fn fts_phrase(q: &str) -> String {
 
 /// An FTS5 query for documents holding every one of `words`: each quoted, so that what people
 /// type is never read as query syntax.
-fn fts_all_words(words: &[String]) -> String {
+pub(super) fn fts_all_words(words: &[String]) -> String {
     words
         .iter()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
