@@ -207,7 +207,7 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
             && transcribed.contains("Hello &lt;script&gt;everyone"),
         "{transcribed}"
     );
-    let said = page_text(&client, &server, "/?said=HELLO+everyone", &cookies).await;
+    let said = page_text(&client, &server, "/?said=HELLO", &cookies).await;
     assert!(
         said.contains("Weekly Standup") && !said.contains("Board"),
         "{said}"
