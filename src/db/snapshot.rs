@@ -13,7 +13,7 @@ pub(crate) trait Snapshot {
     fn conference(&self, uuid: &str) -> Result<Option<Conference>, DbError>;
     fn participants(&self, uuid: &str) -> Result<Vec<Participant>, DbError>;
     fn recordings_of(&self, uuid: &str) -> Result<Vec<Recording>, DbError>;
-    /// Its notify job and its recordings' archive jobs.
+    /// Its notify job, and its recordings' archive and transcript jobs.
     fn jobs_of(&self, uuid: &str) -> Result<Vec<Job>, DbError>;
     fn handled(&self, kind: MailKind, subject: &str) -> Result<Vec<String>, DbError>;
     fn to_archive(&self, recording_id: &str) -> Result<Option<ToArchive>, DbError>;

@@ -38,6 +38,18 @@ async fn a_long_transcription_reaches_the_api_the_sidecar_and_a_rebuilt_database
         .await;
     assert_eq!(sidecar["transcript"]["text"], text.trim());
     assert_eq!(sidecar["recording"]["recording_id"], id.as_str());
+    server
+        .eventually(
+            "the transcript job to show as done with its conference",
+            || async {
+                let jobs = server.conference("tr-1").await["jobs"].clone();
+                jobs.as_array()?
+                    .iter()
+                    .any(|j| j["kind"] == "archive_transcript" && j["state"] == "done")
+                    .then_some(())
+            },
+        )
+        .await;
     let rebuilt = archived.server_on_a_new_database();
     let (ok, output) = rebuilt.cli(&["db", "rebuild"]);
     assert!(ok, "{output}");

@@ -316,11 +316,15 @@ pub fn for_conference(tx: &PgTx<'_>, conference_uuid: &str) -> Result<Vec<Job>, 
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs
              WHERE subject = $1
-                OR (kind = $2 AND subject IN
+                OR (kind IN ($2, $3) AND subject IN
                        (SELECT recording_id FROM recordings WHERE conference_uuid = $1))
              ORDER BY id"
         ),
-        &[&conference_uuid, &JobKind::ArchiveRecording],
+        &[
+            &conference_uuid,
+            &JobKind::ArchiveRecording,
+            &JobKind::ArchiveTranscript,
+        ],
     )?)
 }
 

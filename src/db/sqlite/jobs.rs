@@ -328,17 +328,21 @@ pub(super) fn for_conference_sql() -> String {
     format!(
         "SELECT {JOB_COLUMNS} FROM jobs
          WHERE subject = :conf
-            OR (kind = :archive AND subject IN
+            OR (kind IN (:archive, :transcript) AND subject IN
                    (SELECT recording_id FROM recordings WHERE conference_uuid = :conf))
          ORDER BY id"
     )
 }
 
-/// The jobs about a conference: its notify job and its recordings' archive jobs.
+/// The jobs about a conference: its notify job, and its recordings' archive and transcript jobs.
 pub fn for_conference(conn: &Connection, conference_uuid: &str) -> Result<Vec<Job>, DbError> {
     let mut stmt = conn.prepare_cached(&for_conference_sql())?;
     jobs(stmt.query_map(
-        named_params! {":conf": conference_uuid, ":archive": JobKind::ArchiveRecording},
+        named_params! {
+            ":conf": conference_uuid,
+            ":archive": JobKind::ArchiveRecording,
+            ":transcript": JobKind::ArchiveTranscript,
+        },
         job_row,
     )?)
 }
