@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::model::{Conference, Participant, Source, Transcript};
 use crate::db::restore::{Restored, RestoredLeg, RestoredRecording};
+use crate::failure::Failure;
+use crate::storage::{Store, StoreError};
 use crate::vobiz::phone;
 use crate::vobiz::sniff::AudioFormat;
 
@@ -68,6 +70,37 @@ pub fn sidecar_key(key: &str) -> String {
         Some((stem, ext)) if !ext.contains('/') => format!("{stem}.json"),
         _ => format!("{key}.json"),
     }
+}
+
+/// What an [`edit`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edited {
+    Written,
+    /// No sidecar beside the recording.
+    Missing,
+    /// The sidecar is not a JSON object; it is left as it is.
+    NotAnObject,
+}
+
+/// Reads the sidecar beside the recording at `recording_key`, lets `change` edit its fields and
+/// writes it back. Edited as JSON, not through [`Sidecar`], so fields of a newer schema survive.
+pub async fn edit(
+    store: &dyn Store,
+    recording_key: &str,
+    change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Result<Edited, StoreError> {
+    let key = sidecar_key(recording_key);
+    let Some(bytes) = store.get_bytes(&key).await? else {
+        return Ok(Edited::Missing);
+    };
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&bytes) else {
+        return Ok(Edited::NotAnObject);
+    };
+    change(&mut fields);
+    let json = serde_json::to_vec_pretty(&fields)
+        .map_err(|e| StoreError::Permanent(Failure::caused_by("writing the sidecar", e)))?;
+    store.put_bytes(&key, json, "application/json").await?;
+    Ok(Edited::Written)
 }
 
 impl Sidecar {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::ACCOUNT_LEASE;
 use crate::db::catalog::SourceCopy;
 use crate::db::{Database, DbError};
-use crate::sidecar::sidecar_key;
+use crate::sidecar::{self, Edited, sidecar_key};
 use crate::storage::{ObjectDigest, Store, StoreError};
 use crate::time::Instant;
 use crate::vobiz::rest::{Deleted, RestClient, RestError};
@@ -131,30 +131,26 @@ impl SourceDeleter {
         let Some(key) = &copy.object_key else {
             return Ok(());
         };
+        let edited = sidecar::edit(&*self.store, key, |fields| {
+            if let Some(recording) = fields
+                .get_mut("recording")
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                recording.insert("source_deleted_at".into(), serde_json::json!(at));
+            }
+        })
+        .await
+        .map_err(DeleteError::Sidecar)?;
         let key = sidecar_key(key);
-        let Some(bytes) = self
-            .store
-            .get_bytes(&key)
-            .await
-            .map_err(DeleteError::Sidecar)?
-        else {
-            tracing::warn!(%key, "no sidecar beside the recording; the delete is noted in the database only");
-            return Ok(());
-        };
-        let Ok(mut sidecar) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            tracing::warn!(%key, "the sidecar is not JSON; left as it is");
-            return Ok(());
-        };
-        if let Some(recording) = sidecar
-            .get_mut("recording")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            recording.insert("source_deleted_at".into(), serde_json::json!(at));
+        match edited {
+            Edited::Written => {}
+            Edited::Missing => {
+                tracing::warn!(%key, "no sidecar beside the recording; the delete is noted in the database only")
+            }
+            Edited::NotAnObject => {
+                tracing::warn!(%key, "the sidecar is not a JSON object; left as it is")
+            }
         }
-        let json = serde_json::to_vec_pretty(&sidecar).unwrap_or(bytes);
-        self.store
-            .put_bytes(&key, json, "application/json")
-            .await
-            .map_err(DeleteError::Sidecar)
+        Ok(())
     }
 }

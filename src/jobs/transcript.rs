@@ -5,7 +5,7 @@ use super::JobError;
 use super::context::JobContext;
 use crate::db::access::Visibility;
 use crate::db::model::RecordingStatus;
-use crate::sidecar::sidecar_key;
+use crate::sidecar::{self, Edited, sidecar_key};
 use crate::storage::Store;
 
 pub async fn archive(ctx: &JobContext, store: &dyn Store) -> Result<(), JobError> {
@@ -34,27 +34,27 @@ pub async fn archive(ctx: &JobContext, store: &dyn Store) -> Result<(), JobError
         .await?
         .and_then(|object| object.object_key)
         .ok_or_else(|| JobError::Wait("the recording is not archived yet".into()))?;
-    let sidecar = sidecar_key(&key);
-    let bytes = store.get_bytes(&sidecar).await?.ok_or_else(|| {
-        JobError::Permanent(format!(
-            "the sidecar {} is missing",
-            store.location(&sidecar)
-        ))
-    })?;
-    // Edited as JSON, not through the sidecar's type, so fields of a newer schema survive.
-    let mut json: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| JobError::Permanent(format!("the sidecar is not JSON: {e}")))?;
-    let Some(fields) = json.as_object_mut() else {
-        return Err(JobError::Permanent(
-            "the sidecar is not a JSON object".into(),
-        ));
-    };
     let value = serde_json::to_value(&transcript)
         .map_err(|e| JobError::Permanent(format!("transcript: {e}")))?;
-    fields.insert("transcript".into(), value);
-    let body = serde_json::to_vec_pretty(&json)
-        .map_err(|e| JobError::Permanent(format!("sidecar: {e}")))?;
-    store.put_bytes(&sidecar, body, "application/json").await?;
+    let sidecar = sidecar_key(&key);
+    match sidecar::edit(store, &key, |fields| {
+        fields.insert("transcript".into(), value);
+    })
+    .await?
+    {
+        Edited::Written => {}
+        Edited::Missing => {
+            return Err(JobError::Permanent(format!(
+                "the sidecar {} is missing",
+                store.location(&sidecar)
+            )));
+        }
+        Edited::NotAnObject => {
+            return Err(JobError::Permanent(
+                "the sidecar is not a JSON object".into(),
+            ));
+        }
+    }
     tracing::info!(key = %sidecar, has_text = transcript.text.is_some(), "transcription archived");
     Ok(())
 }
