@@ -41,6 +41,22 @@ pub fn enqueue_notify_when_settled(
     }
 }
 
+/// Makes the job of `kind` for `subject` due now with a fresh count of attempts, queueing it if
+/// there is none. A run in progress loses its lease, so it cannot record its end, and the job
+/// runs again.
+pub fn rearm(tx: &PgTx<'_>, kind: JobKind, subject: &str, now: Instant) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+         VALUES ($1, $2, 'pending', $3, $3, $3)
+         ON CONFLICT (kind, subject) DO UPDATE
+         SET state = 'pending', attempts = 0, run_at = $3, lease_owner = NULL,
+             lease_until = NULL, last_error = NULL, checkpoint = NULL, updated_at = $3",
+        &[&kind, &subject, &now],
+    )?;
+    tx.queued_job();
+    Ok(())
+}
+
 pub fn enqueue(
     tx: &PgTx<'_>,
     kind: JobKind,

@@ -196,14 +196,5 @@ pub fn rearchive(tx: &PgTx<'_>, recording_id: &str, now: Instant) -> Result<(), 
         "UPDATE recordings SET archived_at = NULL WHERE recording_id = $1",
         &[&recording_id],
     )?;
-    tx.execute(
-        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-         VALUES ($1, $2, 'pending', $3, $3, $3)
-         ON CONFLICT (kind, subject) DO UPDATE
-         SET state = 'pending', attempts = 0, run_at = $3, lease_owner = NULL,
-             lease_until = NULL, last_error = NULL, checkpoint = NULL, updated_at = $3",
-        &[&JobKind::ArchiveRecording, &recording_id, &now],
-    )?;
-    tx.queued_job();
-    Ok(())
+    super::jobs::rearm(tx, JobKind::ArchiveRecording, recording_id, now)
 }

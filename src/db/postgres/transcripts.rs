@@ -28,20 +28,9 @@ pub fn keep(tx: &PgTx<'_>, t: &NewTranscript<'_>) -> Result<bool, DbError> {
 }
 
 /// Queues the sidecar's transcript job, or makes it due again (a text that replaced a failure
-/// must be written too). A run in progress may have read the failure, so it loses its lease
-/// (and cannot record its end) and the job runs again.
+/// must be written too, even over a run in progress that read the failure).
 pub fn queue_archive(tx: &PgTx<'_>, recording_id: &str, now: Instant) -> Result<(), DbError> {
-    tx.execute(
-        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-         VALUES ($1, $2, 'pending', $3, $3, $3)
-         ON CONFLICT (kind, subject) DO UPDATE SET
-             state = 'pending', run_at = $3, attempts = 0, last_error = NULL,
-             checkpoint = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $3
-         WHERE jobs.state <> 'pending'",
-        &[&JobKind::ArchiveTranscript, &recording_id, &now],
-    )?;
-    tx.queued_job();
-    Ok(())
+    super::jobs::rearm(tx, JobKind::ArchiveTranscript, recording_id, now)
 }
 
 pub fn get(tx: &PgTx<'_>, recording_id: &str) -> Result<Option<Transcript>, DbError> {

@@ -44,6 +44,21 @@ pub fn enqueue_notify_when_settled(
     }
 }
 
+/// Makes the job of `kind` for `subject` due now with a fresh count of attempts, queueing it if
+/// there is none. A run in progress loses its lease, so it cannot record its end, and the job
+/// runs again.
+pub fn rearm(conn: &Connection, kind: JobKind, subject: &str, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
+         VALUES (:kind, :subject, 'pending', :now, :now, :now)
+         ON CONFLICT (kind, subject) DO UPDATE
+         SET state = 'pending', attempts = 0, run_at = :now, lease_owner = NULL,
+             lease_until = NULL, last_error = NULL, checkpoint = NULL, updated_at = :now",
+    )?
+    .execute(named_params! {":kind": kind, ":subject": subject, ":now": now})?;
+    Ok(())
+}
+
 fn enqueue(
     conn: &Connection,
     kind: JobKind,

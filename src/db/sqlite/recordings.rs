@@ -218,15 +218,12 @@ pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Re
 pub fn rearchive(conn: &Connection, recording_id: &str, now: &str) -> Result<(), DbError> {
     conn.prepare_cached("UPDATE recordings SET archived_at = NULL WHERE recording_id = :id")?
         .execute(named_params! {":id": recording_id})?;
-    conn.prepare_cached(
-        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-         VALUES (:kind, :id, 'pending', :now, :now, :now)
-         ON CONFLICT (kind, subject) DO UPDATE
-         SET state = 'pending', attempts = 0, run_at = :now, lease_owner = NULL,
-             lease_until = NULL, last_error = NULL, checkpoint = NULL, updated_at = :now",
-    )?
-    .execute(named_params! {":kind": crate::db::model::JobKind::ArchiveRecording, ":id": recording_id, ":now": now})?;
-    Ok(())
+    super::jobs::rearm(
+        conn,
+        crate::db::model::JobKind::ArchiveRecording,
+        recording_id,
+        now,
+    )
 }
 
 #[cfg(test)]

@@ -29,21 +29,9 @@ pub fn keep(conn: &Connection, t: &NewTranscript<'_>) -> Result<bool, DbError> {
 }
 
 /// Queues the sidecar's transcript job, or makes it due again (a text that replaced a failure
-/// must be written too). A run in progress may have read the failure, so it loses its lease
-/// (and cannot record its end) and the job runs again.
+/// must be written too, even over a run in progress that read the failure).
 pub fn queue_archive(conn: &Connection, recording_id: &str, now: &str) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO jobs (kind, subject, state, run_at, created_at, updated_at)
-         VALUES (:kind, :id, 'pending', :now, :now, :now)
-         ON CONFLICT (kind, subject) DO UPDATE SET
-             state = 'pending', run_at = :now, attempts = 0, last_error = NULL,
-             checkpoint = NULL, lease_owner = NULL, lease_until = NULL, updated_at = :now
-         WHERE jobs.state <> 'pending'",
-    )?
-    .execute(
-        named_params! {":kind": JobKind::ArchiveTranscript, ":id": recording_id, ":now": now},
-    )?;
-    Ok(())
+    super::jobs::rearm(conn, JobKind::ArchiveTranscript, recording_id, now)
 }
 
 pub fn get(conn: &Connection, recording_id: &str) -> Result<Option<Transcript>, DbError> {
