@@ -119,14 +119,14 @@ impl Sidecar {
             .participants
             .into_iter()
             .map(|participant| RestoredLeg {
-                from_normalized: normalized(participant.from.as_deref()),
+                from_normalized: phone::normalized(participant.from.as_deref()),
                 participant,
             })
             .collect();
         Restored {
             recording: RestoredRecording {
-                from_normalized: normalized(r.from.as_deref()),
-                to_normalized: normalized(r.to.as_deref()),
+                from_normalized: phone::normalized(r.from.as_deref()),
+                to_normalized: phone::normalized(r.to.as_deref()),
                 recording_id: r.recording_id,
                 source: r.source,
                 source_url: r.source_url,
@@ -150,11 +150,6 @@ impl Sidecar {
             transcript: self.transcript,
         }
     }
-}
-
-/// A number as legs and recordings are searched by; `None` when nothing is left of it.
-fn normalized(number: Option<&str>) -> Option<String> {
-    number.map(phone::normalize).filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]

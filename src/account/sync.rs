@@ -12,7 +12,7 @@ use super::{ACCOUNT_LEASE, AccountError};
 use crate::db::Database;
 use crate::db::catalog::{ArchivePlan, Discovered, Found, LeaseRequest};
 use crate::db::model::{Instant, JobKind};
-use crate::vobiz::phone::normalize;
+use crate::vobiz::phone;
 use crate::vobiz::rest::{ListedRecording, PAGE_SIZE, RestClient, RestError, Skipped};
 
 /// How long a sync's lease lasts without renewal; it is renewed every page.
@@ -296,10 +296,9 @@ fn in_window(r: &ListedRecording, options: &SyncOptions) -> bool {
 }
 
 fn discovered(r: ListedRecording) -> Discovered {
-    let normalized = |n: &Option<String>| n.as_deref().map(normalize).filter(|n| !n.is_empty());
     Discovered {
-        from_normalized: normalized(&r.from),
-        to_normalized: normalized(&r.to),
+        from_normalized: phone::normalized(r.from.as_deref()),
+        to_normalized: phone::normalized(r.to.as_deref()),
         recording_id: r.recording_id,
         source_url: r.recording_url.to_string(),
         call_uuid: r.call_uuid,

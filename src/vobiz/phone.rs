@@ -1,6 +1,11 @@
 //! Phone numbers as Vobiz sends them (`918071387423`, `+91…`, `sip:…@host`) reduced to one
 //! searchable form. The raw value is always stored beside it.
 
+/// A number as searched by, or `None` when nothing is left of it (or there is none).
+pub fn normalized(raw: Option<&str>) -> Option<String> {
+    raw.map(normalize).filter(|n| !n.is_empty())
+}
+
 /// The digits of a number, without `+`, separators or a `sip:` wrapper. A SIP user that is not
 /// a number (`sip:alice@pbx`) is kept, lower-cased.
 pub fn normalize(raw: &str) -> String {
