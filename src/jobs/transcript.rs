@@ -13,27 +13,13 @@ pub async fn archive(ctx: &JobContext, store: &dyn Store) -> Result<(), JobError
     let Some(transcript) = ctx.db.transcript(id).await? else {
         return Err(JobError::Permanent("the transcription is gone".into()));
     };
-    let Some(recording) = ctx.db.recording(id, Visibility::Everything).await? else {
+    let Some(object) = ctx.db.archived_object(id).await? else {
         // Its record stop was lost; its conference's end or the account sync brings it.
         return Err(JobError::Retryable("the recording is not known yet".into()));
     };
-    match recording.entry.status {
-        RecordingStatus::Pending | RecordingStatus::Archiving => {
-            return Err(JobError::Wait("the recording is not archived yet".into()));
-        }
-        RecordingStatus::Failed => {
-            return Err(JobError::Permanent(
-                "the recording could not be archived, so it has no sidecar to hold the text".into(),
-            ));
-        }
-        RecordingStatus::Archived => {}
-    }
-    let key = ctx
-        .db
-        .archived_object(id)
-        .await?
-        .and_then(|object| object.object_key)
-        .ok_or_else(|| JobError::Wait("the recording is not archived yet".into()))?;
+    let Some(key) = object.object_key else {
+        return Err(not_archived(ctx, id).await);
+    };
     let value = serde_json::to_value(&transcript)
         .map_err(|e| JobError::Permanent(format!("transcript: {e}")))?;
     let sidecar = sidecar_key(&key);
@@ -57,4 +43,20 @@ pub async fn archive(ctx: &JobContext, store: &dyn Store) -> Result<(), JobError
     }
     tracing::info!(key = %sidecar, has_text = transcript.text.is_some(), "transcription archived");
     Ok(())
+}
+
+/// Why a known recording has no sidecar to write into yet: it is still being archived (wait),
+/// or archiving it failed (there will be none).
+async fn not_archived(ctx: &JobContext, id: &str) -> JobError {
+    let failed = match ctx.db.recording(id, Visibility::Everything).await {
+        Ok(found) => found.is_some_and(|r| r.entry.status == RecordingStatus::Failed),
+        Err(e) => return e.into(),
+    };
+    if failed {
+        JobError::Permanent(
+            "the recording could not be archived, so it has no sidecar to hold the text".into(),
+        )
+    } else {
+        JobError::Wait("the recording is not archived yet".into())
+    }
 }
