@@ -4,6 +4,7 @@
 //! summary a second time.
 
 use super::DbError;
+use super::ingest_tx::{IngestTx, NewTranscript};
 use super::model::{Conference, Instant, JobKind, Participant, Source, Status, Transcript};
 
 /// One archived recording with its conference and roster, as its sidecar tells them.
@@ -58,8 +59,9 @@ pub enum RestoreOutcome {
     Known,
 }
 
-/// The writes a restore is made of, inside one backend transaction.
-pub(crate) trait RestoreTx {
+/// The writes a restore is made of, inside one backend transaction; a transcription is kept as
+/// ingest keeps one.
+pub(crate) trait RestoreTx: IngestTx {
     fn recording_known(&self, recording_id: &str) -> Result<bool, DbError>;
     /// False if the conference was known (it is left as it is).
     fn insert_conference(&self, conference: &Conference, now: Instant) -> Result<bool, DbError>;
@@ -71,9 +73,6 @@ pub(crate) trait RestoreTx {
         recording: &RestoredRecording,
         now: Instant,
     ) -> Result<(), DbError>;
-    /// Keeps the recording's transcription unless it has one.
-    fn insert_transcript(&self, recording_id: &str, transcript: &Transcript)
-    -> Result<(), DbError>;
     /// Records the job of `kind` for `subject` as done, unless it has one.
     fn count_done(&self, kind: JobKind, subject: &str, now: Instant) -> Result<(), DbError>;
 }
@@ -104,7 +103,13 @@ pub(crate) fn restore(
     tx.count_done(JobKind::ArchiveRecording, &r.recording.recording_id, now)?;
     if let Some(transcript) = &r.transcript {
         // It came from the sidecar, so it is archived already.
-        tx.insert_transcript(&r.recording.recording_id, transcript)?;
+        tx.keep_transcript(&NewTranscript {
+            recording_id: &r.recording.recording_id,
+            transcription_id: transcript.transcription_id.as_deref(),
+            text: transcript.text.as_deref(),
+            error: transcript.error.as_deref(),
+            received_at: transcript.received_at,
+        })?;
         tx.count_done(JobKind::ArchiveTranscript, &r.recording.recording_id, now)?;
     }
     Ok(RestoreOutcome::Restored { conference, legs })

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::Postgres;
 use super::tx::{PgTx, call_key, conference_key, lock_order};
-use crate::db::model::{Conference, Instant, JobKind, Transcript};
+use crate::db::model::{Conference, Instant, JobKind};
 use crate::db::restore::{
     RestoreOutcome, RestoreTx, Restored, RestoredLeg, RestoredRecording, restore,
 };
@@ -127,22 +127,6 @@ impl RestoreTx for PgTx<'_> {
                 &rec.vobiz_object,
                 &rec.source_deleted_at,
                 &rec.started_at,
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn insert_transcript(&self, recording_id: &str, t: &Transcript) -> Result<(), DbError> {
-        self.execute(
-            "INSERT INTO transcripts (recording_id, transcription_id, text, error, received_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (recording_id) DO NOTHING",
-            &[
-                &recording_id,
-                &t.transcription_id,
-                &t.text,
-                &t.error,
-                &t.received_at,
             ],
         )?;
         Ok(())

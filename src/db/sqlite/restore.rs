@@ -6,7 +6,7 @@ use rusqlite::named_params;
 
 use super::Sqlite;
 use super::tx::SqliteTx;
-use crate::db::model::{Conference, Instant, JobKind, Transcript};
+use crate::db::model::{Conference, Instant, JobKind};
 use crate::db::restore::{
     RestoreOutcome, RestoreTx, Restored, RestoredLeg, RestoredRecording, restore,
 };
@@ -124,21 +124,6 @@ impl RestoreTx for SqliteTx<'_> {
                 ":vobiz": rec.vobiz_object,
                 ":deleted_at": rec.source_deleted_at.map(to_db),
                 ":started_at": rec.started_at.map(to_db),
-            })?;
-        Ok(())
-    }
-
-    fn insert_transcript(&self, recording_id: &str, t: &Transcript) -> Result<(), DbError> {
-        self.0
-            .prepare_cached(
-                "INSERT INTO transcripts
-                     (recording_id, transcription_id, text, error, received_at)
-                 VALUES (:id, :tid, :text, :error, :at)
-                 ON CONFLICT (recording_id) DO NOTHING",
-            )?
-            .execute(named_params! {
-                ":id": recording_id, ":tid": t.transcription_id, ":text": t.text,
-                ":error": t.error, ":at": to_db(t.received_at),
             })?;
         Ok(())
     }
