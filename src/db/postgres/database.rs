@@ -361,7 +361,7 @@ impl AccountStore for Postgres {
             if let Some(conf) = recordings::to_archive(tx, &id)?.and_then(|r| r.conference_uuid) {
                 tx.lock(&[conference_key(&conf)])?;
             }
-            recordings::rearchive(tx, &id, now)
+            jobs::rearchive(tx, &id, now)
         })
         .await
     }

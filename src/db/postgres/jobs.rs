@@ -6,10 +6,11 @@
 
 use tokio_postgres::Row;
 
-use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use super::tx::{PgTx, conference_key};
 use crate::db::DbError;
-use crate::db::derived::{DONE_JOBS, LIVE_JOBS_BY_STATE, summary_run_at};
+use crate::db::derived::{
+    ARCHIVE_JOB_JOIN, DONE_JOBS, LIVE_JOBS_BY_STATE, STATUS_SQL, summary_run_at,
+};
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::Instant;
 
@@ -39,6 +40,16 @@ pub fn enqueue_notify_when_settled(
         Some(run_at) => enqueue(tx, JobKind::NotifyConference, conference_uuid, run_at, now),
         None => Ok(()),
     }
+}
+
+/// The archived copy of `recording_id` failed its check: it counts as not archived, and its
+/// archive job runs again from the source with a fresh count of attempts.
+pub fn rearchive(tx: &PgTx<'_>, recording_id: &str, now: Instant) -> Result<(), DbError> {
+    tx.execute(
+        "UPDATE recordings SET archived_at = NULL WHERE recording_id = $1",
+        &[&recording_id],
+    )?;
+    rearm(tx, JobKind::ArchiveRecording, recording_id, now)
 }
 
 /// Makes the job of `kind` for `subject` due now with a fresh count of attempts, queueing it if
@@ -286,7 +297,7 @@ pub fn finish(
         enqueue(tx, JobKind::AlertJobFailed, &id.to_string(), now, now)?;
     }
     if ending.rearchive_recording {
-        super::recordings::rearchive(tx, &subject, now)?;
+        rearchive(tx, &subject, now)?;
     }
     if let Some(event) = &ending.webhook {
         super::webhooks::enqueue(tx, event, now)?;

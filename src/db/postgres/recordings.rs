@@ -4,9 +4,7 @@
 use super::tx::PgTx;
 use crate::db::DbError;
 use crate::db::ingest_tx::NewRecording;
-use crate::db::model::{
-    Archived, ArchivedObject, ArchivedRecording, JobKind, Recording, ToArchive,
-};
+use crate::db::model::{Archived, ArchivedObject, ArchivedRecording, Recording, ToArchive};
 use crate::time::Instant;
 
 pub(crate) use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
@@ -189,12 +187,4 @@ pub fn set_location(tx: &PgTx<'_>, recording_id: &str, location: &str) -> Result
         &[&recording_id, &location],
     )?;
     Ok(())
-}
-
-pub fn rearchive(tx: &PgTx<'_>, recording_id: &str, now: Instant) -> Result<(), DbError> {
-    tx.execute(
-        "UPDATE recordings SET archived_at = NULL WHERE recording_id = $1",
-        &[&recording_id],
-    )?;
-    super::jobs::rearm(tx, JobKind::ArchiveRecording, recording_id, now)
 }

@@ -377,7 +377,7 @@ impl AccountStore for Sqlite {
     async fn rearchive(&self, recording_id: &str, now: Instant) -> Result<(), DbError> {
         let id = recording_id.to_owned();
         self.writer
-            .run(move |conn| recordings::rearchive(conn, &id, &to_db(now)))
+            .run(move |conn| jobs::rearchive(conn, &id, &to_db(now)))
             .await
     }
 

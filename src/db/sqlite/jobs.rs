@@ -5,9 +5,10 @@
 use rusqlite::{Connection, Row, named_params};
 
 use super::optional;
-use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
-use crate::db::derived::{DONE_JOBS, LIVE_JOBS_BY_STATE, summary_run_at};
+use crate::db::derived::{
+    ARCHIVE_JOB_JOIN, DONE_JOBS, LIVE_JOBS_BY_STATE, STATUS_SQL, summary_run_at,
+};
 use crate::db::model::{Ending, Finish, Job, JobId, JobKind, JobState, JobStats, RetrySelection};
 use crate::time::{Instant, from_db, to_db};
 
@@ -42,6 +43,14 @@ pub fn enqueue_notify_when_settled(
         ),
         None => Ok(()),
     }
+}
+
+/// The archived copy of `recording_id` failed its check: it counts as not archived, and its
+/// archive job runs again from the source with a fresh count of attempts.
+pub fn rearchive(conn: &Connection, recording_id: &str, now: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE recordings SET archived_at = NULL WHERE recording_id = :id")?
+        .execute(named_params! {":id": recording_id})?;
+    rearm(conn, JobKind::ArchiveRecording, recording_id, now)
 }
 
 /// Makes the job of `kind` for `subject` due now with a fresh count of attempts, queueing it if
@@ -292,7 +301,7 @@ pub fn finish(
         enqueue(conn, JobKind::AlertJobFailed, &id.to_string(), now, now)?;
     }
     if ending.rearchive_recording {
-        super::recordings::rearchive(conn, &subject, now)?;
+        rearchive(conn, &subject, now)?;
     }
     if let Some(event) = &ending.webhook {
         super::webhooks::enqueue(conn, event, now)?;

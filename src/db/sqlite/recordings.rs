@@ -213,19 +213,6 @@ pub fn set_location(conn: &Connection, recording_id: &str, location: &str) -> Re
     Ok(())
 }
 
-/// The archived copy of `recording_id` failed its check: it counts as not archived, and its
-/// archive job runs again from the source with a fresh count of attempts.
-pub fn rearchive(conn: &Connection, recording_id: &str, now: &str) -> Result<(), DbError> {
-    conn.prepare_cached("UPDATE recordings SET archived_at = NULL WHERE recording_id = :id")?
-        .execute(named_params! {":id": recording_id})?;
-    super::jobs::rearm(
-        conn,
-        crate::db::model::JobKind::ArchiveRecording,
-        recording_id,
-        now,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
