@@ -171,6 +171,69 @@ async fn an_archived_meeting_arrives_signed_by_the_specification_and_as_publishe
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_too_long_for_a_small_receiver_arrives_cut_and_says_so() {
+    let receiver = Receiver::start().await;
+    let media = MediaServer::with_recording("/r.mp3").await;
+    let server = Server::start(&format!(
+        "{}{}",
+        media.vobiz_settings(),
+        settings(
+            &[(
+                receiver.url("/words"),
+                "events = [\"recording.transcribed\"]"
+            )],
+            ""
+        )
+    ));
+    server
+        .post_callbacks(&[
+            enter("t1", "t1-a").at("10:00:00"),
+            end("t1").recording(&media.url("/r.mp3")).at("11:00:00"),
+        ])
+        .await;
+    let id = server.conference("t1").await["recordings"][0]["recording_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An hour of words, with two-byte letters so the cut falls between them or inside one.
+    let text = "Grüße an alle, willkommen zur Quartalsübersicht. ".repeat(3000);
+
+    let answer = server
+        .post_signed(
+            "/vobiz/recording",
+            &format!(
+                "recording_id={id}&transcription_id=t-1&transcription={}",
+                common::encode(&text)
+            ),
+        )
+        .await;
+
+    assert_eq!(answer.status(), 200);
+    let message = &wait_for(&server, &receiver, "/words", "recording.transcribed", 1).await[0];
+    let openapi = server.get_json("/api/v1/openapi.json").await;
+    assert_eq!(message.schema_errors(&openapi), Vec::<String>::new());
+    assert!(message.body.len() < 100_000, "{} bytes", message.body.len());
+    let data = &message.json()["data"];
+    assert_eq!(data["transcript_truncated"], true);
+    let sent = data["recording"]["transcript"]["text"].as_str().unwrap();
+    assert!(
+        sent.len() <= 64 * 1024 && sent.len() > 60 * 1024,
+        "{}",
+        sent.len()
+    );
+    assert!(
+        text.starts_with(sent),
+        "the message holds the text's beginning"
+    );
+    let whole = server.get_json(&format!("/api/v1/recordings/{id}")).await;
+    assert_eq!(
+        whole["transcript"]["text"],
+        text.trim(),
+        "the API has all of it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_fails_three_times_gets_the_message_once_under_one_id() {
     let receiver = Receiver::start().await;
     receiver.script(

@@ -14,6 +14,11 @@ use crate::db::model::{Conference, MailKind, Participant, Recording};
 use crate::db::{Database, DbError};
 use crate::time::Instant;
 
+/// The most of a transcript's text a message carries. With the rest of the message it stays
+/// under 100 KB, the body limit of common web frameworks (Express's JSON parser among them),
+/// and a frozen body kept per endpoint stays small.
+pub const TRANSCRIPT_TEXT_LIMIT: usize = 64 * 1024;
+
 /// Every message's envelope.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T: Serialize> {
@@ -51,6 +56,9 @@ pub struct RecordingEvent {
     pub link: Option<String>,
     /// Why it failed, for `recording.failed`.
     pub reason: Option<String>,
+    /// True when the transcript's `text` is only its first 64 KiB (cut between characters):
+    /// `GET /api/v1/recordings/{recording_id}` has all of it.
+    pub transcript_truncated: bool,
 }
 
 /// `summary.sent`.
@@ -124,7 +132,7 @@ impl Payloads {
     }
 
     async fn recording(&self, event: EventType, id: &str) -> Result<RecordingEvent, PayloadError> {
-        let recording = self
+        let mut recording = self
             .db
             .recording(id, Visibility::Everything)
             .await?
@@ -137,7 +145,9 @@ impl Payloads {
             EventType::RecordingArchived => Some(self.lasting_link(id).await?),
             _ => None,
         };
+        let transcript_truncated = cut_transcript(&mut recording, TRANSCRIPT_TEXT_LIMIT);
         Ok(RecordingEvent {
+            transcript_truncated,
             reason: (event == EventType::RecordingFailed)
                 .then(|| recording.last_error.clone())
                 .flatten(),
@@ -183,6 +193,23 @@ impl Payloads {
     }
 }
 
+/// Cuts the transcript's text to at most `limit` bytes; true if it cut.
+fn cut_transcript(recording: &mut RecordingDetail, limit: usize) -> bool {
+    recording
+        .transcript
+        .as_mut()
+        .and_then(|t| t.text.as_mut())
+        .is_some_and(|text| cut_between_characters(text, limit))
+}
+
+fn cut_between_characters(text: &mut String, limit: usize) -> bool {
+    if text.len() <= limit {
+        return false;
+    }
+    text.truncate(text.floor_char_boundary(limit));
+    true
+}
+
 pub fn ping() -> Ping {
     Ping {
         message: "a test message from confvault".to_owned(),
@@ -201,4 +228,28 @@ pub fn envelope<T: Serialize>(
     };
     serde_json::to_string(&message)
         .map_err(|e| PayloadError::Db(DbError::Corrupt(format!("a webhook body: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_between_characters;
+
+    #[test]
+    fn a_text_within_the_limit_is_left_whole() {
+        let mut text = "Welcome, everyone.".to_owned();
+
+        assert!(!cut_between_characters(&mut text, 18));
+        assert_eq!(text, "Welcome, everyone.");
+    }
+
+    #[test]
+    fn a_longer_text_is_cut_before_the_character_the_limit_falls_in() {
+        // "ü" and "ß" take two bytes each: byte 5 is the second half of "ß", byte 3 of "ü".
+        let mut text = "Grüße".to_owned();
+
+        assert!(cut_between_characters(&mut text, 5));
+        assert_eq!(text, "Grü");
+        assert!(cut_between_characters(&mut text, 3));
+        assert_eq!(text, "Gr");
+    }
 }
