@@ -230,6 +230,7 @@ async fn a_job_is_fenced_on_its_lease_and_its_ending_settles_the_recording_and_s
             summarise_if_settled: true,
             rearchive_recording: false,
             webhook: None,
+            wake: None,
         };
         assert!(!db.finish_job(job.id, "b", done.clone(), now).await.unwrap());
         assert!(db.finish_job(job.id, "a", done, now).await.unwrap());
@@ -277,6 +278,7 @@ async fn a_failed_job_alerts_and_is_retried_in_one_go() {
             summarise_if_settled: true,
             rearchive_recording: false,
             webhook: None,
+            wake: None,
         };
         assert!(db.finish_job(job.id, "a", failed, now).await.unwrap());
         let detail = db

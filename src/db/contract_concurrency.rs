@@ -174,6 +174,7 @@ async fn two_archive_jobs_failing_at_the_same_moment_queue_exactly_one_summary()
                 summarise_if_settled: true,
                 rearchive_recording: false,
                 webhook: None,
+                wake: None,
             };
 
             let (x, y) = tokio::join!(
@@ -197,6 +198,7 @@ async fn two_archive_jobs_failing_at_the_same_moment_queue_exactly_one_summary()
                 summarise_if_settled: false,
                 rearchive_recording: false,
                 webhook: None,
+                wake: None,
             };
             db.finish_job(claimed.id, "z", done, now).await.unwrap();
         }

@@ -23,6 +23,7 @@ fn done() -> Ending {
         summarise_if_settled: false,
         rearchive_recording: false,
         webhook: None,
+        wake: None,
     }
 }
 
@@ -74,6 +75,108 @@ async fn a_text_replaces_a_failure_but_is_never_replaced_and_each_change_queues_
             (transcript_job.state, transcript_job.run_at),
             (JobState::Pending, at(3)),
             "made due again by the text, not by the text that came after: {jobs:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transcript_waiting_for_its_recording_is_due_as_soon_as_the_archive_settles() {
+    for_each_backend(|db| async move {
+        let at = |minutes| t0() + Duration::minutes(minutes);
+        db.record_callback(record_stop(STOP, t0()), RULES)
+            .await
+            .unwrap();
+        db.record_callback(transcription(TEXT, at(1)), RULES)
+            .await
+            .unwrap();
+        let waiting = db.claim_job("w", at(2), at(3)).await.unwrap().unwrap();
+        assert_eq!(waiting.kind, JobKind::ArchiveTranscript);
+        let deferred = Ending {
+            finish: Finish::Defer {
+                run_at: at(60),
+                reason: "the recording is not archived yet".into(),
+            },
+            ..done()
+        };
+        db.finish_job(waiting.id, "w", deferred, at(2))
+            .await
+            .unwrap();
+        // Queues the recording's archive job, as its conference's end would.
+        db.rearchive("r-t", at(3)).await.unwrap();
+        let archive = db.claim_job("w", at(4), at(5)).await.unwrap().unwrap();
+        let nothing_else_due = db.claim_job("w", at(4), at(5)).await.unwrap();
+
+        let archived = Ending {
+            wake: Some(JobKind::ArchiveTranscript),
+            ..done()
+        };
+        db.finish_job(archive.id, "w", archived, at(6))
+            .await
+            .unwrap();
+
+        assert_eq!(archive.kind, JobKind::ArchiveRecording);
+        assert!(nothing_else_due.is_none(), "{nothing_else_due:?}");
+        let due = db.claim_job("w", at(7), at(8)).await.unwrap().unwrap();
+        assert_eq!(due.id, waiting.id, "{due:?}");
+        assert_eq!(due.run_at, at(6));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transcript_job_that_looked_while_the_archive_ran_runs_again_once_it_settles() {
+    for_each_backend(|db| async move {
+        let at = |minutes| t0() + Duration::minutes(minutes);
+        db.record_callback(record_stop(STOP, t0()), RULES)
+            .await
+            .unwrap();
+        db.record_callback(transcription(TEXT, at(1)), RULES)
+            .await
+            .unwrap();
+        db.rearchive("r-t", at(1)).await.unwrap();
+        let first = (
+            "w1",
+            db.claim_job("w1", at(2), at(30)).await.unwrap().unwrap(),
+        );
+        let second = (
+            "w2",
+            db.claim_job("w2", at(2), at(30)).await.unwrap().unwrap(),
+        );
+        let ((archiver, archive), (looker, looking)) = match first.1.kind {
+            JobKind::ArchiveRecording => (first, second),
+            _ => (second, first),
+        };
+
+        let archived = Ending {
+            wake: Some(JobKind::ArchiveTranscript),
+            ..done()
+        };
+        db.finish_job(archive.id, archiver, archived, at(3))
+            .await
+            .unwrap();
+        let too_early = Ending {
+            finish: Finish::Defer {
+                run_at: at(60),
+                reason: "the recording is not archived yet".into(),
+            },
+            ..done()
+        };
+        let recorded = db
+            .finish_job(looking.id, looker, too_early, at(4))
+            .await
+            .unwrap();
+
+        assert_eq!(looking.kind, JobKind::ArchiveTranscript);
+        assert!(
+            !recorded,
+            "its look came before the archive: it does not count"
+        );
+        let again = db.claim_job("w3", at(5), at(30)).await.unwrap().unwrap();
+        assert_eq!(
+            (again.id, again.attempts),
+            (looking.id, 1),
+            "the interrupted attempt is not counted"
         );
     })
     .await;

@@ -446,4 +446,8 @@ pub struct Ending {
     pub rearchive_recording: bool,
     /// The webhook message the run's outcome causes, queued in the same transaction.
     pub webhook: Option<super::webhooks::WebhookEvent>,
+    /// The job of this kind for the same subject, which waits for this one, runs now: pending,
+    /// it is due at once instead of at its deferral's end; running (it may have looked too
+    /// early), it loses its lease, its attempt uncounted, and runs again.
+    pub wake: Option<JobKind>,
 }

@@ -1,6 +1,6 @@
 //! What a finished job run causes, decided in one place: how the queue records it (done,
-//! retried with backoff, deferred, failed for good), whether operators are alerted, and whether
-//! its conference may now be summarised. A recording's status follows from its archive job,
+//! retried with backoff, deferred, failed for good), whether operators are alerted, whether
+//! its conference may now be summarised, and which job waiting for it may run now. A recording's status follows from its archive job,
 //! so nothing here writes it.
 
 use super::JobError;
@@ -51,6 +51,10 @@ pub fn decide(
         summarise_if_settled: settled && job.kind == JobKind::ArchiveRecording,
         rearchive_recording: matches!(outcome, Err(JobError::CopyDamaged(_))),
         webhook: webhooks.then(|| webhook(job, &finish)).flatten(),
+        // A transcription that came first waits for the sidecar its recording's archive writes
+        // (or, if archiving failed, learns there will be none) without sitting out its deferral.
+        wake: (settled && job.kind == JobKind::ArchiveRecording)
+            .then_some(JobKind::ArchiveTranscript),
         finish,
     }
 }
@@ -122,6 +126,28 @@ mod tests {
             "receivers hear of the archived recording in the same transaction"
         );
         assert!(!ending.alert_operators);
+    }
+
+    #[test]
+    fn a_settled_archive_wakes_the_transcript_waiting_for_it_and_nothing_else_does() {
+        let failed = Err(JobError::Permanent("not a recording".into()));
+        let retried = Err(JobError::Retryable("503".into()));
+        let wakes = |kind, outcome: &Result<(), JobError>| {
+            decide(&job(kind, 1), outcome, &config(), true, Instant::default()).wake
+        };
+
+        assert_eq!(
+            wakes(JobKind::ArchiveRecording, &Ok(())),
+            Some(JobKind::ArchiveTranscript)
+        );
+        assert_eq!(
+            wakes(JobKind::ArchiveRecording, &failed),
+            Some(JobKind::ArchiveTranscript),
+            "the transcript job learns at once that there will be no sidecar"
+        );
+        assert_eq!(wakes(JobKind::ArchiveRecording, &retried), None);
+        assert_eq!(wakes(JobKind::ArchiveTranscript, &Ok(())), None);
+        assert_eq!(wakes(JobKind::NotifyConference, &Ok(())), None);
     }
 
     #[test]

@@ -299,6 +299,20 @@ pub fn finish(
     if ending.rearchive_recording {
         rearchive(tx, &subject, now)?;
     }
+    if let Some(kind) = ending.wake {
+        let woken = tx.execute(
+            "UPDATE jobs SET attempts = CASE WHEN state = 'running' THEN GREATEST(attempts - 1, 0)
+                                             ELSE attempts END,
+                             state = 'pending', run_at = $3, lease_owner = NULL,
+                             lease_until = NULL, updated_at = $3
+             WHERE kind = $1 AND subject = $2
+               AND (state = 'running' OR (state = 'pending' AND run_at > $3))",
+            &[&kind, &subject, &now],
+        )?;
+        if woken > 0 {
+            tx.queued_job();
+        }
+    }
     if let Some(event) = &ending.webhook {
         super::webhooks::enqueue(tx, event, now)?;
     }

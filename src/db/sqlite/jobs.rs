@@ -303,6 +303,17 @@ pub fn finish(
     if ending.rearchive_recording {
         rearchive(conn, &subject, now)?;
     }
+    if let Some(kind) = ending.wake {
+        conn.prepare_cached(
+            "UPDATE jobs SET attempts = CASE WHEN state = 'running' THEN MAX(attempts - 1, 0)
+                                             ELSE attempts END,
+                             state = 'pending', run_at = :now, lease_owner = NULL,
+                             lease_until = NULL, updated_at = :now
+             WHERE kind = :kind AND subject = :subject
+               AND (state = 'running' OR (state = 'pending' AND run_at > :now))",
+        )?
+        .execute(named_params! {":kind": kind, ":subject": subject, ":now": now})?;
+    }
     if let Some(event) = &ending.webhook {
         super::webhooks::enqueue(conn, event, now)?;
     }

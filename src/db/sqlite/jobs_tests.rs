@@ -27,6 +27,7 @@ fn ending(finish: Finish) -> Ending {
         summarise_if_settled: false,
         rearchive_recording: false,
         webhook: None,
+        wake: None,
     }
 }
 
