@@ -272,7 +272,28 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
             (c["recordings"][0]["status"] == "archived" && settled).then_some(())
         })
         .await;
+    let recording_id = sqlite.conference("copied").await["recordings"][0]["recording_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let transcribed = sqlite
+        .post_signed(
+            "/vobiz/recording",
+            &format!("recording_id={recording_id}&transcription_id=t-9&transcription=Quarterly+figures+first"),
+        )
+        .await;
+    assert_eq!(transcribed.status(), 200);
+    sqlite
+        .eventually("the transcript archived", || async {
+            let jobs = sqlite.conference("copied").await["jobs"].clone();
+            jobs.as_array()?
+                .iter()
+                .any(|j| j["kind"] == "archive_transcript" && j["state"] == "done")
+                .then_some(())
+        })
+        .await;
     let conference = sqlite.conference("copied").await;
+    let found_by_words = sqlite.get_json("/api/v1/conferences?said=quarterly").await;
     let running = sqlite.conference("still-on").await;
     let recordings = sqlite.get_json("/api/v1/recordings").await;
     let admin = WebClient::sign_in(&sqlite, ADMIN).await;
@@ -292,6 +313,21 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
     assert_eq!(postgres.conference("copied").await, conference);
     assert_eq!(postgres.conference("still-on").await, running);
     assert_eq!(postgres.get_json("/api/v1/recordings").await, recordings);
+    assert_eq!(
+        conference["recordings"][0]["transcript"]["text"], "Quarterly figures first",
+        "{conference}"
+    );
+    assert_eq!(
+        found_by_words["conferences"][0]["conference_uuid"],
+        "copied"
+    );
+    assert_eq!(
+        postgres
+            .get_json("/api/v1/conferences?said=quarterly")
+            .await,
+        found_by_words,
+        "the transcript is found by its words on PostgreSQL too"
+    );
     let signed_in = admin.get(&postgres, "/api/v1/conferences").await;
     assert_eq!(signed_in.status(), 200, "the session moved with the data");
     let (_, audit_after) = postgres.cli(&["audit", "--json"]);
