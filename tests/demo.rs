@@ -1,6 +1,7 @@
 //! `confvault demo --exit` from a fresh directory: it archives both recordings with sidecars,
-//! writes the summaries to the outbox, delivers signed webhooks to its own receiver, prints
-//! where everything is, and exits 0; and it does all of that again in the same directory.
+//! writes the summaries to the outbox, delivers signed webhooks to its own receiver, rebuilds a
+//! second database from the archive alone, prints where everything is, and exits 0; and it does
+//! all of that again in the same directory.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::process::Command;
@@ -94,6 +95,14 @@ fn the_demo_archives_both_recordings_mails_the_summaries_and_says_where_they_are
         !stderr.contains(" INFO "),
         "the demo's log shows only trouble by default:\n{stderr}"
     );
+    let rebuilt = field(&stdout, "rebuilt:");
+    assert!(
+        rebuilt.len() == 1
+            && rebuilt[0].contains("rebuilt.db from the archive alone")
+            && rebuilt[0].contains("this run's 2 conferences, 3 recordings and "),
+        "{stdout}"
+    );
+    assert!(dir.path().join("demo/rebuilt.db").is_file());
     let webhooks = field(&stdout, "webhooks ");
     assert!(
         webhooks.len() == 1
@@ -121,6 +130,10 @@ fn the_demo_runs_again_in_the_same_directory_and_finds_its_new_unannounced_call(
     assert!(
         synced.len() == 3 && synced[2].contains("lost-callback"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("6 recording(s) restored") && field(&stdout, "rebuilt:").len() == 1,
+        "the second rebuild starts afresh and finds both runs' recordings: {stdout}"
     );
     assert!(
         !stderr.contains(" WARN ") && !stderr.contains(" ERROR "),

@@ -2,11 +2,13 @@
 //! service, plays two signed conferences at it (one in each callback shape, with a rejoin, a
 //! `RecordStop` recording with its transcription and a documented `end` with a `RecordingUrl`)
 //! whose recordings come from a loopback media host that demands the auth headers, waits for
-//! the archive, the transcript and the email, and says where everything landed.
+//! the archive, the transcript and the email, rebuilds a second database from the archive
+//! alone, and says where everything landed.
 
 mod audio;
 mod caller;
 mod media_host;
+mod rebuilt;
 mod report;
 mod sync;
 mod webhook_sink;
@@ -115,6 +117,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let sync_client = crate::account::client(&config)?;
     let unlinked_grace = Duration::from_secs(config.archive.unlinked_grace_seconds);
     let started = chrono::Utc::now();
+    let archive_config = config.clone();
     let service = crate::app::start_on(config, listener).await?;
 
     let vobiz = Vobiz {
@@ -135,19 +138,32 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             let sync =
                 sync::unless_done_since(sync_client, Arc::clone(&db), unlinked_grace, started);
             let outcome = settled(db.as_ref(), &played, &lost.recording_id, sync, &sink).await;
-            let link = signin.issue_link(&db, ADMIN).await;
-            outcome.and_then(|o| Ok((o, link?)))
+            async {
+                let outcome = outcome?;
+                let uuids: Vec<&str> = played.iter().map(|p| p.uuid.as_str()).collect();
+                let rebuilt = rebuilt::rebuild_and_compare(
+                    &archive_config,
+                    db.as_ref(),
+                    &uuids,
+                    &lost.recording_id,
+                )
+                .await?;
+                let link = signin.issue_link(&db, ADMIN).await?;
+                anyhow::Ok((outcome, rebuilt, link))
+            }
+            .await
         }
         None => Err(anyhow::anyhow!(
             "the service stopped before the demo finished"
         )),
     };
     media.stop().await;
-    let (outcome, link) = outcome?;
+    let (outcome, rebuilt, link) = outcome?;
     print!(
         "{}",
         report(&base, &played, &outcome, (&sink.url, &sink.taken()))
     );
+    println!("{}", rebuilt.line());
     println!("web page:   {link}   (signs {ADMIN} in once, within 15 minutes)");
     println!(
         "API token:  {api_token}   (curl -H 'Authorization: Bearer {api_token}' {base}/api/v1/conferences)"

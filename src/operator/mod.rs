@@ -6,7 +6,7 @@ pub mod copy;
 pub mod db;
 pub mod people;
 mod rearchive;
-mod rebuild;
+pub mod rebuild;
 pub mod webhooks;
 
 pub use account::{list_recordings, prune_source, sync};
