@@ -10,13 +10,13 @@ use utoipa::ToSchema;
 use super::events::EventType;
 use crate::db::access::Visibility;
 use crate::db::catalog::RecordingDetail;
-use crate::db::model::{Conference, MailKind, Participant, Recording};
+use crate::db::model::{Conference, MailKind, Participant, Recording, Transcript};
 use crate::db::{Database, DbError};
 use crate::time::Instant;
 
-/// The most of a transcript's text a message carries. With the rest of the message it stays
-/// under 100 KB, the body limit of common web frameworks (Express's JSON parser among them),
-/// and a frozen body kept per endpoint stays small.
+/// The most transcript text a message carries, shared among its recordings. With the rest of
+/// the message it stays under 100 KB, the body limit of common web frameworks (Express's JSON
+/// parser among them), and a frozen body kept per endpoint stays small.
 pub const TRANSCRIPT_TEXT_LIMIT: usize = 64 * 1024;
 
 /// Every message's envelope.
@@ -44,6 +44,10 @@ pub struct ConferenceEnded {
     pub people: usize,
     pub participants: Vec<Participant>,
     pub recordings: Vec<Recording>,
+    /// True when a recording's `transcript.text` is only its beginning: the recordings'
+    /// texts share 64 KiB (cut between characters). `GET /api/v1/recordings/{recording_id}`
+    /// has each whole.
+    pub transcripts_truncated: bool,
 }
 
 /// `recording.archived`, `recording.failed`, `recording.source_deleted` and
@@ -123,11 +127,17 @@ impl Payloads {
         let people =
             crate::roster::people(&detail.participants, detail.conference.ended_at, &directory)
                 .len();
+        let mut recordings = detail.recordings;
+        let transcripts_truncated = cut_transcripts(
+            recordings.iter_mut().map(|r| &mut r.transcript),
+            TRANSCRIPT_TEXT_LIMIT,
+        );
         Ok(ConferenceEnded {
+            transcripts_truncated,
             conference: detail.conference,
             people,
             participants: detail.participants,
-            recordings: detail.recordings,
+            recordings,
         })
     }
 
@@ -145,7 +155,8 @@ impl Payloads {
             EventType::RecordingArchived => Some(self.lasting_link(id).await?),
             _ => None,
         };
-        let transcript_truncated = cut_transcript(&mut recording, TRANSCRIPT_TEXT_LIMIT);
+        let transcript_truncated =
+            cut_transcripts([&mut recording.transcript], TRANSCRIPT_TEXT_LIMIT);
         Ok(RecordingEvent {
             transcript_truncated,
             reason: (event == EventType::RecordingFailed)
@@ -193,13 +204,25 @@ impl Payloads {
     }
 }
 
-/// Cuts the transcript's text to at most `limit` bytes; true if it cut.
-fn cut_transcript(recording: &mut RecordingDetail, limit: usize) -> bool {
-    recording
-        .transcript
-        .as_mut()
-        .and_then(|t| t.text.as_mut())
-        .is_some_and(|text| cut_between_characters(text, limit))
+/// Cuts the texts of `transcripts` to share `limit` bytes, each cut between characters: a
+/// text shorter than its share is left whole and leaves the rest to the longer ones. True if
+/// any was cut.
+fn cut_transcripts<'a>(
+    transcripts: impl IntoIterator<Item = &'a mut Option<Transcript>>,
+    limit: usize,
+) -> bool {
+    let mut texts: Vec<&mut String> = transcripts
+        .into_iter()
+        .filter_map(|t| t.as_mut().and_then(|t| t.text.as_mut()))
+        .collect();
+    texts.sort_by_key(|text| text.len());
+    let (count, mut left, mut cut) = (texts.len(), limit, false);
+    for (i, text) in texts.into_iter().enumerate() {
+        let share = left / (count - i);
+        cut |= cut_between_characters(text, share);
+        left -= text.len();
+    }
+    cut
 }
 
 fn cut_between_characters(text: &mut String, limit: usize) -> bool {
@@ -232,7 +255,45 @@ pub fn envelope<T: Serialize>(
 
 #[cfg(test)]
 mod tests {
-    use super::cut_between_characters;
+    use super::{Transcript, cut_between_characters, cut_transcripts};
+
+    fn said(text: &str) -> Option<Transcript> {
+        Some(Transcript {
+            transcription_id: None,
+            text: Some(text.to_owned()),
+            error: None,
+            received_at: chrono::DateTime::UNIX_EPOCH,
+        })
+    }
+
+    fn text(t: &Option<Transcript>) -> &str {
+        t.as_ref().and_then(|t| t.text.as_deref()).unwrap()
+    }
+
+    #[test]
+    fn texts_share_the_limit_and_a_short_one_leaves_its_unused_share_to_the_long_ones() {
+        let mut transcripts = [
+            said(&"a".repeat(50)),
+            said("bb"),
+            None,
+            said(&"c".repeat(50)),
+        ];
+
+        let cut = cut_transcripts(transcripts.iter_mut(), 40);
+
+        assert!(cut);
+        assert_eq!(text(&transcripts[1]), "bb");
+        assert_eq!(text(&transcripts[0]), "a".repeat(19));
+        assert_eq!(text(&transcripts[3]), "c".repeat(19));
+    }
+
+    #[test]
+    fn texts_within_the_limit_together_are_left_whole() {
+        let mut transcripts = [said("Hello board"), said("Quarterly figures")];
+
+        assert!(!cut_transcripts(transcripts.iter_mut(), 28));
+        assert_eq!(text(&transcripts[0]), "Hello board");
+    }
 
     #[test]
     fn a_text_within_the_limit_is_left_whole() {
