@@ -45,17 +45,10 @@ async fn seeded_server() -> (MediaServer, Server) {
         })
         .await;
     // Its transcription too, so that the pages are checked with one.
-    let id = server.conference("b1").await["recordings"][0]["recording_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let transcribed = server
-        .post_signed(
-            "/vobiz/recording",
-            &format!("recording_id={id}&transcription=Good+morning%2C+everyone."),
-        )
+    let id = server.first_recording("b1").await;
+    server
+        .transcribe(&id, "transcription=Good+morning%2C+everyone.")
         .await;
-    assert_eq!(transcribed.status(), 200);
     (media, server)
 }
 

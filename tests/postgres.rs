@@ -272,17 +272,13 @@ async fn db_copy_moves_a_sqlite_history_into_an_empty_postgres_and_the_api_answe
             (c["recordings"][0]["status"] == "archived" && settled).then_some(())
         })
         .await;
-    let recording_id = sqlite.conference("copied").await["recordings"][0]["recording_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let transcribed = sqlite
-        .post_signed(
-            "/vobiz/recording",
-            &format!("recording_id={recording_id}&transcription_id=t-9&transcription=Quarterly+figures+first"),
+    let recording = sqlite.first_recording("copied").await;
+    sqlite
+        .transcribe(
+            &recording,
+            "transcription_id=t-9&transcription=Quarterly+figures+first",
         )
         .await;
-    assert_eq!(transcribed.status(), 200);
     sqlite
         .eventually("the transcript archived", || async {
             let jobs = sqlite.conference("copied").await["jobs"].clone();

@@ -194,13 +194,12 @@ async fn sign_in_search_open_a_conference_and_play_its_recording() {
 
     // A transcription arrives: the conference page shows it, as text.
     let id = listed["recordings"][0]["recording_id"].as_str().unwrap();
-    let posted = server
-        .post_signed(
-            "/vobiz/recording",
-            &format!("recording_id={id}&transcription=Hello+%3Cscript%3Eeveryone%3C%2Fscript%3E"),
+    server
+        .transcribe(
+            id,
+            "transcription=Hello+%3Cscript%3Eeveryone%3C%2Fscript%3E",
         )
         .await;
-    assert_eq!(posted.status(), 200);
     let transcribed = page_text(&client, &server, "/conferences/w1", &cookies).await;
     assert!(
         transcribed.contains("<summary>Transcript of recording 1</summary>")

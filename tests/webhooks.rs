@@ -191,24 +191,20 @@ async fn a_transcript_too_long_for_a_small_receiver_arrives_cut_and_says_so() {
             end("t1").recording(&media.url("/r.mp3")).at("11:00:00"),
         ])
         .await;
-    let id = server.conference("t1").await["recordings"][0]["recording_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.first_recording("t1").await;
     // An hour of words, with two-byte letters so the cut falls between them or inside one.
     let text = "Grüße an alle, willkommen zur Quartalsübersicht. ".repeat(3000);
 
-    let answer = server
-        .post_signed(
-            "/vobiz/recording",
+    server
+        .transcribe(
+            &id,
             &format!(
-                "recording_id={id}&transcription_id=t-1&transcription={}",
+                "transcription_id=t-1&transcription={}",
                 common::encode(&text)
             ),
         )
         .await;
 
-    assert_eq!(answer.status(), 200);
     let message = &wait_for(&server, &receiver, "/words", "recording.transcribed", 1).await[0];
     let openapi = server.get_json("/api/v1/openapi.json").await;
     assert_eq!(message.schema_errors(&openapi), Vec::<String>::new());

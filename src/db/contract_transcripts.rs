@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 
+use super::Database;
 use super::access::Visibility;
 use super::contract::for_each_backend;
 use super::model::{Ending, Finish, JobKind, JobState, Transcript};
@@ -25,6 +26,35 @@ fn done() -> Ending {
         webhook: None,
         wake: None,
     }
+}
+
+/// A run of the transcript job that found the recording not archived yet, waiting an hour.
+fn deferred() -> Ending {
+    Ending {
+        finish: Finish::Defer {
+            run_at: t0() + Duration::minutes(60),
+            reason: "the recording is not archived yet".into(),
+        },
+        ..done()
+    }
+}
+
+/// An archive job's run that settled, waking the transcript job.
+fn archived() -> Ending {
+    Ending {
+        wake: Some(JobKind::ArchiveTranscript),
+        ..done()
+    }
+}
+
+/// A recording (its archive job not queued yet) whose transcription came a minute later.
+async fn a_recording_and_its_transcription(db: &dyn Database) {
+    db.record_callback(record_stop(STOP, t0()), RULES)
+        .await
+        .unwrap();
+    db.record_callback(transcription(TEXT, t0() + Duration::minutes(1)), RULES)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -84,22 +114,10 @@ async fn a_text_replaces_a_failure_but_is_never_replaced_and_each_change_queues_
 async fn a_transcript_waiting_for_its_recording_is_due_as_soon_as_the_archive_settles() {
     for_each_backend(|db| async move {
         let at = |minutes| t0() + Duration::minutes(minutes);
-        db.record_callback(record_stop(STOP, t0()), RULES)
-            .await
-            .unwrap();
-        db.record_callback(transcription(TEXT, at(1)), RULES)
-            .await
-            .unwrap();
+        a_recording_and_its_transcription(&*db).await;
         let waiting = db.claim_job("w", at(2), at(3)).await.unwrap().unwrap();
         assert_eq!(waiting.kind, JobKind::ArchiveTranscript);
-        let deferred = Ending {
-            finish: Finish::Defer {
-                run_at: at(60),
-                reason: "the recording is not archived yet".into(),
-            },
-            ..done()
-        };
-        db.finish_job(waiting.id, "w", deferred, at(2))
+        db.finish_job(waiting.id, "w", deferred(), at(2))
             .await
             .unwrap();
         // Queues the recording's archive job, as its conference's end would.
@@ -107,11 +125,7 @@ async fn a_transcript_waiting_for_its_recording_is_due_as_soon_as_the_archive_se
         let archive = db.claim_job("w", at(4), at(5)).await.unwrap().unwrap();
         let nothing_else_due = db.claim_job("w", at(4), at(5)).await.unwrap();
 
-        let archived = Ending {
-            wake: Some(JobKind::ArchiveTranscript),
-            ..done()
-        };
-        db.finish_job(archive.id, "w", archived, at(6))
+        db.finish_job(archive.id, "w", archived(), at(6))
             .await
             .unwrap();
 
@@ -128,12 +142,7 @@ async fn a_transcript_waiting_for_its_recording_is_due_as_soon_as_the_archive_se
 async fn a_transcript_job_that_looked_while_the_archive_ran_runs_again_once_it_settles() {
     for_each_backend(|db| async move {
         let at = |minutes| t0() + Duration::minutes(minutes);
-        db.record_callback(record_stop(STOP, t0()), RULES)
-            .await
-            .unwrap();
-        db.record_callback(transcription(TEXT, at(1)), RULES)
-            .await
-            .unwrap();
+        a_recording_and_its_transcription(&*db).await;
         db.rearchive("r-t", at(1)).await.unwrap();
         let first = (
             "w1",
@@ -148,22 +157,11 @@ async fn a_transcript_job_that_looked_while_the_archive_ran_runs_again_once_it_s
             _ => (second, first),
         };
 
-        let archived = Ending {
-            wake: Some(JobKind::ArchiveTranscript),
-            ..done()
-        };
-        db.finish_job(archive.id, archiver, archived, at(3))
+        db.finish_job(archive.id, archiver, archived(), at(3))
             .await
             .unwrap();
-        let too_early = Ending {
-            finish: Finish::Defer {
-                run_at: at(60),
-                reason: "the recording is not archived yet".into(),
-            },
-            ..done()
-        };
         let recorded = db
-            .finish_job(looking.id, looker, too_early, at(4))
+            .finish_job(looking.id, looker, deferred(), at(4))
             .await
             .unwrap();
 

@@ -8,20 +8,20 @@ use super::*;
 async fn a_long_transcription_reaches_the_api_the_sidecar_and_a_rebuilt_database() {
     let archived = ArchivedBucket::new(&["tr-1"]).await;
     let server = &archived.server;
-    let id = server.conference("tr-1").await["recordings"][0]["recording_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.first_recording("tr-1").await;
     // Longer than any other callback may be: a meeting's worth of words.
     let text = "Welcome to the board review, everyone. ".repeat(3000);
-    let body = format!(
-        "recording_id={id}&transcription_id=t-1&transcription={}&transcription_charge=0.05",
-        encode(&text)
-    );
 
-    let answer = server.post_signed("/vobiz/recording", &body).await;
+    server
+        .transcribe(
+            &id,
+            &format!(
+                "transcription_id=t-1&transcription={}&transcription_charge=0.05",
+                encode(&text)
+            ),
+        )
+        .await;
 
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
     let shown = server.get_json(&format!("/api/v1/recordings/{id}")).await;
     assert_eq!(shown["transcript"]["text"], text.trim());
     assert_eq!(shown["transcript"]["transcription_id"], "t-1");
@@ -67,27 +67,19 @@ async fn a_long_transcription_reaches_the_api_the_sidecar_and_a_rebuilt_database
 async fn a_failed_transcription_is_shown_with_its_reason_and_a_later_text_replaces_it() {
     let archived = ArchivedBucket::new(&["tr-2"]).await;
     let server = &archived.server;
-    let id = server.conference("tr-2").await["recordings"][0]["recording_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = server.first_recording("tr-2").await;
 
-    let failed = server
-        .post_signed(
-            "/vobiz/recording",
-            &format!("recording_id={id}&transcription=&error=Recording+duration+too+long+for+transcription"),
+    server
+        .transcribe(
+            &id,
+            "transcription=&error=Recording+duration+too+long+for+transcription",
         )
         .await;
     let shown_failed = server.get_json(&format!("/api/v1/recordings/{id}")).await;
-    let text = server
-        .post_signed(
-            "/vobiz/recording",
-            &format!("recording_id={id}&transcription_id=t-2&transcription=Short+after+all"),
-        )
+    server
+        .transcribe(&id, "transcription_id=t-2&transcription=Short+after+all")
         .await;
 
-    assert_eq!(failed.status(), 200);
-    assert_eq!(text.status(), 200);
     assert_eq!(shown_failed["transcript"]["text"], Value::Null);
     assert_eq!(
         shown_failed["transcript"]["error"],

@@ -288,6 +288,26 @@ impl Server {
         response.json().await.unwrap()
     }
 
+    /// The id of conference `uuid`'s first recording.
+    pub async fn first_recording(&self, uuid: &str) -> String {
+        self.conference(uuid).await["recordings"][0]["recording_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Vobiz posts its transcription of `recording_id` (`fields`, form-encoded), and it is taken.
+    pub async fn transcribe(&self, recording_id: &str, fields: &str) {
+        let answer = self
+            .post_signed(
+                "/vobiz/recording",
+                &format!("recording_id={recording_id}&{fields}"),
+            )
+            .await;
+        let status = answer.status();
+        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
+    }
+
     /// Polls `check` until it returns `Some`, failing after [`DEADLINE`].
     pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
     where
