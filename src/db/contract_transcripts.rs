@@ -6,7 +6,7 @@ use chrono::Duration;
 use super::Database;
 use super::access::Visibility;
 use super::contract::for_each_backend;
-use super::model::{Ending, Finish, JobKind, JobState, Transcript};
+use super::model::{Ending, Finish, JobKind, JobState, Transcript, Wake};
 use super::restore::RestoreOutcome;
 use crate::ingest::rules::Outcome;
 use crate::ingest::rules::tests::{RULES, record_stop, t0, transcription};
@@ -42,7 +42,10 @@ fn deferred() -> Ending {
 /// An archive job's run that settled, waking the transcript job.
 fn archived() -> Ending {
     Ending {
-        wake: Some(JobKind::ArchiveTranscript),
+        wake: Some(Wake {
+            kind: JobKind::ArchiveTranscript,
+            revive_failed: true,
+        }),
         ..done()
     }
 }
@@ -175,6 +178,36 @@ async fn a_transcript_job_that_looked_while_the_archive_ran_runs_again_once_it_s
             (again.id, again.attempts),
             (looking.id, 1),
             "the interrupted attempt is not counted"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transcript_job_that_gave_up_on_its_recording_runs_afresh_once_it_is_archived() {
+    for_each_backend(|db| async move {
+        let at = |minutes| t0() + Duration::minutes(minutes);
+        a_recording_and_its_transcription(&*db).await;
+        let gave_up = db.claim_job("w", at(2), at(3)).await.unwrap().unwrap();
+        let failed = Ending {
+            finish: Finish::Failed {
+                error: "the recording is not known yet".into(),
+            },
+            ..done()
+        };
+        db.finish_job(gave_up.id, "w", failed, at(2)).await.unwrap();
+        db.rearchive("r-t", at(3)).await.unwrap();
+        let archive = db.claim_job("w", at(4), at(5)).await.unwrap().unwrap();
+
+        db.finish_job(archive.id, "w", archived(), at(6))
+            .await
+            .unwrap();
+
+        let again = db.claim_job("w", at(7), at(8)).await.unwrap().unwrap();
+        assert_eq!(
+            (again.id, again.kind, again.attempts),
+            (gave_up.id, JobKind::ArchiveTranscript, 1),
+            "with fresh attempts"
         );
     })
     .await;

@@ -446,8 +446,16 @@ pub struct Ending {
     pub rearchive_recording: bool,
     /// The webhook message the run's outcome causes, queued in the same transaction.
     pub webhook: Option<super::webhooks::WebhookEvent>,
-    /// The job of this kind for the same subject, which waits for this one, runs now: pending,
-    /// it is due at once instead of at its deferral's end; running (it may have looked too
-    /// early), it loses its lease, its attempt uncounted, and runs again.
-    pub wake: Option<JobKind>,
+    /// A job that waits for this one, and may run now.
+    pub wake: Option<Wake>,
+}
+
+/// The job of `kind` for the same subject runs now: pending, it is due at once instead of at
+/// its deferral's end; running (it may have looked too early), it loses its lease, its attempt
+/// uncounted, and runs again; failed, it runs again with fresh attempts if `revive_failed`
+/// (what it failed for want of is there now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    pub kind: JobKind,
+    pub revive_failed: bool,
 }

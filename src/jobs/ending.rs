@@ -6,7 +6,7 @@
 use super::JobError;
 use super::backoff;
 use crate::config::JobsConfig;
-use crate::db::model::{Ending, Finish, Instant, Job, JobKind};
+use crate::db::model::{Ending, Finish, Instant, Job, JobKind, Wake};
 use crate::db::webhooks::WebhookEvent;
 use crate::webhooks::events::EventType;
 
@@ -52,9 +52,12 @@ pub fn decide(
         rearchive_recording: matches!(outcome, Err(JobError::CopyDamaged(_))),
         webhook: webhooks.then(|| webhook(job, &finish)).flatten(),
         // A transcription that came first waits for the sidecar its recording's archive writes
-        // (or, if archiving failed, learns there will be none) without sitting out its deferral.
-        wake: (settled && job.kind == JobKind::ArchiveRecording)
-            .then_some(JobKind::ArchiveTranscript),
+        // (or, if archiving failed, learns there will be none) without sitting out its deferral;
+        // one that gave up waiting for a recording not known then is written now.
+        wake: (settled && job.kind == JobKind::ArchiveRecording).then_some(Wake {
+            kind: JobKind::ArchiveTranscript,
+            revive_failed: finish == Finish::Done,
+        }),
         finish,
     }
 }
@@ -136,13 +139,17 @@ mod tests {
             decide(&job(kind, 1), outcome, &config(), true, Instant::default()).wake
         };
 
-        assert_eq!(
-            wakes(JobKind::ArchiveRecording, &Ok(())),
-            Some(JobKind::ArchiveTranscript)
-        );
+        let transcript = |revive_failed| {
+            Some(Wake {
+                kind: JobKind::ArchiveTranscript,
+                revive_failed,
+            })
+        };
+
+        assert_eq!(wakes(JobKind::ArchiveRecording, &Ok(())), transcript(true));
         assert_eq!(
             wakes(JobKind::ArchiveRecording, &failed),
-            Some(JobKind::ArchiveTranscript),
+            transcript(false),
             "the transcript job learns at once that there will be no sidecar"
         );
         assert_eq!(wakes(JobKind::ArchiveRecording, &retried), None);

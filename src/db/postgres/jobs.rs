@@ -299,15 +299,16 @@ pub fn finish(
     if ending.rearchive_recording {
         rearchive(tx, &subject, now)?;
     }
-    if let Some(kind) = ending.wake {
+    if let Some(wake) = ending.wake {
         let woken = tx.execute(
-            "UPDATE jobs SET attempts = CASE WHEN state = 'running' THEN GREATEST(attempts - 1, 0)
-                                             ELSE attempts END,
+            "UPDATE jobs SET attempts = CASE state WHEN 'running' THEN GREATEST(attempts - 1, 0)
+                                                   WHEN 'failed' THEN 0 ELSE attempts END,
                              state = 'pending', run_at = $3, lease_owner = NULL,
                              lease_until = NULL, updated_at = $3
              WHERE kind = $1 AND subject = $2
-               AND (state = 'running' OR (state = 'pending' AND run_at > $3))",
-            &[&kind, &subject, &now],
+               AND (state = 'running' OR (state = 'pending' AND run_at > $3)
+                    OR (state = 'failed' AND $4))",
+            &[&wake.kind, &subject, &now, &wake.revive_failed],
         )?;
         if woken > 0 {
             tx.queued_job();

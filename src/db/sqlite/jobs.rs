@@ -303,16 +303,19 @@ pub fn finish(
     if ending.rearchive_recording {
         rearchive(conn, &subject, now)?;
     }
-    if let Some(kind) = ending.wake {
+    if let Some(wake) = ending.wake {
         conn.prepare_cached(
-            "UPDATE jobs SET attempts = CASE WHEN state = 'running' THEN MAX(attempts - 1, 0)
-                                             ELSE attempts END,
+            "UPDATE jobs SET attempts = CASE state WHEN 'running' THEN MAX(attempts - 1, 0)
+                                                   WHEN 'failed' THEN 0 ELSE attempts END,
                              state = 'pending', run_at = :now, lease_owner = NULL,
                              lease_until = NULL, updated_at = :now
              WHERE kind = :kind AND subject = :subject
-               AND (state = 'running' OR (state = 'pending' AND run_at > :now))",
+               AND (state = 'running' OR (state = 'pending' AND run_at > :now)
+                    OR (state = 'failed' AND :revive))",
         )?
-        .execute(named_params! {":kind": kind, ":subject": subject, ":now": now})?;
+        .execute(named_params! {
+            ":kind": wake.kind, ":subject": subject, ":now": now, ":revive": wake.revive_failed,
+        })?;
     }
     if let Some(event) = &ending.webhook {
         super::webhooks::enqueue(conn, event, now)?;
