@@ -57,79 +57,93 @@ pub async fn rebuild(config: &Config, options: RebuildOptions) -> anyhow::Result
         crate::db::describe(config),
         store.location(prefix)
     );
-    let keys = sidecar_keys(&*store, prefix).await?;
     super::with_database(config, async |db| {
-        let tally = restore_all(db, &*store, &keys, options).await?;
+        let tally = restore_all(db, &*store, prefix, options).await?;
         report(&tally, options.dry_run)
     })
     .await
 }
 
-/// Every key under `prefix` that may be a sidecar.
-async fn sidecar_keys(store: &dyn Store, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut page = None;
-    loop {
-        let listed = store
-            .list(prefix, page)
-            .await
-            .with_context(|| format!("listing {}", store.location(prefix)))?;
-        keys.extend(listed.keys.into_iter().filter(|k| k.ends_with(".json")));
-        match listed.next {
-            Some(next) => page = Some(next),
-            None => return Ok(keys),
-        }
-    }
-}
-
+/// Restores the sidecars under `prefix` a listing page at a time, so that an archive of any
+/// size is rebuilt in bounded memory.
 async fn restore_all(
     db: &dyn Database,
     store: &dyn Store,
-    keys: &[String],
+    prefix: &str,
     options: RebuildOptions,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
-    let mut progress = Progress::new("restoring", keys.len() as u64, Unit::Items);
-    for chunk in keys.chunks(BATCH) {
-        let mut reads = futures_util::stream::iter(chunk)
-            .map(|key| async move {
-                let span = tracing::info_span!("rebuild.sidecar", %key);
-                let read = read_sidecar(store, key, options.verify)
-                    .instrument(span)
-                    .await;
-                (key, read)
-            })
-            .buffered(options.concurrency.max(1));
-        let mut batch = Vec::new();
-        while let Some((key, read)) = reads.next().await {
-            match read {
-                Ok(Read::Restorable(restored)) => batch.push(*restored),
-                Ok(Read::NotASidecar) => tally.not_sidecars += 1,
-                Err(e) => tally.failed.push((key.clone(), e)),
-            }
+    // A store does not say how much is left to list: the total is what was listed so far.
+    let mut progress = Progress::new("restoring", 0, Unit::Items);
+    let (mut listed, mut page) = (0, None);
+    loop {
+        let listing = store
+            .list(prefix, page)
+            .await
+            .with_context(|| format!("listing {}", store.location(prefix)))?;
+        let sidecars: Vec<String> = listing
+            .keys
+            .into_iter()
+            .filter(|k| k.ends_with(".json"))
+            .collect();
+        listed += sidecars.len() as u64;
+        progress.set_total(listed);
+        for chunk in sidecars.chunks(BATCH) {
+            restore_batch(db, store, chunk, options, &mut tally).await?;
+            progress.advance(chunk.len() as u64);
         }
-        let read = chunk.len() as u64;
-        let outcomes = if options.dry_run {
-            would_restore(db, &batch).await?
-        } else {
-            db.restore_archived(batch, chrono::Utc::now())
-                .await
-                .context("writing to the database")?
-        };
-        for outcome in outcomes {
-            match outcome {
-                RestoreOutcome::Restored { conference, legs } => {
-                    tally.restored += 1;
-                    tally.conferences += u64::from(conference);
-                    tally.legs += legs;
-                }
-                RestoreOutcome::Known => tally.known += 1,
-            }
+        match listing.next {
+            Some(next) => page = Some(next),
+            None => break,
         }
-        progress.advance(read);
     }
     progress.finish();
     Ok(tally)
+}
+
+/// Reads and checks up to [`BATCH`] sidecars, and restores what they hold in one transaction.
+async fn restore_batch(
+    db: &dyn Database,
+    store: &dyn Store,
+    chunk: &[String],
+    options: RebuildOptions,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    let mut reads = futures_util::stream::iter(chunk)
+        .map(|key| async move {
+            let span = tracing::info_span!("rebuild.sidecar", %key);
+            let read = read_sidecar(store, key, options.verify)
+                .instrument(span)
+                .await;
+            (key, read)
+        })
+        .buffered(options.concurrency.max(1));
+    let mut batch = Vec::new();
+    while let Some((key, read)) = reads.next().await {
+        match read {
+            Ok(Read::Restorable(restored)) => batch.push(*restored),
+            Ok(Read::NotASidecar) => tally.not_sidecars += 1,
+            Err(e) => tally.failed.push((key.clone(), e)),
+        }
+    }
+    let outcomes = if options.dry_run {
+        would_restore(db, &batch).await?
+    } else {
+        db.restore_archived(batch, chrono::Utc::now())
+            .await
+            .context("writing to the database")?
+    };
+    for outcome in outcomes {
+        match outcome {
+            RestoreOutcome::Restored { conference, legs } => {
+                tally.restored += 1;
+                tally.conferences += u64::from(conference);
+                tally.legs += legs;
+            }
+            RestoreOutcome::Known => tally.known += 1,
+        }
+    }
+    Ok(())
 }
 
 /// What a rebuild would do to `batch`: which recordings are new. A dry run does not look at
