@@ -72,16 +72,6 @@ fn write_atomically(
 
 /// The key of the file at `path` under `root`: its components joined by `/`; `None` for a
 /// name that is not UTF-8, which no key renders to.
-fn key_of(root: &Path, path: &Path) -> Option<String> {
-    let parts: Option<Vec<&str>> = path
-        .strip_prefix(root)
-        .ok()?
-        .components()
-        .map(|c| c.as_os_str().to_str())
-        .collect();
-    Some(parts?.join("/"))
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -184,39 +174,17 @@ impl Store for FsStore {
     }
 
     /// The whole listing in one page: a directory is walked in one go, and sorted.
-    async fn list(
-        &self,
-        prefix: &str,
-        _page: Option<String>,
-    ) -> Result<super::KeyPage, StoreError> {
+    async fn list(&self, prefix: &str, page: Option<String>) -> Result<super::KeyPage, StoreError> {
         let root = self.root.clone();
         let prefix = prefix.to_owned();
         blocking(move || {
-            let mut keys = Vec::new();
-            let mut dirs = vec![root.clone()];
-            while let Some(dir) = dirs.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|e| io_error("listing", &dir, e))?;
-                for entry in entries {
-                    let entry = entry.map_err(|e| io_error("listing", &dir, e))?;
-                    let path = entry.path();
-                    // Temporary files and probes start with a dot; they are not objects.
-                    if entry.file_name().to_string_lossy().starts_with('.') {
-                        continue;
-                    }
-                    let kind = entry
-                        .file_type()
-                        .map_err(|e| io_error("listing", &path, e))?;
-                    if kind.is_dir() {
-                        dirs.push(path);
-                    } else if let Some(key) = key_of(&root, &path)
-                        && key.starts_with(&prefix)
-                    {
-                        keys.push(key);
-                    }
-                }
-            }
-            keys.sort_unstable();
-            Ok(super::KeyPage { keys, next: None })
+            let keys = super::tree::page(&root, &prefix, page.as_deref(), super::tree::PAGE)
+                .map_err(|e| io_error("listing", &e.path, e.source))?;
+            // A full page may have more after it; the next one, empty, says there is not.
+            let next = (keys.len() == super::tree::PAGE)
+                .then(|| keys.last().cloned())
+                .flatten();
+            Ok(super::KeyPage { keys, next })
         })
         .await
     }

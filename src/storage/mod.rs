@@ -4,6 +4,7 @@
 pub mod fs;
 pub mod keys;
 pub mod s3;
+mod tree;
 
 use std::path::Path;
 use std::sync::Arc;
