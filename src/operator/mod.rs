@@ -254,8 +254,30 @@ pub async fn show_conference(config: &Config, uuid: &str, json: bool) -> anyhow:
             r.location.as_deref().unwrap_or("-"),
             r.last_error.as_deref().unwrap_or("")
         )?;
+        match r.transcript.as_ref().map(|t| (&t.text, &t.error)) {
+            Some((Some(text), _)) => writeln!(out, "    said   {}", preview(text))?,
+            Some((None, error)) => writeln!(
+                out,
+                "    not transcribed: {}",
+                error.as_deref().unwrap_or("no reason given")
+            )?,
+            None => {}
+        }
     }
     Ok(())
+}
+
+/// The beginning of a transcript, for a table: a meeting's whole text is for `--json`.
+fn preview(text: &str) -> String {
+    const SHOWN: usize = 400;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!(
+            "\"{}…\" ({} characters; --json has all of them)",
+            &text[..cut],
+            text.chars().count()
+        ),
+        None => format!("\"{text}\""),
+    }
 }
 
 pub async fn download_recording(

@@ -22,6 +22,13 @@ async fn a_long_transcription_reaches_the_api_the_sidecar_and_a_rebuilt_database
         )
         .await;
 
+    let (ok, table) = server.cli(&["conferences", "show", "tr-1"]);
+    assert!(ok, "{table}");
+    assert!(
+        table.contains("    said   \"Welcome to the board review, everyone. Welcome")
+            && table.contains("…\" (116999 characters; --json has all of them)"),
+        "{table}"
+    );
     let shown = server.get_json(&format!("/api/v1/recordings/{id}")).await;
     assert_eq!(shown["transcript"]["text"], text.trim());
     assert_eq!(shown["transcript"]["transcription_id"], "t-1");
@@ -76,6 +83,7 @@ async fn a_failed_transcription_is_shown_with_its_reason_and_a_later_text_replac
         )
         .await;
     let shown_failed = server.get_json(&format!("/api/v1/recordings/{id}")).await;
+    let (_, failed_table) = server.cli(&["conferences", "show", "tr-2"]);
     server
         .transcribe(&id, "transcription_id=t-2&transcription=Short+after+all")
         .await;
@@ -94,4 +102,10 @@ async fn a_failed_transcription_is_shown_with_its_reason_and_a_later_text_replac
         })
         .await;
     assert_eq!(sidecar["transcript"]["error"], Value::Null);
+    assert!(
+        failed_table.contains("    not transcribed: Recording duration too long for transcription"),
+        "{failed_table}"
+    );
+    let (_, table) = server.cli(&["conferences", "show", "tr-2"]);
+    assert!(table.contains("    said   \"Short after all\""), "{table}");
 }
