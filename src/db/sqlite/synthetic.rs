@@ -36,8 +36,58 @@ const WORDS: &[&str] = &[
     "Training",
 ];
 
+/// What people say, most common first: a transcript draws its words with a skew towards the
+/// front, so that the first few are in nearly every meeting and the last few in few.
+const SPOKEN: &[&str] = &[
+    "the",
+    "we",
+    "so",
+    "okay",
+    "right",
+    "meeting",
+    "next",
+    "week",
+    "team",
+    "update",
+    "customer",
+    "thanks",
+    "question",
+    "budget",
+    "review",
+    "release",
+    "plan",
+    "numbers",
+    "deadline",
+    "risk",
+    "hiring",
+    "launch",
+    "contract",
+    "invoice",
+    "migration",
+    "security",
+    "audit",
+    "roadmap",
+    "partner",
+    "pricing",
+    "renewal",
+    "outage",
+    "postmortem",
+    "forecast",
+    "quarterly",
+    "offsite",
+    "compliance",
+    "escalation",
+    "refund",
+    "warranty",
+];
+
+/// Words a generated transcript holds.
+const TRANSCRIPT_WORDS: u64 = 40;
+
 /// Writes `conferences` ended conferences over the two years before now, `legs` legs each
-/// (numbers drawn from a pool of `numbers`), and an archived recording on every third.
+/// (numbers drawn from a pool of `numbers`), and an archived recording on every third, each
+/// with a transcript of [`TRANSCRIPT_WORDS`] words drawn from [`SPOKEN`] and one code name
+/// (`project` and a number under 5,000) that a few dozen meetings share.
 pub fn gen_archive(path: &Path, conferences: u64, legs: u64, numbers: u64) -> anyhow::Result<()> {
     super::migrate_file(path, Synchronous::Normal).context("migrating the database")?;
     let mut conn = super::open(path, Synchronous::Normal)?;
@@ -78,6 +128,9 @@ pub fn gen_archive(path: &Path, conferences: u64, legs: u64, numbers: u64) -> an
                                          recorded_at)
                  VALUES (?1, ?2, 'conference_end', ?3, 'mp3', ?4, ?5, ?5, ?5)",
             )?;
+            let mut transcript = tx.prepare_cached(
+                "INSERT INTO transcripts (recording_id, text, received_at) VALUES (?1, ?2, ?3)",
+            )?;
             for i in chunk * batch..((chunk + 1) * batch).min(conferences) {
                 let uuid = format!("gen-{i:09}");
                 let name = format!(
@@ -100,13 +153,26 @@ pub fn gen_archive(path: &Path, conferences: u64, legs: u64, numbers: u64) -> an
                     ])?;
                 }
                 if i % 3 == 0 {
+                    let id = format!("rec-{i:09}");
                     recording.execute(params![
-                        format!("rec-{i:09}"),
+                        id,
                         uuid,
                         format!("https://media.vobiz.ai/{uuid}.mp3"),
                         (next() % 50_000_000) as i64,
                         to_db(end)
                     ])?;
+                    let mut words: Vec<&str> = (0..TRANSCRIPT_WORDS)
+                        .map(|_| {
+                            // The smaller of two draws: the first word comes up about twice
+                            // as often as the middle one, and 79 times as often as the last.
+                            let k =
+                                (next() % SPOKEN.len() as u64).min(next() % SPOKEN.len() as u64);
+                            SPOKEN[k as usize]
+                        })
+                        .collect();
+                    let code_name = format!("project{}", next() % 5000);
+                    words.push(&code_name);
+                    transcript.execute(params![id, words.join(" "), to_db(end)])?;
                 }
             }
         }
