@@ -34,10 +34,14 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// A parameter as a search takes it: a blank one counts as absent, as an empty form field.
+pub fn given(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
 impl ListQuery {
     /// Blank form fields count as absent.
     pub fn clone_for_page(&self) -> ListQuery {
-        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
         ListQuery {
             q: given(&self.q),
             participant: given(&self.participant),
@@ -109,11 +113,7 @@ pub fn filter(query: ListQuery, zone: chrono_tz::Tz) -> Result<Filter, SearchErr
             }
         },
         has_recording: query.has_recording,
-        said: query
-            .said
-            .filter(|s| !s.trim().is_empty())
-            .map(said)
-            .transpose()?,
+        said: given(&query.said).map(said).transpose()?,
         after: query
             .cursor
             .map(|c| decode_cursor(&c).ok_or_else(|| bad("cursor", "not a cursor from this API")))
@@ -161,21 +161,20 @@ pub fn recording_filter(
     query: RecordingQuery,
     zone: chrono_tz::Tz,
 ) -> Result<RecordingFilter, SearchError> {
-    let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     let limit = page_limit(query.limit)?;
     Ok(RecordingFilter {
-        since: bound("since", given(query.since), zone, false)?,
-        until: bound("until", given(query.until), zone, true)?,
-        participant: number(given(query.participant)),
-        status: given(query.status)
+        since: bound("since", given(&query.since), zone, false)?,
+        until: bound("until", given(&query.until), zone, true)?,
+        participant: number(given(&query.participant)),
+        status: given(&query.status)
             .map(|s| {
                 RecordingStatus::parse(&s)
                     .ok_or_else(|| bad("status", "must be pending, archiving, archived or failed"))
             })
             .transpose()?,
         linked: query.linked,
-        said: given(query.said).map(said).transpose()?,
-        after: given(query.cursor)
+        said: given(&query.said).map(said).transpose()?,
+        after: given(&query.cursor)
             .map(|c| {
                 decode_recording_cursor(&c)
                     .ok_or_else(|| bad("cursor", "not a cursor from this API"))

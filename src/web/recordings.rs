@@ -26,13 +26,12 @@ pub struct Form {
 
 impl Form {
     fn query(&self) -> Result<RecordingQuery, search::SearchError> {
-        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
         Ok(RecordingQuery {
-            since: given(&self.since),
-            until: given(&self.until),
-            participant: given(&self.participant),
-            status: given(&self.status),
-            linked: match given(&self.linked).as_deref() {
+            since: search::given(&self.since),
+            until: search::given(&self.until),
+            participant: search::given(&self.participant),
+            status: search::given(&self.status),
+            linked: match search::given(&self.linked).as_deref() {
                 None => None,
                 Some("true") => Some(true),
                 Some("false") => Some(false),
@@ -43,9 +42,9 @@ impl Form {
                     });
                 }
             },
-            said: given(&self.said),
+            said: search::given(&self.said),
             limit: Some(25),
-            cursor: given(&self.cursor),
+            cursor: search::given(&self.cursor),
         })
     }
 }
