@@ -7,7 +7,7 @@ use crate::db::ingest_tx::NewRecording;
 use crate::db::model::{Archived, ArchivedObject, ArchivedRecording, Recording, ToArchive};
 use crate::time::Instant;
 
-pub(crate) use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
+use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 
 /// A count as PostgreSQL's bigint holds it (saturating: no real count reaches the limit).
 pub(super) fn non_negative(n: Option<u64>) -> Option<i64> {

@@ -5,12 +5,13 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL, parse_status};
+use super::recordings::parse_status;
 use super::tx::PgTx;
 use super::visibility;
 use crate::db::DbError;
 use crate::db::access::Visibility;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
+use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::derived::{conference_page, like_pattern, recording_entry_columns, recording_page};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
 

@@ -5,10 +5,10 @@ use rusqlite::{Connection, Row, named_params};
 
 use super::access::{may_see, visible_condition};
 use super::conferences::instant;
-use super::recordings::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::DbError;
 use crate::db::access::Visibility;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
+use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 use crate::db::derived::{recording_entry_columns, recording_page};
 use crate::time::to_db;
 

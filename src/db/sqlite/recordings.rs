@@ -8,7 +8,7 @@ use crate::db::ingest_tx::NewRecording;
 use crate::db::model::{Archived, ArchivedObject, ArchivedRecording, Recording, ToArchive};
 use crate::time::to_db;
 
-pub(crate) use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
+use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
 
 /// Stores a recording once; `false` if its id was seen before.
 pub fn add(conn: &Connection, r: &NewRecording<'_>, now: &str) -> Result<bool, DbError> {
