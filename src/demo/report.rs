@@ -1,5 +1,6 @@
 //! What the demo prints when it is done: where each conference's recordings, sidecars,
-//! transcripts and summaries landed, the recording the account sync found, and the webhooks that arrived.
+//! transcripts and summaries landed, the recording the account sync found, and the webhooks
+//! that arrived.
 
 use crate::db::catalog::RecordingDetail;
 use crate::db::model::{Recording, SentRow};

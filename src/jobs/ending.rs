@@ -1,7 +1,7 @@
 //! What a finished job run causes, decided in one place: how the queue records it (done,
 //! retried with backoff, deferred, failed for good), whether operators are alerted, whether
-//! its conference may now be summarised, and which job waiting for it may run now. A recording's status follows from its archive job,
-//! so nothing here writes it.
+//! its conference may now be summarised, and which job waiting for it may run now. A
+//! recording's status follows from its archive job, so nothing here writes it.
 
 use super::JobError;
 use super::backoff;
