@@ -18,8 +18,8 @@ use super::DbError;
 use crate::time::{Instant, from_db};
 
 /// Every table that holds history, parents before children. SQLite's name and transcript
-/// indexes (`conference_names`, `transcript_words`) are rebuilt by PostgreSQL's own indexes; the migrations table is each
-/// database's own.
+/// indexes (`conference_names`, `transcript_search` and its keys) are rebuilt by PostgreSQL's
+/// own indexes; the migrations table is each database's own.
 pub const TABLES: &[&str] = &[
     "conferences",
     "participants",
@@ -332,12 +332,12 @@ mod tests {
         "conference_names_data",
         "conference_names_docsize",
         "conference_names_idx",
-        "transcript_words",
-        "transcript_words_config",
-        "transcript_words_content",
-        "transcript_words_data",
-        "transcript_words_docsize",
-        "transcript_words_idx",
+        "transcript_search",
+        "transcript_search_config",
+        "transcript_search_data",
+        "transcript_search_docsize",
+        "transcript_search_idx",
+        "transcript_search_keys",
         "schema_migrations",
     ];
 

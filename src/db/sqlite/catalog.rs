@@ -67,8 +67,9 @@ pub fn search(
     }
     if let Some(words) = &f.said {
         conditions.push(
-            "r.recording_id IN (SELECT recording_id FROM transcript_words
-                                WHERE transcript_words MATCH :said)",
+            "r.recording_id IN (SELECT k.recording_id FROM transcript_search_keys k
+                                WHERE k.key IN (SELECT rowid FROM transcript_search
+                                                WHERE transcript_search MATCH :said))",
         );
         values.push((":said", Box::new(super::search::fts_all_words(words))));
     }

@@ -68,6 +68,10 @@ const MIGRATIONS: &[Migration] = &[
         "0015_transcripts",
         include_str!("../../../migrations/sqlite/0015_transcripts.sql"),
     ),
+    (
+        "0016_transcripts_by_recency",
+        include_str!("../../../migrations/sqlite/0016_transcripts_by_recency.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

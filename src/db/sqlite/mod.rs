@@ -17,6 +17,7 @@ mod nonces;
 mod read_pool;
 mod recordings;
 mod restore;
+mod said;
 mod search;
 pub mod synthetic;
 mod transcripts;

@@ -5,6 +5,7 @@ use rusqlite::types::Value;
 
 use super::access::visible_condition;
 use super::conferences::instant;
+use super::said;
 use crate::db::DbError;
 use crate::db::access::Visibility;
 use crate::db::derived::{conference_page, like_pattern};
@@ -27,10 +28,13 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
     // rows instead of collecting and sorting tens of thousands of matches. (LIKE folds case
     // for ASCII only; the trigram index folds all scripts.)
     let mut like = like;
+    // A filter that leaves few conferences, which then lead a said search (see below).
+    let mut narrow = f.participant.is_some();
     if let (Some(fts), Some(q)) = (fts, f.q.as_deref()) {
         match rare_term_matches(conn, &fts)? {
             // The matches found by the probe are the filter: the index is read once.
             Some(rowids) => {
+                narrow = true;
                 conditions.push("c.rowid IN (SELECT value FROM json_each(:rowids))");
                 values.push((
                     ":rowids",
@@ -51,12 +55,16 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
         );
         values.push((":participant", Value::Text(participant.clone())));
     }
+    // The time filters, as bounds on the transcript index's keys, for a walk by what was said.
+    let mut said_bounds: Vec<&str> = Vec::new();
     if let Some(since) = f.since {
         conditions.push("c.started_at >= :since");
+        said_bounds.push(said::SINCE_BOUND);
         values.push((":since", Value::Text(to_db(since))));
     }
     if let Some(until) = f.until {
         conditions.push("c.started_at < :until");
+        said_bounds.push(said::UNTIL_BOUND);
         values.push((":until", Value::Text(to_db(until))));
     }
     // Literal, not bound: only then can SQLite use the partial index of running conferences.
@@ -74,16 +82,9 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
         ),
         None => {}
     }
-    if let Some(words) = &f.said {
-        conditions.push(
-            "c.conference_uuid IN (SELECT r.conference_uuid FROM transcript_words w
-                                   JOIN recordings r ON r.recording_id = w.recording_id
-                                   WHERE transcript_words MATCH :said)",
-        );
-        values.push((":said", Value::Text(fts_all_words(words))));
-    }
     if let Some(after) = &f.after {
         conditions.push("(c.started_at, c.conference_uuid) < (:after_at, :after_uuid)");
+        said_bounds.push(said::AFTER_BOUND);
         let at = after.started_at.map(to_db).unwrap_or_default();
         values.push((":after_at", Value::Text(at)));
         values.push((":after_uuid", Value::Text(after.conference_uuid.clone())));
@@ -94,6 +95,28 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
         values.extend(vis_values.iter().cloned());
     }
     let limit = f.limit.clamp(1, 200);
+    if let Some(words) = &f.said {
+        let said = (":said", Value::Text(fts_all_words(words)));
+        if narrow {
+            // The few conferences the other filters leave are each asked about the words.
+            conditions.push(said::MENTIONED);
+            values.push(said);
+        } else if f.has_recording != Some(false) {
+            // The newest conferences that mention the words and meet every other filter,
+            // from the index's own order; the page below sorts them and adds the counts.
+            let walk: Vec<&str> = said_bounds.iter().chain(&conditions).copied().collect();
+            let walk_values: Vec<_> = values.iter().cloned().chain([said]).collect();
+            let found = said::newest_conferences(conn, &walk, &walk_values, limit as usize + 1)?;
+            conditions.push("c.conference_uuid IN (SELECT value FROM json_each(:said_found))");
+            values.push((
+                ":said_found",
+                Value::Text(serde_json::Value::from(found).to_string()),
+            ));
+        } else {
+            // Words are said only in recordings.
+            conditions.push("FALSE");
+        }
+    }
     values.push((":limit", Value::Integer(i64::from(limit) + 1)));
     let filter = if conditions.is_empty() {
         String::new()
