@@ -42,7 +42,12 @@ for _ in $(seq 100); do grep -q "listening on" "$work/stdout" 2>/dev/null && bre
 url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
 
 number="$(sqlite3 "$data/data/confvault.db" "SELECT from_normalized FROM participants WHERE rowid = 123457")"
-second_page="$(curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?limit=50" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])')"
+next_cursor() {
+    curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?$1" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])'
+}
+second_page="$(next_cursor "limit=50")"
+said_second_page="$(next_cursor "said=meeting")"
 cat > "$work/auth.lua" <<'LUA'
 wrk.headers["Authorization"] = "Bearer bench"
 function done(summary, latency, requests)
@@ -71,8 +76,14 @@ filters=(
     "said, rare word|said=project1234"
     "said, two words|said=budget%20warranty"
     "said + q|said=review&q=Standup"
+    "said + q, rare phrase|said=meeting&q=Escalation%20Legal%20999"
+    "said + participant|said=meeting&participant=%2B$number"
+    "said, one week|said=budget&since=2026-01-01&until=2026-01-07"
+    "said, second page|said=meeting&cursor=$said_second_page"
 )
-printf '%-26s %10s %10s %12s\n' "filter" "p50" "p99" "requests/s"
+# Rows: how many conferences the filter's first page holds, so that a fast answer is seen to be
+# a full one (a page is 50 unless the filter asks otherwise).
+printf '%-26s %6s %10s %10s %12s\n' "filter" "rows" "p50" "p99" "requests/s"
 for entry in "${filters[@]}"; do
     name="${entry%%|*}"
     query="${entry#*|}"
@@ -83,5 +94,7 @@ for entry in "${filters[@]}"; do
     rps="$(echo "$result" | grep -o 'requests/s=[0-9]*' | cut -d= -f2)"
     errors="$(echo "$result" | grep -o 'errors=[0-9]*' | cut -d= -f2)"
     [ "$errors" = "0" ] || echo "WARNING: $errors errors for $name"
-    printf '%-26s %10s %10s %12s\n' "$name" "$p50" "$p99" "$rps"
+    rows="$(curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?$query" \
+        | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["conferences"]))')"
+    printf '%-26s %6s %10s %10s %12s\n' "$name" "$rows" "$p50" "$p99" "$rps"
 done
