@@ -38,8 +38,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// Environment variables read by the command line itself rather than by the settings.
-const CLI_ONLY_VARIABLES: &[&str] = &["config", "log", "log_format"];
+/// Environment variables read by the command line itself rather than by the settings (each
+/// `CONFVAULT_` and the rest in lower case); a test in `cli.rs` checks that none is missing.
+pub const CLI_ONLY_VARIABLES: &[&str] = &["config", "log", "log_format", "db_copy_to"];
 
 /// Why the configuration was refused. Each message names the key.
 #[derive(Debug, thiserror::Error)]
