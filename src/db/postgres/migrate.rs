@@ -41,6 +41,10 @@ const MIGRATIONS: &[Migration] = &[
         "0008_transcripts",
         include_str!("../../../migrations/postgres/0008_transcripts.sql"),
     ),
+    (
+        "0009_newest_nulls_last",
+        include_str!("../../../migrations/postgres/0009_newest_nulls_last.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").
