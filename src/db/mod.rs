@@ -28,6 +28,8 @@ mod contract_concurrency;
 #[cfg(test)]
 mod contract_restore;
 #[cfg(test)]
+mod contract_said;
+#[cfg(test)]
 mod contract_transcripts;
 #[cfg(test)]
 mod contract_webhooks;

@@ -45,6 +45,10 @@ const MIGRATIONS: &[Migration] = &[
         "0009_newest_nulls_last",
         include_str!("../../../migrations/postgres/0009_newest_nulls_last.sql"),
     ),
+    (
+        "0010_transcripts_by_recency",
+        include_str!("../../../migrations/postgres/0010_transcripts_by_recency.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").

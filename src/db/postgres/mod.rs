@@ -22,6 +22,7 @@ mod read_ahead;
 mod recordings;
 mod restore;
 mod run;
+mod said;
 mod search;
 mod transcripts;
 mod tx;

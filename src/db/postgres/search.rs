@@ -6,6 +6,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::recordings::parse_status;
+use super::said;
 use super::tx::PgTx;
 use super::visibility;
 use crate::db::DbError;
@@ -32,6 +33,14 @@ impl Conditions {
 
     fn push(&mut self, condition: &str) {
         self.sql.push(condition.to_owned());
+    }
+
+    /// The last condition, about the conference's start and id, written over a transcript's
+    /// copy of them (`s`, in `transcript_search`), with the same values.
+    fn on_said_copy(&self) -> String {
+        let last = self.sql.last().map(String::as_str).unwrap_or("TRUE");
+        last.replace("c.started_at", "s.started_at")
+            .replace("c.conference_uuid", "s.conference_uuid")
     }
 
     /// The next placeholder, for a value bound outside the conditions (the limit).
@@ -80,11 +89,16 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
             participant.clone(),
         );
     }
+    // The time filters again, over a transcript's copy of its conference's start, so that a
+    // said search can walk only the times they allow.
+    let mut said_bounds = Vec::new();
     if let Some(since) = f.since {
         c.bind("c.started_at >= $?", since);
+        said_bounds.push(c.on_said_copy());
     }
     if let Some(until) = f.until {
         c.bind("c.started_at < $?", until);
+        said_bounds.push(c.on_said_copy());
     }
     match f.status {
         Some(Status::Active) => c.push("c.status = 'active'"),
@@ -100,15 +114,6 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
         ),
         None => {}
     }
-    if let Some(words) = &f.said {
-        c.bind(
-            "c.conference_uuid IN (SELECT r.conference_uuid FROM transcripts t
-                                   JOIN recordings r ON r.recording_id = t.recording_id
-                                   WHERE to_tsvector('simple', COALESCE(t.text, ''))
-                                         @@ plainto_tsquery('simple', $?))",
-            words.join(" "),
-        );
-    }
     if let Some(after) = &f.after {
         match after.started_at {
             Some(at) => {
@@ -116,12 +121,26 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
                 let last = c.sql.len() - 1;
                 let uuid = c.placeholder(after.conference_uuid.clone());
                 c.sql[last].push_str(&format!(", {uuid})"));
+                said_bounds.push(c.on_said_copy());
             }
             // As on SQLite, where an unknown start sorts last: nothing comes after it.
             None => c.push("FALSE"),
         }
     }
     let limit = f.limit.clamp(1, 200);
+    // Last, as it reads the transcripts under every other filter: the newest conferences that
+    // match all of them and mention the words; the page below sorts them and adds the counts.
+    if let Some(words) = &f.said {
+        if f.has_recording == Some(false) {
+            // Words are said only in recordings.
+            c.push("FALSE");
+        } else {
+            let walk: Vec<String> = said_bounds.into_iter().chain(c.sql.clone()).collect();
+            let wanted = limit as usize + 1;
+            let found = said::newest_conferences(tx, &walk, &c.params(), words, wanted)?;
+            c.bind("c.conference_uuid = ANY($?)", found);
+        }
+    }
     let limit_at = c.placeholder(i64::from(limit) + 1);
     let sql = format!(
         "SELECT c.conference_uuid, c.name, c.status, c.started_at, c.ended_at,
