@@ -4,6 +4,8 @@
 # time; prints p50 and p99.
 # Target: p99 under 50 ms for every filter.
 #   scripts/bench-query.sh [SECONDS_PER_FILTER] [CONNECTIONS]
+# BENCH_DATABASE=postgres serves the same data from PostgreSQL instead: a throwaway cluster of
+# its own, filled from the generated SQLite file by `confvault db copy` (about 2 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -33,15 +35,35 @@ work="$(mktemp -d)"
 server_pid=""
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    [ -n "${TEST_POSTGRES_DATA:-}" ] && stop_test_services
     rm -rf "$work"
 }
 trap cleanup EXIT
-RUST_LOG=warn ./target/release/confvault --config "$config" serve > "$work/stdout" 2> "$work/stderr" &
+serving="$config"
+if [ "${BENCH_DATABASE:-sqlite}" = postgres ]; then
+    # shellcheck source=/dev/null
+    source scripts/test-services.sh
+    TEST_SERVICES_DIR="$PWD/.bench-data/query-services"
+    if [ -z "$(postgres_bin)" ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    rm -rf "$TEST_SERVICES_DIR"; mkdir -p "$TEST_SERVICES_DIR"
+    start_test_postgres
+    "$(postgres_bin)/psql" -qtA "$CV_TEST_POSTGRES_URL" -c "CREATE DATABASE query_bench"
+    target="${CV_TEST_POSTGRES_URL%/*}/query_bench"
+    CONFVAULT_DB_COPY_TO="$target" ./target/release/confvault --config "$config" db copy
+    "$(postgres_bin)/psql" -qtA "$target" -c "VACUUM ANALYZE"
+    serving="$work/postgres.toml"
+    cat "$config" > "$serving"
+    printf '[database]\nurl = "%s"\n' "$target" >> "$serving"
+fi
+RUST_LOG=warn ./target/release/confvault --config "$serving" serve > "$work/stdout" 2> "$work/stderr" &
 server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/stdout" 2>/dev/null && break; sleep 0.1; done
 url="$(grep -o 'http://[0-9.:]*' "$work/stdout" | head -1)"
 
 number="$(sqlite3 "$data/data/confvault.db" "SELECT from_normalized FROM participants WHERE rowid = 123457")"
+echo "serving from ${BENCH_DATABASE:-sqlite}"
 next_cursor() {
     curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?$1" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_cursor"])'
