@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 
-use rusqlite::Connection;
 use rusqlite::types::Value;
+use rusqlite::{Connection, ToSql, params};
 
 use crate::db::DbError;
+use crate::db::derived::ARCHIVE_JOB_JOIN;
 
 /// Conditions that narrow the walk to the seconds a time filter allows: a key's high bits are
 /// its conference's start second (see migration 0016, which shifts it by 20 bits), and the start
@@ -72,6 +73,117 @@ pub(super) fn newest_conferences(
             if found.len() == wanted {
                 last_second = Some(second);
             }
+        }
+    }
+    Ok(found)
+}
+
+/// The second that keys of transcripts without a dated conference sit in (migration 0016).
+const NO_START_SECOND: i64 = -4_398_046_511_104;
+
+/// Recordings listed per read of the index, when the recordings list is walked.
+const WALK_BATCH: usize = 256;
+
+/// The keys of every transcript holding the words of `fts`, or `None` when there are `limit` or
+/// more: then the list is walked instead (see [`newest_recordings`]).
+pub(super) fn fewer_matches_than(
+    conn: &Connection,
+    fts: &str,
+    limit: usize,
+) -> Result<Option<Vec<i64>>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM transcript_search WHERE transcript_search MATCH ?1 LIMIT ?2",
+    )?;
+    let keys: Vec<i64> = stmt
+        .query_map(params![fts, limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((keys.len() < limit).then_some(keys))
+}
+
+/// The newest recordings meeting `conditions` (over `r`, the recording, and `j`, its archive
+/// job) whose transcript holds
+/// every word of `fts`, in the recordings list's order: the first `wanted`, or all there are.
+///
+/// The list is read in its own order, a batch at a time; a batch's transcripts are matched by
+/// reading the index's matches over the span of keys the batch covers. Recordings listed
+/// together were mostly made in conferences that started close together, so the span is
+/// narrow, and reading a match costs a fraction of a microsecond where asking the index about
+/// one key costs a few hundred.
+pub(super) fn newest_recordings(
+    conn: &Connection,
+    conditions: &[&str],
+    params: &[(&str, &dyn ToSql)],
+    fts: &str,
+    wanted: usize,
+) -> Result<Vec<String>, DbError> {
+    // The archive job is joined only for a condition on it (the status), not for every row.
+    let job = if conditions.iter().any(|c| c.contains("j.")) {
+        ARCHIVE_JOB_JOIN
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT r.recording_id, k.key FROM recordings r {job}
+         JOIN transcript_search_keys k ON k.recording_id = r.recording_id
+         WHERE {}
+         ORDER BY r.recorded_at DESC, r.recording_id DESC",
+        conditions.join(" AND ")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut used = Vec::new();
+    for (name, value) in params {
+        if stmt.parameter_index(name)?.is_some() {
+            used.push((*name, *value));
+        }
+    }
+    let mut rows = stmt.query(used.as_slice())?;
+    let mut found = Vec::new();
+    let mut batch: Vec<(String, i64)> = Vec::with_capacity(WALK_BATCH);
+    loop {
+        let row = rows.next()?;
+        let listed_all = row.is_none();
+        if let Some(row) = row {
+            batch.push((row.get(0)?, row.get(1)?));
+        }
+        if batch.len() == WALK_BATCH || listed_all {
+            let matching = matches_among(conn, fts, &batch)?;
+            for (recording_id, key) in batch.drain(..) {
+                if matching.contains(&key) {
+                    found.push(recording_id);
+                    if found.len() == wanted {
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        if listed_all {
+            return Ok(found);
+        }
+    }
+}
+
+/// The keys among `batch`'s that hold the words: the matches over the span of its keys, taken
+/// apart for transcripts without a dated conference, whose keys sit far below the rest.
+fn matches_among(
+    conn: &Connection,
+    fts: &str,
+    batch: &[(String, i64)],
+) -> Result<HashSet<i64>, DbError> {
+    let (undated, dated): (Vec<i64>, Vec<i64>) = batch
+        .iter()
+        .map(|(_, key)| *key)
+        .partition(|key| key >> 20 == NO_START_SECOND);
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM transcript_search
+         WHERE transcript_search MATCH ?1 AND rowid BETWEEN ?2 AND ?3",
+    )?;
+    let mut found = HashSet::new();
+    for keys in [undated, dated] {
+        let (Some(low), Some(high)) = (keys.iter().min(), keys.iter().max()) else {
+            continue;
+        };
+        for key in stmt.query_map(params![fts, low, high], |r| r.get::<_, i64>(0))? {
+            found.insert(key?);
         }
     }
     Ok(found)

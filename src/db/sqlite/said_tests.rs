@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use rusqlite::{Connection, params};
 
 use crate::db::access::Visibility;
+use crate::db::catalog::RecordingFilter;
 use crate::db::model::{Cursor, Filter};
 use crate::time::from_db;
 
@@ -17,13 +18,14 @@ struct Meeting {
     recordings: Vec<Said>,
 }
 
-/// A recording: linked to its conference or not, the words of its transcript, and whether the
-/// transcript came before the recording.
+/// A recording: linked to its conference or not, the words of its transcript, whether the
+/// transcript came before the recording, and when it was recorded.
 #[derive(Debug, Clone)]
 struct Said {
     linked: bool,
     words: Vec<&'static str>,
     transcript_first: bool,
+    recorded: (u32, u32),
 }
 
 const SPOKEN: &[&str] = &["budget", "lunch", "hiring"];
@@ -62,8 +64,8 @@ fn store(conn: &Connection, meetings: &[Meeting]) {
             conn.execute(
                 "INSERT INTO recordings
                      (recording_id, conference_uuid, source, source_url, created_at, recorded_at)
-                 VALUES (?1, NULL, 'conference_end', 'u', 'x', 'x')",
-                params![id],
+                 VALUES (?1, NULL, 'conference_end', 'u', 'x', ?2)",
+                params![id, at(said.recorded.0, said.recorded.1)],
             )
             .unwrap();
             if said.linked {
@@ -127,6 +129,54 @@ fn found(conn: &Connection, word: &str, limit: u32, q: Option<&str>) -> Vec<Stri
     }
 }
 
+/// Every recording whose transcript holds `word`, linked or not, newest first.
+fn expected_recordings(conn: &Connection, word: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.recording_id FROM recordings r
+             JOIN transcripts t ON t.recording_id = r.recording_id
+             WHERE ' ' || t.text || ' ' LIKE '% ' || ?1 || ' %'
+             ORDER BY r.recorded_at DESC, r.recording_id DESC",
+        )
+        .unwrap();
+    stmt.query_map([word], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Every page of the recordings list for `word`, `limit` at a time, its matches collected when
+/// fewer than `common_matches` (else the list is walked).
+fn found_recordings(
+    conn: &Connection,
+    word: &str,
+    limit: u32,
+    common_matches: usize,
+) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let filter = RecordingFilter {
+            said: Some(vec![word.to_owned()]),
+            limit,
+            after: after.clone(),
+            ..RecordingFilter::default()
+        };
+        let page = super::super::catalog::search_with(
+            conn,
+            &filter,
+            &Visibility::Everything,
+            common_matches,
+        );
+        let page = page.unwrap();
+        all.extend(page.rows.into_iter().map(|r| r.recording_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
 /// Every transcript with a text has one key, with its conference, in that one's start second.
 fn keys_follow_their_conferences(conn: &Connection) {
     let (texts, keys, misplaced): (i64, i64, i64) = conn
@@ -149,11 +199,13 @@ fn meeting() -> impl Strategy<Value = Meeting> {
         prop::bool::weighted(0.85),
         prop::sample::subsequence(SPOKEN, 0..=SPOKEN.len()),
         any::<bool>(),
+        (0..6u32, 0..2u32),
     )
-        .prop_map(|(linked, words, transcript_first)| Said {
+        .prop_map(|(linked, words, transcript_first, recorded)| Said {
             linked,
             words,
             transcript_first,
+            recorded,
         });
     (
         // Always a start: paging past a conference without one is a separate, older gap.
@@ -170,7 +222,7 @@ fn meeting() -> impl Strategy<Value = Meeting> {
 
 proptest! {
     #[test]
-    fn every_page_of_a_said_search_is_the_newest_first_list_of_the_meetings_that_said_it(
+    fn every_page_of_a_said_search_lists_the_meetings_and_recordings_that_said_it_newest_first(
         meetings in prop::collection::vec(meeting(), 0..14),
         limit in 1..4u32,
     ) {
@@ -182,6 +234,11 @@ proptest! {
             let expected = expected(&conn, word);
             prop_assert_eq!(&found(&conn, word, limit, None), &expected, "{}", word);
             prop_assert_eq!(&found(&conn, word, limit, Some("Meeting")), &expected, "{}", word);
+            let expected = expected_recordings(&conn, word);
+            for common_matches in [1, 1_000_000] {
+                let found = found_recordings(&conn, word, limit, common_matches);
+                prop_assert_eq!(&found, &expected, "{} {}", word, common_matches);
+            }
         }
     }
 }
@@ -197,6 +254,7 @@ fn a_search_within_a_time_range_reads_only_its_seconds_and_misses_nothing_in_the
                 linked: true,
                 words: vec!["budget"],
                 transcript_first: false,
+                recorded: (second, 0),
             }],
         })
         .collect();
@@ -227,6 +285,7 @@ fn a_meeting_without_a_start_is_found_after_every_meeting_with_one() {
         linked: true,
         words: vec!["budget"],
         transcript_first: true,
+        recorded: (0, 0),
     };
     let meetings = [
         Meeting {
@@ -256,6 +315,7 @@ fn meetings_that_start_in_the_same_second_come_page_by_page_in_exact_order() {
             linked: true,
             words: vec!["hiring"],
             transcript_first: false,
+            recorded: (0, 0),
         }],
     };
     store(&conn, &[hiring((3, 2)), hiring((3, 0)), hiring((3, 0))]);
