@@ -102,6 +102,10 @@ filters=(
     "said + participant|said=meeting&participant=%2B$number"
     "said, one week|said=budget&since=2026-01-01&until=2026-01-07"
     "said, second page|said=meeting&cursor=$said_second_page"
+    "recordings, newest|recordings?"
+    "recordings, said common|recordings?said=meeting"
+    "recordings, said two|recordings?said=budget%20warranty"
+    "recordings, said rare|recordings?said=project1234"
 )
 # Rows: how many conferences the filter's first page holds, so that a fast answer is seen to be
 # a full one (a page is 50 unless the filter asks otherwise).
@@ -109,14 +113,17 @@ printf '%-26s %6s %10s %10s %12s\n' "filter" "rows" "p50" "p99" "requests/s"
 for entry in "${filters[@]}"; do
     name="${entry%%|*}"
     query="${entry#*|}"
+    # An entry is a query of the conference list unless it names the recordings list.
+    list=conferences
+    if [[ "$query" == recordings\?* ]]; then list=recordings; query="${query#recordings?}"; fi
     result="$(wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$work/auth.lua" \
-        "$url/api/v1/conferences?$query" | grep RESULT)"
+        "$url/api/v1/$list?$query" | grep RESULT)"
     p50="$(echo "$result" | grep -o 'p50=[0-9.]*ms' | cut -d= -f2)"
     p99="$(echo "$result" | grep -o 'p99=[0-9.]*ms' | cut -d= -f2)"
     rps="$(echo "$result" | grep -o 'requests/s=[0-9]*' | cut -d= -f2)"
     errors="$(echo "$result" | grep -o 'errors=[0-9]*' | cut -d= -f2)"
     [ "$errors" = "0" ] || echo "WARNING: $errors errors for $name"
-    rows="$(curl -s -H 'Authorization: Bearer bench' "$url/api/v1/conferences?$query" \
-        | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["conferences"]))')"
+    rows="$(curl -s -H 'Authorization: Bearer bench' "$url/api/v1/$list?$query" \
+        | python3 -c "import json,sys; print(len(json.load(sys.stdin)['$list']))")"
     printf '%-26s %6s %10s %10s %12s\n' "$name" "$rows" "$p50" "$p99" "$rps"
 done
