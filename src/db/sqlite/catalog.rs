@@ -5,6 +5,7 @@ use rusqlite::{Connection, Row, named_params};
 
 use super::access::{may_see, visible_condition};
 use super::conferences::instant;
+use super::fts::{self, Index};
 use super::said;
 use crate::db::DbError;
 use crate::db::access::Visibility;
@@ -110,8 +111,8 @@ pub(super) fn search_with(
     }
     // Last, as the walk it may take reads the list under every other filter.
     if let Some(words) = &f.said {
-        let fts = super::search::fts_all_words(words);
-        match said::fewer_matches_than(conn, &fts, common_matches)? {
+        let fts = fts::all_words(words);
+        match fts::fewer_matches_than(conn, Index::Transcripts, &fts, common_matches)? {
             Some(keys) => {
                 conditions.push(
                     "r.recording_id IN (SELECT k.recording_id FROM transcript_search_keys k
@@ -128,7 +129,14 @@ pub(super) fn search_with(
                     .map(|(name, value)| (*name, value.as_ref()))
                     .collect();
                 let wanted = f.limit as usize + 1;
-                let found = said::newest_recordings(conn, &conditions, &params, &fts, wanted)?;
+                let found = said::newest_recordings(
+                    conn,
+                    &conditions,
+                    f.status.is_some(),
+                    &params,
+                    &fts,
+                    wanted,
+                )?;
                 conditions.push("r.recording_id IN (SELECT value FROM json_each(:said_found))");
                 values.push((
                     ":said_found",

@@ -10,6 +10,7 @@ pub mod checkpointer;
 mod conferences;
 mod database;
 mod events;
+mod fts;
 mod jobs;
 mod mail;
 pub mod migrate;

@@ -3,8 +3,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, ToSql, params};
+use rusqlite::{Connection, Statement, ToSql, params};
 
 use crate::db::DbError;
 use crate::db::derived::ARCHIVE_JOB_JOIN;
@@ -35,7 +34,7 @@ pub(super) const MENTIONED: &str = "EXISTS (SELECT 1 FROM transcript_search_keys
 pub(super) fn newest_conferences(
     conn: &Connection,
     conditions: &[&str],
-    values: &[(&str, Value)],
+    values: &[(&str, &dyn ToSql)],
     wanted: usize,
 ) -> Result<Vec<String>, DbError> {
     let mut sql = String::from(
@@ -51,13 +50,7 @@ pub(super) fn newest_conferences(
     }
     sql.push_str(" ORDER BY s.rowid DESC");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
-    for (name, value) in values {
-        // The page's own values (its limit, say) are not all used here.
-        if stmt.parameter_index(name)?.is_some() {
-            params.push((name, value));
-        }
-    }
+    let params = used_by(&stmt, values)?;
     let mut rows = stmt.query(params.as_slice())?;
     let mut seen = HashSet::new();
     let mut found = Vec::new();
@@ -84,25 +77,9 @@ const NO_START_SECOND: i64 = -4_398_046_511_104;
 /// Recordings listed per read of the index, when the recordings list is walked.
 const WALK_BATCH: usize = 256;
 
-/// The keys of every transcript holding the words of `fts`, or `None` when there are `limit` or
-/// more: then the list is walked instead (see [`newest_recordings`]).
-pub(super) fn fewer_matches_than(
-    conn: &Connection,
-    fts: &str,
-    limit: usize,
-) -> Result<Option<Vec<i64>>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM transcript_search WHERE transcript_search MATCH ?1 LIMIT ?2",
-    )?;
-    let keys: Vec<i64> = stmt
-        .query_map(params![fts, limit as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok((keys.len() < limit).then_some(keys))
-}
-
-/// The newest recordings meeting `conditions` (over `r`, the recording, and `j`, its archive
-/// job) whose transcript holds
-/// every word of `fts`, in the recordings list's order: the first `wanted`, or all there are.
+/// The newest recordings meeting `conditions` (over `r`, the recording, and, when `reads_job`,
+/// `j`, its archive job) whose transcript holds every word of `fts`, in the recordings list's
+/// order: the first `wanted`, or all there are.
 ///
 /// The list is read in its own order, a batch at a time; a batch's transcripts are matched by
 /// reading the index's matches over the span of keys the batch covers. Recordings listed
@@ -112,16 +89,13 @@ pub(super) fn fewer_matches_than(
 pub(super) fn newest_recordings(
     conn: &Connection,
     conditions: &[&str],
+    reads_job: bool,
     params: &[(&str, &dyn ToSql)],
     fts: &str,
     wanted: usize,
 ) -> Result<Vec<String>, DbError> {
-    // The archive job is joined only for a condition on it (the status), not for every row.
-    let job = if conditions.iter().any(|c| c.contains("j.")) {
-        ARCHIVE_JOB_JOIN
-    } else {
-        ""
-    };
+    // The archive job is joined only when a condition reads it (the status), not for every row.
+    let job = if reads_job { ARCHIVE_JOB_JOIN } else { "" };
     let sql = format!(
         "SELECT r.recording_id, k.key FROM recordings r {job}
          JOIN transcript_search_keys k ON k.recording_id = r.recording_id
@@ -130,13 +104,8 @@ pub(super) fn newest_recordings(
         conditions.join(" AND ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut used = Vec::new();
-    for (name, value) in params {
-        if stmt.parameter_index(name)?.is_some() {
-            used.push((*name, *value));
-        }
-    }
-    let mut rows = stmt.query(used.as_slice())?;
+    let params = used_by(&stmt, params)?;
+    let mut rows = stmt.query(params.as_slice())?;
     let mut found = Vec::new();
     let mut batch: Vec<(String, i64)> = Vec::with_capacity(WALK_BATCH);
     loop {
@@ -187,6 +156,21 @@ fn matches_among(
         }
     }
     Ok(found)
+}
+
+/// The named values `stmt` uses, of `values`: a walk is given every value of the page it
+/// serves, some of which (its limit, say) it has no place for.
+fn used_by<'a>(
+    stmt: &Statement<'_>,
+    values: &[(&'a str, &'a dyn ToSql)],
+) -> Result<Vec<(&'a str, &'a dyn ToSql)>, DbError> {
+    let mut used = Vec::with_capacity(values.len());
+    for &(name, value) in values {
+        if stmt.parameter_index(name)?.is_some() {
+            used.push((name, value));
+        }
+    }
+    Ok(used)
 }
 
 #[cfg(test)]

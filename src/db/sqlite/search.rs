@@ -5,6 +5,7 @@ use rusqlite::types::Value;
 
 use super::access::visible_condition;
 use super::conferences::instant;
+use super::fts::{self, Index};
 use super::said;
 use crate::db::DbError;
 use crate::db::access::Visibility;
@@ -15,7 +16,7 @@ use crate::time::to_db;
 pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Result<Page, DbError> {
     // Trigram search needs three characters; shorter text falls back to a substring scan.
     let (fts, like) = match f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) if q.chars().count() >= 3 => (Some(fts_phrase(q)), None),
+        Some(q) if q.chars().count() >= 3 => (Some(fts::phrase(q)), None),
         Some(q) => (None, Some(like_pattern(q))),
         None => (None, None),
     };
@@ -96,7 +97,7 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
     }
     let limit = f.limit.clamp(1, 200);
     if let Some(words) = &f.said {
-        let said = (":said", Value::Text(fts_all_words(words)));
+        let said = (":said", Value::Text(fts::all_words(words)));
         if narrow {
             // The few conferences the other filters leave are each asked about the words.
             conditions.push(said::MENTIONED);
@@ -105,7 +106,11 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
             // The newest conferences that mention the words and meet every other filter,
             // from the index's own order; the page below sorts them and adds the counts.
             let walk: Vec<&str> = said_bounds.iter().chain(&conditions).copied().collect();
-            let walk_values: Vec<_> = values.iter().cloned().chain([said]).collect();
+            let walk_values: Vec<(&str, &dyn rusqlite::ToSql)> = values
+                .iter()
+                .chain([&said])
+                .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
+                .collect();
             let found = said::newest_conferences(conn, &walk, &walk_values, limit as usize + 1)?;
             conditions.push("c.conference_uuid IN (SELECT value FROM json_each(:said_found))");
             values.push((
@@ -166,32 +171,11 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
 }
 
 /// Matches above which walking the index beats sorting the matches (measured on 1M rows).
-const COMMON_TERM_MATCHES: i64 = 2000;
+const COMMON_TERM_MATCHES: usize = 2000;
 
 /// The rowids of every name matching `fts`, or `None` if there are too many to be worth it.
 fn rare_term_matches(conn: &Connection, fts: &str) -> Result<Option<Vec<i64>>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid FROM conference_names WHERE conference_names MATCH ?1 LIMIT ?2",
-    )?;
-    let rowids: Vec<i64> = stmt
-        .query_map(rusqlite::params![fts, COMMON_TERM_MATCHES], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok((rowids.len() < COMMON_TERM_MATCHES as usize).then_some(rowids))
-}
-
-/// A user's text as one FTS5 phrase: quotes doubled, so no query syntax leaks through.
-fn fts_phrase(q: &str) -> String {
-    format!("\"{}\"", q.replace('"', "\"\""))
-}
-
-/// An FTS5 query for documents holding every one of `words`: each quoted, so that what people
-/// type is never read as query syntax.
-pub(super) fn fts_all_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
+    fts::fewer_matches_than(conn, Index::ConferenceNames, fts, COMMON_TERM_MATCHES)
 }
 
 #[cfg(test)]
@@ -243,21 +227,21 @@ mod tests {
 
     #[test]
     fn common_and_rare_terms_give_the_same_newest_first_answers() {
-        let conn = database(COMMON_TERM_MATCHES as usize + 500);
+        let conn = database(COMMON_TERM_MATCHES + 500);
         assert!(
-            rare_term_matches(&conn, &fts_phrase("standup"))
+            rare_term_matches(&conn, &fts::phrase("standup"))
                 .unwrap()
                 .is_none(),
             "common"
         );
         assert!(
-            rare_term_matches(&conn, &fts_phrase("board"))
+            rare_term_matches(&conn, &fts::phrase("board"))
                 .unwrap()
                 .is_some(),
             "rare"
         );
         let page = search(&conn, "standup", 5);
-        let mut expected: Vec<(String, String)> = (0..COMMON_TERM_MATCHES as usize + 500)
+        let mut expected: Vec<(String, String)> = (0..COMMON_TERM_MATCHES + 500)
             .map(|i| {
                 (
                     format!("2026-01-01T00:00:{:02}.{:06}Z", i % 60, i),
