@@ -42,7 +42,7 @@ JOIN conferences c ON c.conference_uuid = r.conference_uuid
 WHERE t.text IS NOT NULL;
 ANALYZE transcript_search;
 
-CREATE FUNCTION transcript_search_follow_transcript() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION transcript_search_follow_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM transcript_search_refresh(OLD.recording_id);
@@ -53,24 +53,24 @@ BEGIN
 END
 $$;
 CREATE TRIGGER transcript_search_transcript_insert AFTER INSERT ON transcripts
-    FOR EACH ROW WHEN (NEW.text IS NOT NULL) EXECUTE FUNCTION transcript_search_follow_transcript();
+    FOR EACH ROW WHEN (NEW.text IS NOT NULL) EXECUTE FUNCTION transcript_search_follow_row();
 CREATE TRIGGER transcript_search_transcript_update AFTER UPDATE OF text ON transcripts
     FOR EACH ROW WHEN (OLD.text IS DISTINCT FROM NEW.text)
-    EXECUTE FUNCTION transcript_search_follow_transcript();
+    EXECUTE FUNCTION transcript_search_follow_row();
 CREATE TRIGGER transcript_search_transcript_delete AFTER DELETE ON transcripts
-    FOR EACH ROW EXECUTE FUNCTION transcript_search_follow_transcript();
+    FOR EACH ROW EXECUTE FUNCTION transcript_search_follow_row();
 
 -- A recording that arrives after its transcript, changes conference or goes. Recordings come
 -- at a conference's end, not with every callback; the refresh is two index probes when there
 -- is no transcript.
 CREATE TRIGGER transcript_search_recording_insert AFTER INSERT ON recordings
     FOR EACH ROW WHEN (NEW.conference_uuid IS NOT NULL)
-    EXECUTE FUNCTION transcript_search_follow_transcript();
+    EXECUTE FUNCTION transcript_search_follow_row();
 CREATE TRIGGER transcript_search_recording_link AFTER UPDATE OF conference_uuid ON recordings
     FOR EACH ROW WHEN (OLD.conference_uuid IS DISTINCT FROM NEW.conference_uuid)
-    EXECUTE FUNCTION transcript_search_follow_transcript();
+    EXECUTE FUNCTION transcript_search_follow_row();
 CREATE TRIGGER transcript_search_recording_delete AFTER DELETE ON recordings
-    FOR EACH ROW EXECUTE FUNCTION transcript_search_follow_transcript();
+    FOR EACH ROW EXECUTE FUNCTION transcript_search_follow_row();
 
 -- A conference that starts earlier than first thought (a late callback). The WHEN clause is
 -- checked without calling the function, so ingestion, which sets started_at on many callbacks,

@@ -90,20 +90,14 @@ WHEN EXISTS (SELECT 1 FROM transcript_search_keys WHERE recording_id = old.recor
     INSERT INTO transcript_search_reindex (recording_id) VALUES (old.recording_id);
 END;
 
--- A conference that starts earlier than first thought (a late callback), or that arrives after
--- its recordings: its transcripts move with it. The WHEN clauses keep ingestion, which touches
--- started_at on many callbacks, to one comparison or one index probe.
+-- A conference that starts earlier than first thought (a late callback): its transcripts move
+-- with it. The WHEN clause keeps ingestion, which touches started_at on many callbacks, to one
+-- comparison. (Recordings reference their conference and foreign keys are on, so no recording
+-- comes before its conference: a new conference has nothing to move, and no trigger on insert.)
 CREATE TRIGGER transcript_search_conference_start AFTER UPDATE OF started_at ON conferences
 WHEN strftime('%s', old.started_at) IS NOT strftime('%s', new.started_at) BEGIN
     INSERT INTO transcript_search_reindex (recording_id)
         SELECT recording_id FROM transcript_search_keys WHERE conference_uuid = new.conference_uuid;
-END;
-CREATE TRIGGER transcript_search_conference_insert AFTER INSERT ON conferences
-WHEN EXISTS (SELECT 1 FROM recordings WHERE conference_uuid = new.conference_uuid) BEGIN
-    INSERT INTO transcript_search_reindex (recording_id)
-        SELECT k.recording_id FROM recordings r
-        JOIN transcript_search_keys k ON k.recording_id = r.recording_id
-        WHERE r.conference_uuid = new.conference_uuid;
 END;
 
 -- The index keyed by recording is replaced.
