@@ -6,6 +6,7 @@
 #   scripts/bench-query.sh [SECONDS_PER_FILTER] [CONNECTIONS]
 # BENCH_DATABASE=postgres serves the same data from PostgreSQL instead: a throwaway cluster of
 # its own, filled from the generated SQLite file by `confvault db copy` (about 2 minutes).
+# BENCH_FILTERS="said|q, rare" runs only the filters whose names match (an extended regex).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -113,6 +114,8 @@ printf '%-26s %6s %10s %10s %12s\n' "filter" "rows" "p50" "p99" "requests/s"
 for entry in "${filters[@]}"; do
     name="${entry%%|*}"
     query="${entry#*|}"
+    # BENCH_FILTERS: an extended regular expression; only the filters whose names match run.
+    [[ -n "${BENCH_FILTERS:-}" && ! "$name" =~ ${BENCH_FILTERS} ]] && continue
     # An entry is a query of the conference list unless it names the recordings list.
     list=conferences
     if [[ "$query" == recordings\?* ]]; then list=recordings; query="${query#recordings?}"; fi
