@@ -54,21 +54,30 @@ pub fn touch(
     let names_it = old_name.is_empty() && name.is_some_and(|n| !n.is_empty());
     let earlier = started_at.as_deref().is_none_or(|s| at < s);
     let larger = size.is_some_and(|n| peak_size.is_none_or(|p| i64::from(n) > p));
-    if names_it || earlier || larger {
+    // One statement per column that changes, naming only that column: a SET that lists
+    // `started_at` or `name` rewrites their index entries and runs their triggers (and the
+    // statement savepoint those need) even when the value stays, and most of these updates
+    // only raise the room size.
+    if names_it {
         conn.prepare_cached(
-            "UPDATE conferences SET
-                 name = CASE WHEN name = '' THEN COALESCE(:name, '') ELSE name END,
-                 started_at = CASE WHEN started_at IS NULL OR :at < started_at
-                                   THEN :at ELSE started_at END,
-                 peak_size = CASE WHEN :size IS NOT NULL
-                                       AND (peak_size IS NULL OR :size > peak_size)
-                                  THEN :size ELSE peak_size END,
-                 updated_at = :now
-             WHERE conference_uuid = :uuid",
+            "UPDATE conferences SET name = :name, updated_at = :now
+             WHERE conference_uuid = :uuid AND name = ''",
         )?
-        .execute(
-            named_params! {":uuid": uuid, ":name": name, ":at": at, ":size": size, ":now": now},
-        )?;
+        .execute(named_params! {":uuid": uuid, ":now": now, ":name": name})?;
+    }
+    if earlier {
+        conn.prepare_cached(
+            "UPDATE conferences SET started_at = :at, updated_at = :now
+             WHERE conference_uuid = :uuid AND (started_at IS NULL OR :at < started_at)",
+        )?
+        .execute(named_params! {":uuid": uuid, ":now": now, ":at": at})?;
+    }
+    if larger {
+        conn.prepare_cached(
+            "UPDATE conferences SET peak_size = :size, updated_at = :now
+             WHERE conference_uuid = :uuid AND (peak_size IS NULL OR :size > peak_size)",
+        )?
+        .execute(named_params! {":uuid": uuid, ":now": now, ":size": size})?;
     }
     Ok(touched)
 }
