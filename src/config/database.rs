@@ -34,6 +34,9 @@ pub struct DatabaseConfig {
     /// The write-ahead log is checkpointed and restarted well before it reaches this, and
     /// cut back to it after a burst, so a sustained load cannot fill the disk.
     pub wal_max_bytes: u64,
+    /// SQLite: how much of the database file the writer and each reader map into memory
+    /// instead of reading it page by page with system calls (0: none). SQLite caps it at 2 GiB.
+    pub mmap_bytes: u64,
     /// PostgreSQL: connections each replica keeps at most (the LISTEN connection is extra).
     pub pool_size: usize,
     /// PostgreSQL: how long opening a connection, or waiting for a free one, may take.
@@ -50,6 +53,7 @@ impl Default for DatabaseConfig {
             synchronous: Synchronous::Full,
             max_batch: 256,
             wal_max_bytes: 64 * 1024 * 1024,
+            mmap_bytes: 2 * 1024 * 1024 * 1024,
             pool_size: 16,
             connect_timeout_seconds: 5,
             statement_timeout_seconds: 30,

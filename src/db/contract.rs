@@ -31,6 +31,7 @@ async fn backends(dir: &std::path::Path) -> Vec<Backend> {
         synchronous: Synchronous::Normal,
         max_batch: 16,
         wal_max_bytes: 8 * 1024 * 1024,
+        mmap_bytes: 2 * 1024 * 1024 * 1024,
     })
     .unwrap();
     let sqlite = Backend {

@@ -422,6 +422,7 @@ pub async fn open(config: &Config) -> Result<Opened, DbError> {
         synchronous: config.database.synchronous,
         max_batch: config.database.max_batch,
         wal_max_bytes: config.database.wal_max_bytes,
+        mmap_bytes: config.database.mmap_bytes,
     })?;
     Ok(Opened {
         db,

@@ -18,15 +18,18 @@ pub struct ReadPool {
 
 struct Inner {
     path: PathBuf,
+    mmap_bytes: u64,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf, size: usize) -> Self {
+    /// A pool of at most `size` connections, each mapping up to `mmap_bytes` of the file.
+    pub fn new(path: PathBuf, size: usize, mmap_bytes: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 path,
+                mmap_bytes,
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(size.max(1)),
             }),
@@ -87,6 +90,11 @@ impl Inner {
             None => {
                 let conn = super::open(&self.path, Synchronous::Normal)?;
                 conn.pragma_update(None, "query_only", "ON")?;
+                // A search reads hundreds of pages spread over a large file. Mapped, a page
+                // no cache holds costs a memory access instead of a system call and a copy:
+                // at a million conferences, the slowest filters took a third of the time.
+                // (An I/O error while reading the mapping stops the process: see README.)
+                conn.pragma_update(None, "mmap_size", super::mmap_size(self.mmap_bytes))?;
                 Ok(conn)
             }
         }
@@ -108,7 +116,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         super::super::open(&path, Synchronous::Normal).unwrap();
-        let pool = ReadPool::new(path, 2);
+        let pool = ReadPool::new(path, 2, 0);
 
         let reads = (0..20).map(|_| {
             pool.run(|conn| {
@@ -121,5 +129,20 @@ mod tests {
         assert!(results.iter().all(|r| matches!(r, Ok(1))));
         let idle = pool.inner.idle.lock().unwrap().len();
         assert!(idle <= 2, "{idle} connections were opened for a pool of 2");
+    }
+
+    #[tokio::test]
+    async fn readers_map_as_much_of_the_file_as_the_setting_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        super::super::open(&path, Synchronous::Normal).unwrap();
+        let pool = ReadPool::new(path, 1, 1 << 20);
+
+        let mapped = pool
+            .run(|conn| Ok(conn.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+
+        assert_eq!(mapped, 1 << 20);
     }
 }
