@@ -7,7 +7,8 @@
 #   new:  every callback opens a new conference (confvault's worst case).
 # After each confvault run the server is killed with kill -9 and every acknowledged callback
 # must be in the database. Answers are counted by status: a run with any refusal fails, since
-# it would measure the wrong thing. The WAL file is sampled every 0.2 s and its peak printed.
+# it would measure the wrong thing. The WAL file is sampled every 0.2 s and its peak printed,
+# and each run prints the CPU the server's threads and wrk used per callback.
 #   scripts/bench-ingest.sh [SECONDS] [SYNCHRONOUS=full|normal] [ROUNDS]
 # BENCH_SHAPES="legs new" picks the loads; BENCH_LOG=info measures with the access log on.
 # BENCH_BACKENDS="sqlite postgres postgres3" adds confvault on PostgreSQL (a throwaway cluster
@@ -92,10 +93,42 @@ per_thread=$(( duration * 60000 )) # the ceiling takes up to about 70k/s over bo
 python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
     "$threads" "$per_thread" "$nonces" "${BENCH_NONCES:-random}"
 
-load() { # SHAPE URL OUT
-    SHAPE="$1" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" --latency \
-        -s scripts/bench/ingest.lua "$2" > "$3"
+load() { # SHAPE URL OUT; the CPU wrk used goes to OUT.cpu
+    local TIMEFORMAT='%U %S'
+    { time SHAPE="$1" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" \
+        --latency -s scripts/bench/ingest.lua "$2" > "$3"; } 2> "$3.cpu"
     grep -o 'requests/s=.*' "$3"
+}
+
+# CPU seconds each thread of process PID has used, one "NAME SECONDS" line each.
+thread_cpu() { # PID
+    local ticks task
+    ticks="$(getconf CLK_TCK)"
+    for task in /proc/"$1"/task/*; do
+        awk -v name="$(tr ' ' _ < "$task/comm")" -v ticks="$ticks" \
+            '{ printf "%s %.2f\n", name, ($14 + $15) / ticks }' "$task/stat"
+    done
+}
+
+# Where the CPU went, per callback stored: the server's threads grouped by what they do, and
+# wrk's per request. On two shared cores the load generator competes with the server, so a
+# change that frees the server's CPU shows here before it shows in requests/s.
+print_cpu() { # THREAD_CPU_FILE WRK_CPU_FILE STORED ANSWERED
+    python3 - "$@" <<'PY'
+import collections, sys
+threads, wrk, stored, answered = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+groups = collections.Counter()
+for line in open(threads):
+    name, seconds = line.split()
+    group = "http" if name.startswith("actix") else name if name.startswith("sqlite") else "other"
+    groups[group] += float(seconds)
+if set(groups) == {"other"}:
+    groups = {"server": groups["other"]}
+    groups = collections.Counter(groups)
+parts = [f"{g} {s * 1e6 / max(stored, 1):.1f}" for g, s in groups.most_common()]
+user, system = map(float, open(wrk).read().split()[-2:])
+print(f"== CPU per callback (µs): {', '.join(parts)}; wrk {(user + system) * 1e6 / max(answered, 1):.1f} per request")
+PY
 }
 
 check_answers() { # OUT: every answer must be a 200
@@ -112,7 +145,11 @@ measure_stateless() { # LABEL SHAPE URL
     echo "== $1 ($2): wrk ${threads} threads, ${connections} connections, ${duration}s"
     load "$2" "$3" "$work/wrk.out"
     check_answers "$work/wrk.out"
+    thread_cpu "$server_pid" > "$work/threads.cpu"
     kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    local answered
+    answered="$(grep -o 'acknowledged=[0-9]*' "$work/wrk.out" | cut -d= -f2)"
+    print_cpu "$work/threads.cpu" "$work/wrk.out.cpu" "$answered" "$answered"
     echo "server=$1 shape=$2 $(grep -o 'requests/s=[0-9]* p50=[0-9.]*ms p99=[0-9.]*ms' "$work/wrk.out")" >> "$results"
     rm -rf "$work"; work=""
 }
@@ -229,6 +266,7 @@ CFG
 
     echo "== $label ($binary) on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
+    [ -n "$server_pid" ] && thread_cpu "$server_pid" > "$work/threads.cpu"
     [ -n "$server_pid" ] && { kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
     for pid in $replica_pids; do kill -9 "$pid"; wait "$pid" 2>/dev/null || true; done; replica_pids=""
     [ -n "$haproxy_pid" ] && { kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true; haproxy_pid=""; }
@@ -251,6 +289,7 @@ CFG
     fi
     wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
     echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"
+    [ -f "$work/threads.cpu" ] && print_cpu "$work/threads.cpu" "$work/wrk.out.cpu" "$stored" "$acknowledged"
     # wrk stops at the deadline without reading the answers still in flight (at most one per
     # connection); those callbacks may be committed without being counted as acknowledged.
     if [ "$stored" -lt "$acknowledged" ]; then
