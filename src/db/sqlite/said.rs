@@ -74,8 +74,12 @@ pub(super) fn newest_conferences(
 /// The second that keys of transcripts without a dated conference sit in (migration 0016).
 const NO_START_SECOND: i64 = -4_398_046_511_104;
 
-/// Recordings listed per read of the index, when the recordings list is walked.
+/// Recordings listed for the first read of the index when the recordings list is walked; each
+/// later read takes twice as many, up to [`WALK_BATCH_MAX`]. A read costs about half a
+/// millisecond however wide its span, so words found in few transcripts, which need a long
+/// walk, take a few wide reads instead of many narrow ones.
 const WALK_BATCH: usize = 256;
+const WALK_BATCH_MAX: usize = 4096;
 
 /// The newest recordings meeting `conditions` (over `r`, the recording, and, when `reads_job`,
 /// `j`, its archive job) whose transcript holds every word of `fts`, in the recordings list's
@@ -107,14 +111,16 @@ pub(super) fn newest_recordings(
     let params = used_by(&stmt, params)?;
     let mut rows = stmt.query(params.as_slice())?;
     let mut found = Vec::new();
-    let mut batch: Vec<(String, i64)> = Vec::with_capacity(WALK_BATCH);
+    let mut batch_size = WALK_BATCH;
+    let mut batch: Vec<(String, i64)> = Vec::with_capacity(batch_size);
     loop {
         let row = rows.next()?;
         let listed_all = row.is_none();
         if let Some(row) = row {
             batch.push((row.get(0)?, row.get(1)?));
         }
-        if batch.len() == WALK_BATCH || listed_all {
+        if batch.len() == batch_size || listed_all {
+            batch_size = (batch_size * 2).min(WALK_BATCH_MAX);
             let matching = matches_among(conn, fts, &batch)?;
             for (recording_id, key) in batch.drain(..) {
                 if matching.contains(&key) {
