@@ -91,15 +91,20 @@ fn store(conn: &Connection, meetings: &[Meeting]) {
 
 /// Every conference that has a linked recording whose transcript holds `word`, newest first.
 fn expected(conn: &Connection, word: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT DISTINCT c.conference_uuid FROM conferences c
-             JOIN recordings r ON r.conference_uuid = c.conference_uuid
-             JOIN transcripts t ON t.recording_id = r.recording_id
-             WHERE ' ' || t.text || ' ' LIKE '% ' || ?1 || ' %'
-             ORDER BY c.started_at DESC, c.conference_uuid DESC",
-        )
-        .unwrap();
+    ids_for_word(
+        conn,
+        "SELECT DISTINCT c.conference_uuid FROM conferences c
+         JOIN recordings r ON r.conference_uuid = c.conference_uuid
+         JOIN transcripts t ON t.recording_id = r.recording_id
+         WHERE ' ' || t.text || ' ' LIKE '% ' || ?1 || ' %'
+         ORDER BY c.started_at DESC, c.conference_uuid DESC",
+        word,
+    )
+}
+
+/// The ids `sql` lists when its `?1` is `word`: the plain reading a search is checked against.
+fn ids_for_word(conn: &Connection, sql: &str, word: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([word], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
@@ -131,18 +136,14 @@ fn found(conn: &Connection, word: &str, limit: u32, q: Option<&str>) -> Vec<Stri
 
 /// Every recording whose transcript holds `word`, linked or not, newest first.
 fn expected_recordings(conn: &Connection, word: &str) -> Vec<String> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.recording_id FROM recordings r
-             JOIN transcripts t ON t.recording_id = r.recording_id
-             WHERE ' ' || t.text || ' ' LIKE '% ' || ?1 || ' %'
-             ORDER BY r.recorded_at DESC, r.recording_id DESC",
-        )
-        .unwrap();
-    stmt.query_map([word], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    ids_for_word(
+        conn,
+        "SELECT r.recording_id FROM recordings r
+         JOIN transcripts t ON t.recording_id = r.recording_id
+         WHERE ' ' || t.text || ' ' LIKE '% ' || ?1 || ' %'
+         ORDER BY r.recorded_at DESC, r.recording_id DESC",
+        word,
+    )
 }
 
 /// Every page of the recordings list for `word`, `limit` at a time, its matches collected when
