@@ -122,9 +122,8 @@ for line in open(threads):
     name, seconds = line.split()
     group = "http" if name.startswith("actix") else name if name.startswith("sqlite") else "other"
     groups[group] += float(seconds)
-if set(groups) == {"other"}:
-    groups = {"server": groups["other"]}
-    groups = collections.Counter(groups)
+if set(groups) == {"other"}:  # not confvault (Express): one figure for the whole server
+    groups = collections.Counter(server=groups["other"])
 parts = [f"{g} {s * 1e6 / max(stored, 1):.1f}" for g, s in groups.most_common()]
 user, system = map(float, open(wrk).read().split()[-2:])
 print(f"== CPU per callback (µs): {', '.join(parts)}; wrk {(user + system) * 1e6 / max(answered, 1):.1f} per request")
@@ -266,8 +265,10 @@ CFG
 
     echo "== $label ($binary) on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
-    [ -n "$server_pid" ] && thread_cpu "$server_pid" > "$work/threads.cpu"
-    [ -n "$server_pid" ] && { kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+    if [ -n "$server_pid" ]; then
+        thread_cpu "$server_pid" > "$work/threads.cpu"
+        kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+    fi
     for pid in $replica_pids; do kill -9 "$pid"; wait "$pid" 2>/dev/null || true; done; replica_pids=""
     [ -n "$haproxy_pid" ] && { kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true; haproxy_pid=""; }
     kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
