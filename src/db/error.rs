@@ -16,6 +16,8 @@ pub enum DbError {
     Tls(String),
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("the index of recent signature nonces is full")]
+    NoncesFull,
     #[error("migration {name} was changed after it was applied (checksum differs)")]
     MigrationChanged { name: String },
     #[error("the database was written by a newer confvault (migration {name} is unknown here)")]
@@ -48,6 +50,7 @@ impl DbError {
             DbError::Pool(_) | DbError::Unavailable(_) | DbError::WriterGone => true,
             // The disk, or the writer's in-memory nonce index, is full: room comes back as old
             // rows are forgotten or an operator frees space, and the same write then succeeds.
+            DbError::NoncesFull => true,
             DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
             DbError::Postgres(e) => {
                 let io = std::error::Error::source(e)

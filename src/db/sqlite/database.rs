@@ -28,8 +28,9 @@ use crate::time::to_db;
 #[async_trait]
 impl IngestStore for Sqlite {
     async fn record_callback(&self, callback: Accepted, rules: Rules) -> Result<Outcome, DbError> {
+        let nonces = self.nonces.clone();
         self.writer
-            .run(move |conn| rules::apply(&SqliteTx(conn), &callback, &rules))
+            .run(move |conn| rules::apply(&SqliteTx(conn, &nonces), &callback, &rules))
             .await
     }
 }
@@ -37,11 +38,12 @@ impl IngestStore for Sqlite {
 #[async_trait]
 impl Housekeeping for Sqlite {
     async fn housekeep(&self, upkeep: Upkeep, rules: Rules) -> Result<Vec<String>, DbError> {
+        let recent = self.nonces.clone();
         self.writer
             .run(move |conn| {
                 let now = to_db(upkeep.now);
-                let ended = rules::confirm_due_ends(&SqliteTx(conn), upkeep.now, &rules)?;
-                nonces::forget_before(conn, &to_db(upkeep.nonces_before))?;
+                let ended = rules::confirm_due_ends(&SqliteTx(conn, &recent), upkeep.now, &rules)?;
+                nonces::forget_before(conn, &recent, &to_db(upkeep.nonces_before))?;
                 jobs::enqueue_unlinked_archives(
                     conn,
                     upkeep.unlinked_since.map(to_db).as_deref(),

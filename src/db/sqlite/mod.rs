@@ -41,6 +41,7 @@ use rusqlite::Connection;
 use crate::config::Synchronous;
 use crate::db::DbError;
 use checkpointer::Checkpointer;
+use nonces::RecentNonces;
 use read_pool::ReadPool;
 use writer::{Durability, Writer, WriterThread};
 
@@ -68,6 +69,8 @@ pub struct Settings {
 /// The SQLite backend of [`crate::db::Database`].
 pub struct Sqlite {
     writer: Writer,
+    /// The writer's index of recent signature nonces, for the writes that check them.
+    nonces: RecentNonces,
     readers: ReadPool,
 }
 
@@ -101,8 +104,8 @@ impl Sqlite {
         for name in migrate::run(&mut conn)? {
             tracing::info!(migration = name, "migration applied");
         }
-        let nonces = nonces::index_recent(&conn, nonces::INDEX_LIMIT_BYTES)?;
-        tracing::debug!(nonces, "recent signature nonces indexed");
+        let nonces = nonces::index_recent(&conn, nonces::INDEX_LIMIT)?;
+        tracing::debug!(nonces = nonces.len(), "recent signature nonces indexed");
         checkpointer::hand_over(&conn, settings.wal_max_bytes)?;
         let checkpointer = Checkpointer::start(settings.path.clone(), settings.synchronous)?;
         // The writer never waits for the disk inside COMMIT; with `full`, its sync thread makes
@@ -118,9 +121,11 @@ impl Sqlite {
         // does not cache costs no system call (measured: 8% less of its time per callback).
         conn.pragma_update(None, "mmap_size", mmap_size(settings.mmap_bytes))?;
         let (writer, writer_thread) =
-            Writer::start(conn, settings.max_batch, durability).map_err(DbError::Thread)?;
+            Writer::start(conn, Box::new(nonces.clone()), settings.max_batch, durability)
+                .map_err(DbError::Thread)?;
         let db = Sqlite {
             writer,
+            nonces,
             readers: ReadPool::new(settings.path.clone(), READERS, settings.mmap_bytes),
         };
         Ok((

@@ -1,153 +1,246 @@
 //! Signature nonces seen recently, to refuse a captured signature replayed with another body.
 //!
-//! Two tables: `seen_nonces`, on disk, a log kept in the order nonces arrive (so a new one is
+//! Two halves: `seen_nonces`, on disk, a log kept in the order nonces arrive (so a new one is
 //! written at its end, not into a random page: Vobiz's nonces are random), and
-//! `recent.nonces`, the writer connection's in-memory index of that log by nonce, which answers
-//! "seen before?". The index is an attached database of SQLite's `memdb` VFS so that it commits
-//! and rolls back with the writer's transaction, like everything else a callback writes: a
-//! batch that is rolled back and replayed must not find its own nonces already "seen". It is
-//! rebuilt from the log whenever the writer connection opens, so it survives restarts exactly as
-//! the log does.
+//! [`RecentNonces`], the writer's in-memory index of that log by nonce, which answers "seen
+//! before?". The index follows the writer's transactions like everything else a callback
+//! writes: what a transaction adds or forgets is staged, and lands in the index only when the
+//! writer reports the commit ([`Transactional`]); a rollback drops it, so a batch that is
+//! rolled back and replayed does not find its own nonces already "seen". The index is rebuilt
+//! from the log whenever the database opens, so it survives restarts exactly as the log does.
 //!
-//! Not a TEMP table: SQLite keeps every page of an in-memory TEMP database in its page cache,
-//! and each commit's cost grows with that cache (measured: about 3× per transaction at three
-//! million nonces). A `memdb` database sits behind an ordinary bounded cache, and its size is
-//! capped ([`INDEX_LIMIT_BYTES`]: some 15 million nonces); past the cap an insert fails and the
-//! callback gets 503, to be delivered again once old nonces have been forgotten.
+//! A hash map, not SQLite: the index used to be an attached in-memory (`memdb`) table, which
+//! got the transactions for free but took a fifth of the writer's time per callback (random
+//! inserts into its B-tree, and its pages' bookkeeping at every commit). Its size is capped
+//! ([`INDEX_LIMIT`]); past the cap a new nonce fails and the callback gets 503, to be
+//! delivered again once old nonces have been forgotten.
 //!
-//! Only the connection that ran [`index_recent`] can check nonces, which holds because only the
+//! Only the writer that holds the index can check nonces, which holds because only the
 //! server's one writer thread ingests callbacks; two servers on one SQLite file (not a
 //! supported set-up: replicas share PostgreSQL) would not see each other's nonces until restart.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
 use rusqlite::{Connection, named_params};
 
-use super::optional;
+use super::writer::Transactional;
 use crate::db::DbError;
 use crate::db::ingest_tx::NonceSeen as Seen;
 
-/// The most memory the index may take: `memdb`'s own ceiling, about 70 bytes a nonce.
-pub const INDEX_LIMIT_BYTES: u64 = 1 << 30;
+/// The most nonces the index holds: about 90 bytes each, some 1.1 GB at the cap, 15 minutes of
+/// callbacks (the default window) at 13,000 a second.
+pub const INDEX_LIMIT: usize = 12_000_000;
 
-/// Builds this connection's in-memory index of the nonces in the log, holding at most
-/// `limit_bytes`. Run once per writer connection (a second run fails to attach), after the
-/// migrations; returns how many nonces it holds.
-pub fn index_recent(conn: &Connection, limit_bytes: u64) -> Result<usize, DbError> {
-    // No leading slash in the name: the database is this connection's alone.
-    conn.execute_batch("ATTACH DATABASE 'file:confvault-recent-nonces?vfs=memdb' AS recent")?;
-    let page_size: u64 = conn.query_row("PRAGMA recent.page_size", [], |r| r.get(0))?;
-    conn.pragma_update(Some("recent"), "max_page_count", limit_bytes / page_size)?;
-    conn.execute_batch(
-        "CREATE TABLE recent.nonces (
-             nonce      TEXT PRIMARY KEY,
-             body_hash  BLOB NOT NULL
-         ) WITHOUT ROWID",
-    )?;
-    // Sorted, so the index is built by appending rather than by inserting at random: half the
-    // time (measured: 2.7 s instead of 5.2 s for a million nonces). OR IGNORE: a log written by
-    // two processes at once could hold a nonce twice; the first body seen is the one that
-    // counts, as it was for the first process.
-    Ok(conn.execute(
-        "INSERT OR IGNORE INTO recent.nonces (nonce, body_hash)
-         SELECT nonce, body_hash FROM main.seen_nonces ORDER BY nonce, seen_at",
-        [],
-    )?)
+/// A body's hash, as the ingest rules compute it.
+type BodyHash = [u8; 32];
+
+/// The writer's index of recent nonces; cheap to clone (one index behind every clone).
+#[derive(Clone)]
+pub struct RecentNonces(Arc<Mutex<Index>>);
+
+struct Index {
+    /// Committed: each nonce with the body it was first seen with.
+    seen: HashMap<Box<str>, BodyHash>,
+    /// What the open transaction changed: a nonce seen with this body, or forgotten (`None`).
+    staged: HashMap<Box<str>, Option<BodyHash>>,
+    limit: usize,
 }
 
+impl Index {
+    fn lookup(&self, nonce: &str) -> Option<&BodyHash> {
+        match self.staged.get(nonce) {
+            Some(staged) => staged.as_ref(),
+            None => self.seen.get(nonce),
+        }
+    }
+}
+
+impl RecentNonces {
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // Nothing runs under the lock that could leave the maps half changed.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many nonces the index holds, committed ones only.
+    pub fn len(&self) -> usize {
+        self.lock().seen.len()
+    }
+}
+
+impl Transactional for RecentNonces {
+    fn committed(&self) {
+        let mut index = self.lock();
+        let Index { seen, staged, .. } = &mut *index;
+        for (nonce, change) in staged.drain() {
+            match change {
+                Some(body_hash) => seen.insert(nonce, body_hash),
+                None => seen.remove(&nonce),
+            };
+        }
+    }
+
+    fn rolled_back(&self) {
+        self.lock().staged.clear();
+    }
+}
+
+/// Builds the index of the nonces in the log, admitting new ones while it holds fewer than
+/// `limit`. Run once when the database opens, after the migrations.
+pub fn index_recent(conn: &Connection, limit: usize) -> Result<RecentNonces, DbError> {
+    let mut seen: HashMap<Box<str>, BodyHash> = HashMap::new();
+    // In arrival order, so that where the log holds a nonce twice (two processes writing it at
+    // once) the first body seen is the one that counts, as it was for the first process.
+    let mut rows = conn.prepare("SELECT nonce, body_hash FROM main.seen_nonces ORDER BY seen_at")?;
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let nonce: String = row.get(0)?;
+        let body_hash: Vec<u8> = row.get(1)?;
+        let body_hash = BodyHash::try_from(body_hash.as_slice()).map_err(|_| {
+            DbError::Corrupt(format!("the body hash logged with nonce {nonce:?}"))
+        })?;
+        seen.entry(nonce.into_boxed_str()).or_insert(body_hash);
+    }
+    Ok(RecentNonces(Arc::new(Mutex::new(Index {
+        seen,
+        staged: HashMap::new(),
+        limit,
+    }))))
+}
+
+/// Whether `nonce` was seen before, and with which body; a new one is logged and staged in
+/// the index, to count from the commit of the transaction `conn` is in.
 pub fn remember(
     conn: &Connection,
+    recent: &RecentNonces,
     nonce: &str,
-    body_hash: &[u8],
+    body_hash: &BodyHash,
     now: &str,
 ) -> Result<Seen, DbError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO recent.nonces (nonce, body_hash) VALUES (:nonce, :body_hash)
-             ON CONFLICT (nonce) DO NOTHING",
-        )?
-        .execute(named_params! {":nonce": nonce, ":body_hash": body_hash})?;
-    if inserted == 1 {
-        conn.prepare_cached(
-            "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at)
-             VALUES (:nonce, :body_hash, :now)
-             ON CONFLICT (seen_at, nonce) DO NOTHING",
-        )?
-        .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
-        return Ok(Seen::New);
+    {
+        let mut index = recent.lock();
+        if let Some(earlier) = index.lookup(nonce) {
+            return Ok(if earlier == body_hash {
+                Seen::SameBody
+            } else {
+                Seen::OtherBody
+            });
+        }
+        if index.seen.len() + index.staged.len() >= index.limit {
+            return Err(DbError::NoncesFull);
+        }
+        index.staged.insert(nonce.into(), Some(*body_hash));
     }
-    let earlier: Option<Vec<u8>> = optional(
-        conn.prepare_cached("SELECT body_hash FROM recent.nonces WHERE nonce = :nonce")?
-            .query_row(named_params! {":nonce": nonce}, |r| r.get(0)),
-    )?;
-    Ok(if earlier.as_deref() == Some(body_hash) {
-        Seen::SameBody
-    } else {
-        Seen::OtherBody
-    })
+    // If this fails, the writer rolls the transaction back, and the staged nonce with it.
+    conn.prepare_cached(
+        "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at)
+         VALUES (:nonce, :body_hash, :now)
+         ON CONFLICT (seen_at, nonce) DO NOTHING",
+    )?
+    .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
+    Ok(Seen::New)
 }
 
-/// Forgets nonces seen before `cutoff`, from the log and from the index; returns how many.
-/// Both deletes walk the log from its start.
-pub fn forget_before(conn: &Connection, cutoff: &str) -> Result<usize, DbError> {
-    conn.prepare_cached(
-        "DELETE FROM recent.nonces WHERE nonce IN
-             (SELECT nonce FROM main.seen_nonces WHERE seen_at < :cutoff)",
-    )?
-    .execute(named_params! {":cutoff": cutoff})?;
-    Ok(conn
-        .prepare_cached("DELETE FROM main.seen_nonces WHERE seen_at < :cutoff")?
-        .execute(named_params! {":cutoff": cutoff})?)
+/// Forgets nonces seen before `cutoff`, from the log and (once the transaction commits) from
+/// the index; returns how many. The delete walks the log from its start.
+pub fn forget_before(
+    conn: &Connection,
+    recent: &RecentNonces,
+    cutoff: &str,
+) -> Result<usize, DbError> {
+    let forgotten = conn
+        .prepare_cached("DELETE FROM main.seen_nonces WHERE seen_at < :cutoff RETURNING nonce")?
+        .query_map(named_params! {":cutoff": cutoff}, |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut index = recent.lock();
+    for nonce in &forgotten {
+        index.staged.insert(nonce.as_str().into(), None);
+    }
+    Ok(forgotten.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn writer_connection(path: &std::path::Path) -> Connection {
-        capped_writer_connection(path, INDEX_LIMIT_BYTES)
+    /// A migrated database and its index, as the writer holds them.
+    struct Writer {
+        conn: Connection,
+        recent: RecentNonces,
     }
 
-    fn capped_writer_connection(path: &std::path::Path, limit_bytes: u64) -> Connection {
+    fn writer_connection(path: &std::path::Path) -> Writer {
+        capped_writer_connection(path, INDEX_LIMIT)
+    }
+
+    fn capped_writer_connection(path: &std::path::Path, limit: usize) -> Writer {
         let mut conn = Connection::open(path).expect("open");
         super::super::migrate::run(&mut conn).expect("migrations apply");
-        index_recent(&conn, limit_bytes).expect("index the log");
-        conn
+        let recent = index_recent(&conn, limit).expect("index the log");
+        Writer { conn, recent }
     }
 
-    /// Runs `f` in a write transaction, committed if it succeeds; SQLite has rolled it back
-    /// if it fails.
-    fn in_transaction<R>(
-        conn: &Connection,
-        f: impl FnOnce(&Connection) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let result = f(conn);
-        if result.is_ok() {
-            conn.execute_batch("COMMIT").unwrap();
+    impl Writer {
+        /// Runs `f` in a write transaction, committed if it succeeds and rolled back if it
+        /// fails, telling the index as the writer thread does.
+        fn in_transaction<R>(
+            &self,
+            f: impl FnOnce(&Connection, &RecentNonces) -> Result<R, DbError>,
+        ) -> Result<R, DbError> {
+            self.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let result = f(&self.conn, &self.recent);
+            if result.is_ok() {
+                self.conn.execute_batch("COMMIT").unwrap();
+                self.recent.committed();
+            } else {
+                self.conn.execute_batch("ROLLBACK").unwrap();
+                self.recent.rolled_back();
+            }
+            result
         }
-        result
-    }
 
-    fn remember_in_one_transaction(conn: &Connection, nonce: &str, body: &[u8], now: &str) -> Seen {
-        in_transaction(conn, |conn| remember(conn, nonce, body, now)).unwrap()
+        fn remember(&self, nonce: &str, body: u8, now: &str) -> Seen {
+            self.in_transaction(|conn, recent| remember(conn, recent, nonce, &[body; 32], now))
+                .unwrap()
+        }
+
+        fn logged(&self) -> i64 {
+            self.conn
+                .query_row("SELECT COUNT(*) FROM seen_nonces", [], |r| r.get(0))
+                .unwrap()
+        }
     }
 
     #[test]
     fn a_nonce_is_new_once_then_the_same_body_is_a_redelivery_and_another_body_a_replay() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = writer_connection(&dir.path().join("db"));
+        let writer = writer_connection(&dir.path().join("db"));
 
-        let first = remember_in_one_transaction(&conn, "n1", b"a", "2026-01-01T00:00:00Z");
-        let again = remember_in_one_transaction(&conn, "n1", b"a", "2026-01-01T00:00:01Z");
-        let other = remember_in_one_transaction(&conn, "n1", b"b", "2026-01-01T00:00:02Z");
+        let first = writer.remember("n1", 1, "2026-01-01T00:00:00Z");
+        let again = writer.remember("n1", 1, "2026-01-01T00:00:01Z");
+        let other = writer.remember("n1", 2, "2026-01-01T00:00:02Z");
 
         assert_eq!(
             (first, again, other),
             (Seen::New, Seen::SameBody, Seen::OtherBody)
         );
-        let logged: i64 = conn
-            .query_row("SELECT COUNT(*) FROM seen_nonces", [], |r| r.get(0))
+        assert_eq!(writer.logged(), 1, "only the first sighting is logged");
+    }
+
+    #[test]
+    fn a_nonce_counts_as_seen_within_its_own_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_connection(&dir.path().join("db"));
+
+        let both = writer
+            .in_transaction(|conn, recent| {
+                let first = remember(conn, recent, "n1", &[1; 32], "2026-01-01T00:00:00Z")?;
+                let second = remember(conn, recent, "n1", &[2; 32], "2026-01-01T00:00:00Z")?;
+                Ok((first, second))
+            })
             .unwrap();
-        assert_eq!(logged, 1, "only the first sighting is logged");
+
+        assert_eq!(both, (Seen::New, Seen::OtherBody));
     }
 
     #[test]
@@ -155,19 +248,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let before = writer_connection(&path);
-        remember_in_one_transaction(&before, "n1", b"a", "2026-01-01T00:00:00Z");
+        before.remember("n1", 1, "2026-01-01T00:00:00Z");
         drop(before);
 
         let after = writer_connection(&path);
 
+        assert_eq!(after.recent.len(), 1);
         assert_eq!(
-            remember_in_one_transaction(&after, "n1", b"b", "2026-01-01T00:01:00Z"),
+            after.remember("n1", 2, "2026-01-01T00:01:00Z"),
             Seen::OtherBody
         );
-        assert_eq!(
-            remember_in_one_transaction(&after, "n1", b"a", "2026-01-01T00:01:00Z"),
-            Seen::SameBody
-        );
+        assert_eq!(after.remember("n1", 1, "2026-01-01T00:01:00Z"), Seen::SameBody);
     }
 
     #[test]
@@ -175,54 +266,87 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let log = writer_connection(&path);
-        log.execute_batch(
-            "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at) VALUES
-                 ('n1', x'02', '2026-01-01T00:00:02Z'), ('n1', x'01', '2026-01-01T00:00:01Z')",
-        )
-        .unwrap();
+        log.conn
+            .execute(
+                "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at) VALUES
+                     ('n1', ?1, '2026-01-01T00:00:02Z'), ('n1', ?2, '2026-01-01T00:00:01Z')",
+                rusqlite::params![[2u8; 32], [1u8; 32]],
+            )
+            .unwrap();
         drop(log);
 
         let after = writer_connection(&path);
 
-        assert_eq!(
-            remember_in_one_transaction(&after, "n1", &[1], "2026-01-01T00:01:00Z"),
-            Seen::SameBody
-        );
+        assert_eq!(after.remember("n1", 1, "2026-01-01T00:01:00Z"), Seen::SameBody);
+    }
+
+    #[test]
+    fn a_log_holding_a_hash_of_the_wrong_length_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let log = writer_connection(&path);
+        log.conn
+            .execute_batch(
+                "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at)
+                 VALUES ('n1', x'01', '2026-01-01T00:00:01Z')",
+            )
+            .unwrap();
+
+        let indexed = index_recent(&log.conn, INDEX_LIMIT);
+
+        assert!(matches!(indexed, Err(DbError::Corrupt(_))));
     }
 
     #[test]
     fn a_rolled_back_sighting_leaves_the_nonce_new() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = writer_connection(&dir.path().join("db"));
+        let writer = writer_connection(&dir.path().join("db"));
 
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        remember(&conn, "n1", b"a", "2026-01-01T00:00:00Z").unwrap();
-        conn.execute_batch("ROLLBACK").unwrap();
+        let failed = writer.in_transaction(|conn, recent| {
+            remember(conn, recent, "n1", &[1; 32], "2026-01-01T00:00:00Z")?;
+            Err::<(), _>(DbError::Panicked)
+        });
 
         // A batch replayed after a rollback meets its own nonce as new, not as a redelivery.
-        assert_eq!(
-            remember_in_one_transaction(&conn, "n1", b"a", "2026-01-01T00:00:00Z"),
-            Seen::New
-        );
+        assert!(failed.is_err());
+        assert_eq!(writer.remember("n1", 1, "2026-01-01T00:00:00Z"), Seen::New);
+        assert_eq!(writer.logged(), 1);
     }
 
     #[test]
     fn forgotten_nonces_leave_the_log_and_the_index_and_later_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = writer_connection(&dir.path().join("db"));
-        remember_in_one_transaction(&conn, "old", b"a", "2026-01-01T00:00:00Z");
-        remember_in_one_transaction(&conn, "recent", b"a", "2026-01-01T00:20:00Z");
+        let writer = writer_connection(&dir.path().join("db"));
+        writer.remember("old", 1, "2026-01-01T00:00:00Z");
+        writer.remember("recent", 1, "2026-01-01T00:20:00Z");
 
-        let forgotten =
-            in_transaction(&conn, |conn| forget_before(conn, "2026-01-01T00:10:00Z")).unwrap();
+        let forgotten = writer
+            .in_transaction(|conn, recent| forget_before(conn, recent, "2026-01-01T00:10:00Z"))
+            .unwrap();
 
         assert_eq!(forgotten, 1);
+        assert_eq!(writer.remember("old", 2, "2026-01-01T00:30:00Z"), Seen::New);
         assert_eq!(
-            remember_in_one_transaction(&conn, "old", b"b", "2026-01-01T00:30:00Z"),
-            Seen::New
+            writer.remember("recent", 2, "2026-01-01T00:30:00Z"),
+            Seen::OtherBody
         );
+    }
+
+    #[test]
+    fn a_rolled_back_expiry_keeps_the_nonces_it_would_have_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_connection(&dir.path().join("db"));
+        writer.remember("old", 1, "2026-01-01T00:00:00Z");
+
+        let failed = writer.in_transaction(|conn, recent| {
+            forget_before(conn, recent, "2026-01-01T00:10:00Z")?;
+            Err::<(), _>(DbError::Panicked)
+        });
+
+        assert!(failed.is_err());
+        assert_eq!(writer.logged(), 1);
         assert_eq!(
-            remember_in_one_transaction(&conn, "recent", b"b", "2026-01-01T00:30:00Z"),
+            writer.remember("old", 2, "2026-01-01T00:30:00Z"),
             Seen::OtherBody
         );
     }
@@ -230,64 +354,52 @@ mod tests {
     #[test]
     fn a_full_index_refuses_new_nonces_with_an_error_until_old_ones_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = capped_writer_connection(&dir.path().join("db"), 64 * 1024);
-        let mut stored = 0;
-        let refused = loop {
-            let nonce = format!("{:020}", stored * 7_919);
-            match in_transaction(&conn, |conn| {
-                remember(conn, &nonce, &[7; 32], "2026-01-01T00:00:00Z")
-            }) {
-                Ok(_) => stored += 1,
-                Err(e) => break e,
-            }
-            assert!(stored < 100_000, "the cap never held");
-        };
+        let writer = capped_writer_connection(&dir.path().join("db"), 3);
+        for nonce in ["a", "b", "c"] {
+            writer.remember(nonce, 1, "2026-01-01T00:00:00Z");
+        }
 
-        assert!(
-            stored > 100,
-            "the index held {stored} nonces before it was full"
-        );
-        assert!(
-            conn.is_autocommit(),
-            "SQLite rolled the full transaction back"
-        );
+        let refused = writer
+            .in_transaction(|conn, recent| {
+                remember(conn, recent, "d", &[1; 32], "2026-01-01T00:00:00Z")
+            })
+            .unwrap_err();
+
         assert!(
             refused.is_unavailable(),
             "answered 503, to be sent again: {refused}"
         );
-        in_transaction(&conn, |conn| forget_before(conn, "2026-01-01T00:00:01Z")).unwrap();
         assert_eq!(
-            remember_in_one_transaction(&conn, "after", b"a", "2026-01-01T00:20:00Z"),
-            Seen::New
+            writer.remember("a", 1, "2026-01-01T00:00:01Z"),
+            Seen::SameBody,
+            "nonces already seen are still checked"
         );
+        writer
+            .in_transaction(|conn, recent| forget_before(conn, recent, "2026-01-01T00:00:01Z"))
+            .unwrap();
+        assert_eq!(writer.remember("d", 1, "2026-01-01T00:20:00Z"), Seen::New);
     }
 
     #[test]
-    fn lookups_and_expiry_walk_keys_and_the_log_has_no_second_index() {
+    fn expiry_walks_the_log_by_age_and_the_log_has_no_second_index() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = writer_connection(&dir.path().join("db"));
+        let writer = writer_connection(&dir.path().join("db"));
 
-        let plans: Vec<String> = [
-            "SELECT body_hash FROM recent.nonces WHERE nonce = 'n'",
-            "DELETE FROM recent.nonces WHERE nonce IN
-                 (SELECT nonce FROM main.seen_nonces WHERE seen_at < 'x')",
-            "DELETE FROM main.seen_nonces WHERE seen_at < 'x'",
-        ]
-        .iter()
-        .flat_map(|sql| {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            stmt.query_map([], |r| r.get::<_, String>(3))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+        let plan: Vec<String> = writer
+            .conn
+            .prepare("EXPLAIN QUERY PLAN DELETE FROM main.seen_nonces WHERE seen_at < 'x'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
 
         assert!(
-            plans.iter().all(|p| !p.starts_with("SCAN")),
-            "every lookup walks a key: {plans:?}"
+            plan.iter().all(|p| !p.starts_with("SCAN")),
+            "expiry walks the key: {plan:?}"
         );
-        let indexes: i64 = conn
+        let indexes: i64 = writer
+            .conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'seen_nonces'
                  AND sql IS NOT NULL",

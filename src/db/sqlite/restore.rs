@@ -20,9 +20,10 @@ impl RestoreStore for Sqlite {
         restored: Vec<Restored>,
         now: Instant,
     ) -> Result<Vec<RestoreOutcome>, DbError> {
+        let nonces = self.nonces.clone();
         self.writer
             .run(move |conn| {
-                let tx = SqliteTx(conn);
+                let tx = SqliteTx(conn, &nonces);
                 restored.iter().map(|r| restore(&tx, r, now)).collect()
             })
             .await

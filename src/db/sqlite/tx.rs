@@ -3,6 +3,7 @@
 
 use rusqlite::Connection;
 
+use super::nonces::RecentNonces;
 use super::{conferences, events, jobs, nonces, recordings};
 use crate::db::DbError;
 use crate::db::ingest_tx::{
@@ -11,7 +12,8 @@ use crate::db::ingest_tx::{
 };
 use crate::time::{Instant, to_db};
 
-pub struct SqliteTx<'c>(pub &'c Connection);
+/// The writer's connection, inside its transaction, and its index of recent nonces.
+pub struct SqliteTx<'c>(pub &'c Connection, pub &'c RecentNonces);
 
 impl IngestTx for SqliteTx<'_> {
     fn remember_nonce(
@@ -20,7 +22,7 @@ impl IngestTx for SqliteTx<'_> {
         body_hash: &[u8; 32],
         now: Instant,
     ) -> Result<NonceSeen, DbError> {
-        nonces::remember(self.0, nonce, body_hash, &to_db(now))
+        nonces::remember(self.0, self.1, nonce, body_hash, &to_db(now))
     }
 
     fn insert_event(&self, event: &NewEvent<'_>) -> Result<bool, DbError> {
@@ -141,15 +143,16 @@ impl IngestTx for SqliteTx<'_> {
 pub mod testing {
     use super::*;
     use crate::db::model::{Conference, JobKind, Participant, Recording};
+    use crate::db::sqlite::writer::Transactional;
 
-    pub struct Memory(Connection);
+    pub struct Memory(Connection, RecentNonces);
 
     impl Memory {
         pub fn new() -> Self {
             let mut conn = Connection::open_in_memory().expect("in-memory SQLite");
             super::super::migrate::run(&mut conn).expect("migrations apply");
-            nonces::index_recent(&conn, nonces::INDEX_LIMIT_BYTES).expect("nonces indexed");
-            Memory(conn)
+            let nonces = nonces::index_recent(&conn, nonces::INDEX_LIMIT).expect("nonces indexed");
+            Memory(conn, nonces)
         }
 
         /// Runs `f` in one transaction, as the writer would.
@@ -158,13 +161,15 @@ pub mod testing {
             f: impl FnOnce(&dyn IngestTx) -> Result<R, DbError>,
         ) -> Result<R, DbError> {
             self.0.execute_batch("BEGIN IMMEDIATE")?;
-            match f(&SqliteTx(&self.0)) {
+            match f(&SqliteTx(&self.0, &self.1)) {
                 Ok(value) => {
                     self.0.execute_batch("COMMIT")?;
+                    self.1.committed();
                     Ok(value)
                 }
                 Err(e) => {
                     self.0.execute_batch("ROLLBACK")?;
+                    self.1.rolled_back();
                     Err(e)
                 }
             }

@@ -17,7 +17,8 @@
 //! back and replays its writes one transaction each: one bad write never undoes its
 //! neighbours. This costs nothing on the normal path, unlike a savepoint per write, which
 //! copies every touched page. Writes must therefore be safe to run twice after a rollback,
-//! which holds for closures that only touch the database.
+//! which holds for closures that only touch the database, and for state kept beside it in
+//! memory that is told how each transaction ends ([`Transactional`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -27,6 +28,27 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::DbError;
+
+/// State kept in memory beside the database that must end each of the writer's transactions
+/// as the database does: what a transaction staged is kept when it commits and dropped when it
+/// rolls back (the nonce index).
+pub trait Transactional: Send + 'static {
+    fn committed(&self);
+    fn rolled_back(&self);
+}
+
+/// Nothing beside the database.
+#[cfg(test)]
+impl Transactional for () {
+    fn committed(&self) {}
+    fn rolled_back(&self) {}
+}
+
+/// The writer's connection and what ends its transactions with it.
+struct Store {
+    conn: Connection,
+    beside: Box<dyn Transactional>,
+}
 
 /// One queued write.
 trait Write: Send {
@@ -118,9 +140,11 @@ type Committed = Vec<(Box<dyn Write>, Result<(), String>)>;
 
 impl Writer {
     /// Starts the writer thread on `conn` (which must not sync at commit itself), committing at
-    /// most `max_batch` writes together and answering as `durability` says.
+    /// most `max_batch` writes together and answering as `durability` says; `beside` hears
+    /// how each transaction ends.
     pub fn start(
         conn: Connection,
+        beside: Box<dyn Transactional>,
         max_batch: usize,
         durability: Durability,
     ) -> std::io::Result<(Writer, WriterThread)> {
@@ -133,7 +157,7 @@ impl Writer {
             .spawn(move || sync_loop(committed, durability, report))?;
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(conn, inbox, max_batch, to_syncer))?;
+            .spawn(move || write_loop(Store { conn, beside }, inbox, max_batch, to_syncer))?;
         Ok((Writer { queue }, WriterThread { handle, syncer }))
     }
 
@@ -161,7 +185,7 @@ impl Writer {
 }
 
 fn write_loop(
-    conn: Connection,
+    store: Store,
     mut inbox: mpsc::Receiver<Message>,
     max_batch: usize,
     to_syncer: std::sync::mpsc::Sender<Committed>,
@@ -194,19 +218,19 @@ fn write_loop(
         };
         match message {
             Some(Message::Write(write)) => {
-                if let Some(replayed) = open.run(&conn, write) {
+                if let Some(replayed) = open.run(&store, write) {
                     hand_over(replayed, &mut syncing);
                 }
             }
             Some(Message::Synced(batches)) => syncing = syncing.saturating_sub(batches),
             None => {
-                let committed = open.commit(&conn);
+                let committed = open.commit(&store);
                 hand_over(committed, &mut syncing);
             }
         }
     }
     if !open.is_empty() {
-        let committed = open.commit(&conn);
+        let committed = open.commit(&store);
         hand_over(committed, &mut syncing);
     }
     tracing::debug!("database writer stopped: no handles left");
@@ -285,47 +309,46 @@ impl Open {
     /// is well. If the write fails, the transaction is rolled back and the writes before it
     /// run again one transaction each; their outcomes and the failed write's (its failure is
     /// its own result) are returned, ready for the sync.
-    fn run(&mut self, conn: &Connection, mut write: Box<dyn Write>) -> Option<Committed> {
+    fn run(&mut self, store: &Store, mut write: Box<dyn Write>) -> Option<Committed> {
         if self.writes.is_empty()
-            && let Err(e) = conn.execute_batch("BEGIN IMMEDIATE")
+            && let Err(e) = store.conn.execute_batch("BEGIN IMMEDIATE")
         {
             tracing::warn!(error = %e, "could not begin a write transaction");
-            return Some(one_at_a_time(conn, vec![write]));
+            return Some(one_at_a_time(store, vec![write]));
         }
-        if write.run(conn) {
+        if write.run(&store.conn) {
             self.writes.push(write);
             return None;
         }
-        let rolled_back = rollback(conn);
+        let rolled_back = rollback(store);
         if !self.writes.is_empty() {
             tracing::debug!(
                 batch = self.writes.len() + 1,
                 "a write failed; replaying the batch one by one"
             );
         }
-        let mut outcomes = one_at_a_time(conn, std::mem::take(&mut self.writes));
+        let mut outcomes = one_at_a_time(store, std::mem::take(&mut self.writes));
         outcomes.push((write, rolled_back));
         Some(outcomes)
     }
 
     /// Commits the open transaction; if that fails, its writes run again one transaction each.
-    fn commit(&mut self, conn: &Connection) -> Committed {
-        match conn.execute_batch("COMMIT") {
+    fn commit(&mut self, store: &Store) -> Committed {
+        match commit(store) {
             Ok(()) => self.writes.drain(..).map(|w| (w, Ok(()))).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, batch = self.writes.len(), "group commit failed; replaying one by one");
-                let _ = conn.execute_batch("ROLLBACK");
-                one_at_a_time(conn, std::mem::take(&mut self.writes))
+                one_at_a_time(store, std::mem::take(&mut self.writes))
             }
         }
     }
 }
 
-fn one_at_a_time(conn: &Connection, writes: Vec<Box<dyn Write>>) -> Committed {
+fn one_at_a_time(store: &Store, writes: Vec<Box<dyn Write>>) -> Committed {
     writes
         .into_iter()
         .map(|mut write| {
-            let commit = run_alone(conn, &mut write);
+            let commit = run_alone(store, &mut write);
             (write, commit)
         })
         .collect()
@@ -333,26 +356,43 @@ fn one_at_a_time(conn: &Connection, writes: Vec<Box<dyn Write>>) -> Committed {
 
 /// Runs one write in a transaction of its own. Ok: committed, or rolled back because the write
 /// failed (its failure is its own result). Err: the transaction itself failed.
-fn run_alone(conn: &Connection, write: &mut Box<dyn Write>) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE")
+fn run_alone(store: &Store, write: &mut Box<dyn Write>) -> Result<(), String> {
+    store
+        .conn
+        .execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    if !write.run(conn) {
-        return rollback(conn);
+    if !write.run(&store.conn) {
+        return rollback(store);
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
+    commit(store).map_err(|e| {
         tracing::error!(error = %e, "COMMIT failed");
-        let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     })
 }
 
+/// Commits the open transaction, or rolls it back if the commit fails.
+fn commit(store: &Store) -> rusqlite::Result<()> {
+    match store.conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            store.beside.committed();
+            Ok(())
+        }
+        Err(e) => {
+            let _ = rollback(store);
+            Err(e)
+        }
+    }
+}
+
 /// Rolls the open transaction back, unless SQLite already did: it does so by itself after
-/// some errors (a full disk or nonce index, out of memory), and a second ROLLBACK would fail.
-fn rollback(conn: &Connection) -> Result<(), String> {
-    if conn.is_autocommit() {
+/// some errors (a full disk, out of memory), and a second ROLLBACK would fail.
+fn rollback(store: &Store) -> Result<(), String> {
+    // Whatever happens to the ROLLBACK, nothing the transaction staged was committed.
+    store.beside.rolled_back();
+    if store.conn.is_autocommit() {
         return Ok(());
     }
-    conn.execute_batch("ROLLBACK").map_err(|e| {
+    store.conn.execute_batch("ROLLBACK").map_err(|e| {
         tracing::error!(error = %e, "ROLLBACK failed");
         e.to_string()
     })

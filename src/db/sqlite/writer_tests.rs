@@ -6,7 +6,7 @@ fn writer() -> (Writer, WriterThread) {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
         .unwrap();
-    Writer::start(conn, 64, Durability::Committed).unwrap()
+    Writer::start(conn, Box::new(()), 64, Durability::Committed).unwrap()
 }
 
 async fn insert(writer: &Writer, v: i64) -> Result<usize, DbError> {
@@ -49,6 +49,52 @@ async fn a_failing_write_in_a_batch_fails_alone() {
     assert_eq!(count(&writer).await, 50);
 }
 
+/// Values staged beside the database by each write, kept as the writer reports commits and
+/// dropped as it reports rollbacks, as the nonce index does.
+#[derive(Clone, Default)]
+struct Beside(std::sync::Arc<std::sync::Mutex<(Vec<i64>, Vec<i64>)>>);
+
+impl Transactional for Beside {
+    fn committed(&self) {
+        let mut state = self.0.lock().unwrap();
+        let (staged, kept) = &mut *state;
+        kept.append(staged);
+    }
+    fn rolled_back(&self) {
+        self.0.lock().unwrap().0.clear();
+    }
+}
+
+#[tokio::test]
+async fn state_beside_the_database_keeps_exactly_what_committed_when_a_batch_is_replayed() {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE); INSERT INTO t (v) VALUES (7)")
+        .unwrap();
+    let beside = Beside::default();
+    let (writer, thread) =
+        Writer::start(conn, Box::new(beside.clone()), 64, Durability::Committed).unwrap();
+
+    // The duplicate 7 fails in whatever batch it lands in: that batch rolls back and the
+    // writes before it run again, one transaction each, staging their values again.
+    let writes = (0..50).map(|v| {
+        let beside = beside.clone();
+        writer.run(move |conn| {
+            beside.0.lock().unwrap().0.push(v);
+            Ok::<_, DbError>(conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?)
+        })
+    });
+    let results = futures_util::future::join_all(writes).await;
+    drop(writer);
+    thread.join();
+
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    let (staged, mut kept) = beside.0.lock().unwrap().clone();
+    kept.sort_unstable();
+    let expected: Vec<i64> = (0..50).filter(|&v| v != 7).collect();
+    assert_eq!(kept, expected, "each committed value kept once, the failed one dropped");
+    assert!(staged.is_empty());
+}
+
 #[tokio::test]
 async fn a_write_that_fails_after_changing_rows_leaves_no_trace() {
     let (writer, _thread) = writer();
@@ -73,7 +119,7 @@ async fn a_write_that_fills_a_database_fails_alone_though_sqlite_rolled_the_batc
          CREATE TABLE small.b (v BLOB);",
     )
     .unwrap();
-    let (writer, _thread) = Writer::start(conn, 64, Durability::Committed).unwrap();
+    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, Durability::Committed).unwrap();
     let overflow = writer.run(|conn| {
         Ok::<_, DbError>(conn.execute("INSERT INTO small.b VALUES (zeroblob(100000))", [])?)
     });
@@ -105,7 +151,7 @@ async fn no_one_hears_committed_until_the_log_is_on_disk() {
     let synced = Durability::Synced {
         wal: super::super::wal_path(&path),
     };
-    let (writer, thread) = Writer::start(conn, 64, synced).unwrap();
+    let (writer, thread) = Writer::start(conn, Box::new(()), 64, synced).unwrap();
     let results = futures_util::future::join_all((0..20).map(|v| insert(&writer, v))).await;
     assert!(results.iter().all(Result::is_ok));
     drop(writer);
@@ -118,7 +164,7 @@ async fn no_one_hears_committed_until_the_log_is_on_disk() {
     let unsyncable = Durability::Synced {
         wal: dir.path().join("no-such-dir").join("t.db-wal"),
     };
-    let (writer, _thread) = Writer::start(conn, 64, unsyncable).unwrap();
+    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, unsyncable).unwrap();
     let refused = writer
         .run(|conn| Ok::<_, DbError>(conn.execute("INSERT INTO u (v) VALUES (1)", [])?))
         .await;
@@ -135,7 +181,7 @@ async fn writes_that_arrive_during_a_sync_are_committed_together_once_it_is_done
     let (path, conn) = file_database(&dir);
     let (open_gate, gate) = std::sync::mpsc::channel();
     let gated = Durability::Gated(std::sync::Arc::new(std::sync::Mutex::new(gate)));
-    let (writer, _thread) = Writer::start(conn, 64, gated).unwrap();
+    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, gated).unwrap();
     let reader = Connection::open(&path).unwrap();
     let visible = || -> i64 {
         reader
