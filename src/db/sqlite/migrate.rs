@@ -72,6 +72,10 @@ const MIGRATIONS: &[Migration] = &[
         "0016_transcripts_by_recency",
         include_str!("../../../migrations/sqlite/0016_transcripts_by_recency.sql"),
     ),
+    (
+        "0017_nonce_log_by_rowid",
+        include_str!("../../../migrations/sqlite/0017_nonce_log_by_rowid.sql"),
+    ),
 ];
 
 /// Brings the schema up to date; returns the names applied now. Foreign keys are off while

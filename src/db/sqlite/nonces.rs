@@ -1,7 +1,7 @@
 //! Signature nonces seen recently, to refuse a captured signature replayed with another body.
 //!
-//! Two halves: `seen_nonces`, on disk, a log kept in the order nonces arrive (so a new one is
-//! written at its end, not into a random page: Vobiz's nonces are random), and
+//! Two halves: `seen_nonces`, on disk, a log kept in the order nonces arrive (a rowid table, so
+//! a new one is written at its end, not into a random page: Vobiz's nonces are random), and
 //! [`RecentNonces`], the writer's in-memory index of that log by nonce, which answers "seen
 //! before?". The index follows the writer's transactions like everything else a callback
 //! writes: what a transaction adds or forgets is staged, and lands in the index only when the
@@ -91,7 +91,7 @@ pub fn index_recent(conn: &Connection, limit: usize) -> Result<RecentNonces, DbE
     let mut seen: HashMap<Box<str>, BodyHash> = HashMap::new();
     // In arrival order, so that where the log holds a nonce twice (two processes writing it at
     // once) the first body seen is the one that counts, as it was for the first process.
-    let mut rows = conn.prepare("SELECT nonce, body_hash FROM main.seen_nonces ORDER BY seen_at")?;
+    let mut rows = conn.prepare("SELECT nonce, body_hash FROM main.seen_nonces ORDER BY id")?;
     let mut rows = rows.query([])?;
     while let Some(row) = rows.next()? {
         let nonce: String = row.get(0)?;
@@ -134,22 +134,31 @@ pub fn remember(
     // If this fails, the writer rolls the transaction back, and the staged nonce with it.
     conn.prepare_cached(
         "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at)
-         VALUES (:nonce, :body_hash, :now)
-         ON CONFLICT (seen_at, nonce) DO NOTHING",
+         VALUES (:nonce, :body_hash, :now)",
     )?
     .execute(named_params! {":nonce": nonce, ":body_hash": body_hash, ":now": now})?;
     Ok(Seen::New)
 }
 
+const FORGET_BEFORE: &str = "DELETE FROM main.seen_nonces
+     WHERE id < coalesce(
+         (SELECT id FROM main.seen_nonces WHERE seen_at >= :cutoff ORDER BY id LIMIT 1),
+         (SELECT max(id) + 1 FROM main.seen_nonces))
+     RETURNING nonce";
+
 /// Forgets nonces seen before `cutoff`, from the log and (once the transaction commits) from
-/// the index; returns how many. The delete walks the log from its start.
+/// the index; returns how many.
+///
+/// The log is in arrival order, so this deletes from its start up to the first nonce seen at
+/// or after `cutoff`, reading only what it deletes. Should the clock have stepped back, a few
+/// nonces behind that one are kept a little longer than the window, never forgotten early.
 pub fn forget_before(
     conn: &Connection,
     recent: &RecentNonces,
     cutoff: &str,
 ) -> Result<usize, DbError> {
     let forgotten = conn
-        .prepare_cached("DELETE FROM main.seen_nonces WHERE seen_at < :cutoff RETURNING nonce")?
+        .prepare_cached(FORGET_BEFORE)?
         .query_map(named_params! {":cutoff": cutoff}, |row| row.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     let mut index = recent.lock();
@@ -262,15 +271,16 @@ mod tests {
     }
 
     #[test]
-    fn a_nonce_logged_twice_keeps_the_body_it_was_first_seen_with() {
+    fn a_nonce_logged_twice_keeps_the_body_it_was_logged_with_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let log = writer_connection(&path);
+        // Two processes on one file, the second's clock behind: the log's order is what counts.
         log.conn
             .execute(
                 "INSERT INTO main.seen_nonces (nonce, body_hash, seen_at) VALUES
                      ('n1', ?1, '2026-01-01T00:00:02Z'), ('n1', ?2, '2026-01-01T00:00:01Z')",
-                rusqlite::params![[2u8; 32], [1u8; 32]],
+                rusqlite::params![[1u8; 32], [2u8; 32]],
             )
             .unwrap();
         drop(log);
@@ -381,13 +391,39 @@ mod tests {
     }
 
     #[test]
-    fn expiry_walks_the_log_by_age_and_the_log_has_no_second_index() {
+    fn after_the_clock_stepped_back_expiry_keeps_nonces_longer_never_shorter() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_connection(&dir.path().join("db"));
+        writer.remember("first", 1, "2026-01-01T00:00:00Z");
+        writer.remember("young", 1, "2026-01-01T00:20:00Z");
+        writer.remember("stepped-back", 1, "2026-01-01T00:05:00Z");
+
+        let forget = |cutoff| {
+            writer
+                .in_transaction(|conn, recent| forget_before(conn, recent, cutoff))
+                .unwrap()
+        };
+
+        assert_eq!(forget("2026-01-01T00:10:00Z"), 1, "only the nonce before the young one");
+        assert_eq!(
+            writer.remember("stepped-back", 2, "2026-01-01T00:21:00Z"),
+            Seen::OtherBody
+        );
+        assert_eq!(forget("2026-01-01T00:30:00Z"), 2);
+        assert_eq!(writer.logged(), 0);
+    }
+
+    #[test]
+    fn expiry_walks_the_log_by_row_id_and_the_log_has_no_second_index() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer_connection(&dir.path().join("db"));
 
         let plan: Vec<String> = writer
             .conn
-            .prepare("EXPLAIN QUERY PLAN DELETE FROM main.seen_nonces WHERE seen_at < 'x'")
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                FORGET_BEFORE.replace(":cutoff", "'x'")
+            ))
             .unwrap()
             .query_map([], |r| r.get::<_, String>(3))
             .unwrap()
@@ -395,8 +431,8 @@ mod tests {
             .collect();
 
         assert!(
-            plan.iter().all(|p| !p.starts_with("SCAN")),
-            "expiry walks the key: {plan:?}"
+            plan[0] == "SEARCH main.seen_nonces USING INTEGER PRIMARY KEY (rowid<?)",
+            "the delete takes a range of row ids: {plan:?}"
         );
         let indexes: i64 = writer
             .conn
