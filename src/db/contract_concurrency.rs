@@ -272,11 +272,7 @@ async fn searches_answer_the_same_on_every_backend() {
 #[tokio::test]
 async fn one_nonce_sent_with_two_bodies_at_once_is_accepted_once_and_refused_once() {
     for_each_backend(|db| async move {
-        let signed = |body: String| {
-            let mut callback = conference_callback(&body, t0());
-            callback.nonce = Some("nonce-1".into());
-            callback
-        };
+        let signed = |body: String| conference_callback(&body, t0()).signed_with("nonce-1");
         let first = enter("guarded", "31", 0);
         let replay = enter("guarded", "32", 0);
 

@@ -81,10 +81,13 @@ pub struct Accepted {
     pub parsed: Parsed,
     pub received_at: Instant,
     /// The verified signature's nonce, when signatures are checked.
-    pub nonce: Option<String>,
+    nonce: Option<String>,
     /// Worked out once, from the fields that never change after acceptance: a backend may need
     /// it before the rules run (PostgreSQL reads ahead) as well as in them.
     dedupe_key: Vec<u8>,
+    /// The body's SHA-256 when there is a nonce, worked out where the callback is accepted
+    /// rather than on SQLite's one writer thread.
+    body_hash: Option<[u8; 32]>,
 }
 
 impl Accepted {
@@ -98,6 +101,9 @@ impl Accepted {
         nonce: Option<String>,
     ) -> Self {
         let dedupe_key = dedupe_key(endpoint, &fields, &parsed);
+        let body_hash = nonce
+            .as_ref()
+            .map(|_| Sha256::digest(raw_body.as_bytes()).into());
         Self {
             endpoint,
             method,
@@ -107,14 +113,28 @@ impl Accepted {
             received_at,
             nonce,
             dedupe_key,
+            body_hash,
         }
+    }
+
+    /// The same callback as if signed with `nonce`.
+    #[cfg(test)]
+    pub fn signed_with(self, nonce: &str) -> Self {
+        Self::new(
+            self.endpoint,
+            self.method,
+            self.raw_body,
+            self.fields,
+            self.parsed,
+            self.received_at,
+            Some(nonce.to_owned()),
+        )
     }
 
     /// The signature's nonce and what it vouches for (the body's SHA-256), when signatures are
     /// checked: what the replay guard remembers.
     pub fn nonce_record(&self) -> Option<(&str, [u8; 32])> {
-        let nonce = self.nonce.as_deref()?;
-        Some((nonce, Sha256::digest(self.raw_body.as_bytes()).into()))
+        Some((self.nonce.as_deref()?, self.body_hash?))
     }
 
     /// The conference and the call leg this callback concerns, where it names them: what a

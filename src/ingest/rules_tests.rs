@@ -276,14 +276,12 @@ fn a_recording_that_arrives_before_its_conference_is_linked_and_archived_after_t
 #[test]
 fn a_nonce_reused_with_another_body_is_refused_and_stores_nothing() {
     let conn = database();
-    let mut first = conference_callback(DOCUMENTED[0], t0());
-    first.nonce = Some("v3:123".into());
+    let first = conference_callback(DOCUMENTED[0], t0()).signed_with("v3:123");
     apply(&conn, &first, &RULES).unwrap();
     let mut same = first.clone();
     same.received_at = t0() + Duration::seconds(1);
     assert_eq!(apply(&conn, &same, &RULES).unwrap(), Outcome::Duplicate);
-    let mut replay = conference_callback(DOCUMENTED[1], t0());
-    replay.nonce = Some("v3:123".into());
+    let replay = conference_callback(DOCUMENTED[1], t0()).signed_with("v3:123");
     assert_eq!(
         apply(&conn, &replay, &RULES).unwrap(),
         Outcome::ReplayRefused
