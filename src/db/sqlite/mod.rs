@@ -120,9 +120,13 @@ impl Sqlite {
         // The writer's inserts land on index pages all over the file; mapped, fetching one it
         // does not cache costs no system call (measured: 8% less of its time per callback).
         conn.pragma_update(None, "mmap_size", mmap_size(settings.mmap_bytes))?;
-        let (writer, writer_thread) =
-            Writer::start(conn, Box::new(nonces.clone()), settings.max_batch, durability)
-                .map_err(DbError::Thread)?;
+        let (writer, writer_thread) = Writer::start(
+            conn,
+            Box::new(nonces.clone()),
+            settings.max_batch,
+            durability,
+        )
+        .map_err(DbError::Thread)?;
         let db = Sqlite {
             writer,
             nonces,

@@ -96,9 +96,8 @@ pub fn index_recent(conn: &Connection, limit: usize) -> Result<RecentNonces, DbE
     while let Some(row) = rows.next()? {
         let nonce: String = row.get(0)?;
         let body_hash: Vec<u8> = row.get(1)?;
-        let body_hash = BodyHash::try_from(body_hash.as_slice()).map_err(|_| {
-            DbError::Corrupt(format!("the body hash logged with nonce {nonce:?}"))
-        })?;
+        let body_hash = BodyHash::try_from(body_hash.as_slice())
+            .map_err(|_| DbError::Corrupt(format!("the body hash logged with nonce {nonce:?}")))?;
         seen.entry(nonce.into_boxed_str()).or_insert(body_hash);
     }
     Ok(RecentNonces(Arc::new(Mutex::new(Index {
@@ -159,7 +158,9 @@ pub fn forget_before(
 ) -> Result<usize, DbError> {
     let forgotten = conn
         .prepare_cached(FORGET_BEFORE)?
-        .query_map(named_params! {":cutoff": cutoff}, |row| row.get::<_, String>(0))?
+        .query_map(named_params! {":cutoff": cutoff}, |row| {
+            row.get::<_, String>(0)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut index = recent.lock();
     for nonce in &forgotten {
@@ -267,7 +268,10 @@ mod tests {
             after.remember("n1", 2, "2026-01-01T00:01:00Z"),
             Seen::OtherBody
         );
-        assert_eq!(after.remember("n1", 1, "2026-01-01T00:01:00Z"), Seen::SameBody);
+        assert_eq!(
+            after.remember("n1", 1, "2026-01-01T00:01:00Z"),
+            Seen::SameBody
+        );
     }
 
     #[test]
@@ -287,7 +291,10 @@ mod tests {
 
         let after = writer_connection(&path);
 
-        assert_eq!(after.remember("n1", 1, "2026-01-01T00:01:00Z"), Seen::SameBody);
+        assert_eq!(
+            after.remember("n1", 1, "2026-01-01T00:01:00Z"),
+            Seen::SameBody
+        );
     }
 
     #[test]
@@ -404,7 +411,11 @@ mod tests {
                 .unwrap()
         };
 
-        assert_eq!(forget("2026-01-01T00:10:00Z"), 1, "only the nonce before the young one");
+        assert_eq!(
+            forget("2026-01-01T00:10:00Z"),
+            1,
+            "only the nonce before the young one"
+        );
         assert_eq!(
             writer.remember("stepped-back", 2, "2026-01-01T00:21:00Z"),
             Seen::OtherBody

@@ -91,7 +91,10 @@ async fn state_beside_the_database_keeps_exactly_what_committed_when_a_batch_is_
     let (staged, mut kept) = beside.0.lock().unwrap().clone();
     kept.sort_unstable();
     let expected: Vec<i64> = (0..50).filter(|&v| v != 7).collect();
-    assert_eq!(kept, expected, "each committed value kept once, the failed one dropped");
+    assert_eq!(
+        kept, expected,
+        "each committed value kept once, the failed one dropped"
+    );
     assert!(staged.is_empty());
 }
 
