@@ -80,14 +80,12 @@ pub struct Accepted {
     pub fields: Fields,
     pub parsed: Parsed,
     pub received_at: Instant,
-    /// The verified signature's nonce, when signatures are checked.
-    nonce: Option<String>,
+    /// The verified signature's nonce, when signatures are checked, with the body's SHA-256:
+    /// worked out where the callback is accepted rather than on SQLite's one writer thread.
+    nonce: Option<(String, [u8; 32])>,
     /// Worked out once, from the fields that never change after acceptance: a backend may need
     /// it before the rules run (PostgreSQL reads ahead) as well as in them.
     dedupe_key: Vec<u8>,
-    /// The body's SHA-256 when there is a nonce, worked out where the callback is accepted
-    /// rather than on SQLite's one writer thread.
-    body_hash: Option<[u8; 32]>,
 }
 
 impl Accepted {
@@ -101,9 +99,7 @@ impl Accepted {
         nonce: Option<String>,
     ) -> Self {
         let dedupe_key = dedupe_key(endpoint, &fields, &parsed);
-        let body_hash = nonce
-            .as_ref()
-            .map(|_| Sha256::digest(raw_body.as_bytes()).into());
+        let nonce = nonce.map(|nonce| (nonce, Sha256::digest(raw_body.as_bytes()).into()));
         Self {
             endpoint,
             method,
@@ -113,7 +109,6 @@ impl Accepted {
             received_at,
             nonce,
             dedupe_key,
-            body_hash,
         }
     }
 
@@ -134,7 +129,9 @@ impl Accepted {
     /// The signature's nonce and what it vouches for (the body's SHA-256), when signatures are
     /// checked: what the replay guard remembers.
     pub fn nonce_record(&self) -> Option<(&str, [u8; 32])> {
-        Some((self.nonce.as_deref()?, self.body_hash?))
+        self.nonce
+            .as_ref()
+            .map(|(nonce, body_hash)| (nonce.as_str(), *body_hash))
     }
 
     /// The conference and the call leg this callback concerns, where it names them: what a
