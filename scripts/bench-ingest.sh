@@ -94,10 +94,26 @@ python3 scripts/bench/sign_nonces.py "$token" "$public_url/vobiz/conference" \
     "$threads" "$per_thread" "$nonces" "${BENCH_NONCES:-random}"
 
 load() { # SHAPE URL OUT; the CPU wrk used goes to OUT.cpu
-    local TIMEFORMAT='%U %S'
+    local TIMEFORMAT='%U %S' before after
+    before="$(head -1 /proc/stat)"
     { time SHAPE="$1" NONCE_DIR="$nonces" wrk -t"$threads" -c"$connections" -d"${duration}s" \
         --latency -s scripts/bench/ingest.lua "$2" > "$3"; } 2> "$3.cpu"
+    after="$(head -1 /proc/stat)"
     grep -o 'requests/s=.*' "$3"
+    machine_busy "$before" "$after"
+}
+
+# How busy the whole machine was during a run, every process counted (PostgreSQL's server
+# processes too): a run that leaves cores idle is bound by latency, not by CPU.
+machine_busy() { # /proc/stat's cpu line before and after
+    python3 - "$1" "$2" <<'PY'
+import os, sys
+before, after = ([int(x) for x in line.split()[1:]] for line in sys.argv[1:3])
+delta = [a - b for a, b in zip(after, before)]
+idle = delta[3] + delta[4]  # idle and iowait
+total = sum(delta[:8])
+print(f"== machine busy {100 * (total - idle) / max(total, 1):.0f}% of {os.cpu_count()} cores during the load")
+PY
 }
 
 # CPU seconds each thread of process PID has used, one "NAME SECONDS" line each.
