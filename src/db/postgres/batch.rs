@@ -1,23 +1,32 @@
 //! Group commit on PostgreSQL: callbacks that arrive together are applied in one transaction,
-//! by a few writer tasks at once, each taking the callbacks of its share of the conferences, so
+//! by a few writers at once, each taking the callbacks of its share of the conferences, so
 //! that callbacks of one conference arriving together are committed together rather than
 //! queueing for its lock batch after batch. Each batch first takes the advisory locks of the
 //! conferences and call legs it touches, in one global order, so batches on different replicas
 //! that share a conference run one after the other (and see each other's rows), while unrelated
 //! batches run side by side and never deadlock each other.
 //!
+//! Each writer is a thread of its own with a current-thread runtime that drives its one
+//! connection: a batch waits on the server twice (its reads, then its writes with the
+//! commit), and each wait wakes only this thread, where a task on the shared runtime handing
+//! its statements to a blocking thread woke three threads a round trip, each of which waits
+//! for a core on a busy machine.
+//!
 //! A write that fails rolls its whole batch back, and the batch is replayed one callback per
 //! transaction, so one bad callback never undoes its neighbours (as on SQLite). Nobody hears
 //! "stored" before the transaction holding their callback has committed.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+
 use deadpool_postgres::{Object, Pool};
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use super::conferences::conference_of_call;
 use super::run::{Access, once};
 use super::tx::{PgTx, call_key, conference_key, lock_order};
+use super::waiter::Waiter;
 use super::working_set::Ahead;
 use crate::db::DbError;
 use crate::ingest::rules::{self, Accepted, Outcome, Rules};
@@ -57,28 +66,43 @@ impl Queues {
     }
 }
 
-/// Starts `writers` writer tasks, each taking batches of at most `max_batch` from its queue.
-pub fn start(pool: Pool, writers: usize, max_batch: usize) -> (Queues, Vec<JoinHandle<()>>) {
-    let writers = writers.max(1);
-    let (queues, tasks) = (0..writers)
-        .map(|_| {
-            let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY / writers);
-            let pool = pool.clone();
-            let task = tokio::spawn(async move { write_batches(pool, receiver, max_batch).await });
-            (queue, task)
-        })
-        .unzip();
-    (Queues(queues), tasks)
+/// Starts `writers` writer threads, each taking batches of at most `max_batch` from its queue
+/// and committing them through its own pool of one connection (`pools` gives one per writer).
+pub fn start(pools: Vec<Pool>, max_batch: usize) -> Result<(Queues, Vec<JoinHandle<()>>), DbError> {
+    let writers = pools.len().max(1);
+    let mut queues = Vec::with_capacity(writers);
+    let mut threads = Vec::with_capacity(writers);
+    for (i, pool) in pools.into_iter().enumerate() {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY / writers);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError::Unavailable(format!("starting a writer's runtime: {e}")))?;
+        let thread = std::thread::Builder::new()
+            .name(format!("pg-writer-{i}"))
+            .spawn(move || write_batches(&runtime, pool, receiver, max_batch))
+            .map_err(|e| DbError::Unavailable(format!("starting a writer thread: {e}")))?;
+        queues.push(queue);
+        threads.push(thread);
+    }
+    Ok((Queues(queues), threads))
 }
 
 /// Until every sender is gone and the queue is drained.
-async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_batch: usize) {
+fn write_batches(
+    runtime: &Runtime,
+    pool: Pool,
+    mut receiver: mpsc::Receiver<Queued>,
+    max_batch: usize,
+) {
+    let rt = Waiter::Own(runtime);
     loop {
         let mut batch = Vec::new();
-        if receiver.recv_many(&mut batch, max_batch).await == 0 {
+        if rt.block_on(receiver.recv_many(&mut batch, max_batch)) == 0 {
             return;
         }
-        let client = match pool.get().await {
+        // Connected on this thread's runtime, which then drives the connection.
+        let client = match rt.block_on(pool.get()) {
             Ok(client) => client,
             Err(e) => {
                 let e = DbError::from(e);
@@ -89,17 +113,19 @@ async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_bat
                 continue;
             }
         };
-        let rt = Handle::current();
         let (work, replies): (Vec<Work>, Vec<_>) =
             batch.into_iter().map(|q| (q.work, q.reply)).unzip();
-        let outcome = tokio::task::spawn_blocking(move || commit(client, &rt, &work)).await;
-        match outcome {
+        match catch_unwind(AssertUnwindSafe(|| commit(client, &rt, &work))) {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
             }
             Err(_) => {
+                tracing::error!(
+                    callbacks = work.len(),
+                    "a PostgreSQL writer panicked on a batch"
+                );
                 for reply in replies {
                     let _ = reply.send(Err(DbError::Panicked));
                 }
@@ -109,7 +135,7 @@ async fn write_batches(pool: Pool, mut receiver: mpsc::Receiver<Queued>, max_bat
 }
 
 /// The batch in one transaction, or, if any callback failed, each in its own.
-fn commit(mut client: Object, rt: &Handle, batch: &[Work]) -> Vec<Result<Outcome, DbError>> {
+fn commit(mut client: Object, rt: &Waiter<'_>, batch: &[Work]) -> Vec<Result<Outcome, DbError>> {
     let whole = run_transient(&mut client, rt, |tx| {
         lock_for(tx, batch)?;
         tx.read_ahead(&ahead_of(batch))?;
@@ -150,7 +176,7 @@ fn ahead_of(batch: &[Work]) -> Ahead<'_> {
     ahead
 }
 
-fn run_one(client: &mut Object, rt: &Handle, queued: &Work) -> Result<Outcome, DbError> {
+fn run_one(client: &mut Object, rt: &Waiter<'_>, queued: &Work) -> Result<Outcome, DbError> {
     run_transient(client, rt, |tx| {
         lock_for(tx, std::slice::from_ref(queued))?;
         rules::apply(tx, &queued.callback, &queued.rules)
@@ -160,7 +186,7 @@ fn run_one(client: &mut Object, rt: &Handle, queued: &Work) -> Result<Outcome, D
 /// Runs again a transaction that lost a deadlock to another replica's.
 fn run_transient<R>(
     client: &mut Object,
-    rt: &Handle,
+    rt: &Waiter<'_>,
     work: impl Fn(&PgTx<'_>) -> Result<R, DbError>,
 ) -> Result<R, DbError> {
     let mut attempt = 1;

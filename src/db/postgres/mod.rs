@@ -28,6 +28,7 @@ mod transcripts;
 mod tx;
 mod types;
 mod visibility;
+mod waiter;
 mod webhooks;
 mod working_set;
 
@@ -35,7 +36,6 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::task::AbortOnDropHandle;
 
 use connect::Plans;
@@ -67,17 +67,16 @@ pub struct Postgres {
     _listener: AbortOnDropHandle<()>,
 }
 
-/// The writer tasks behind an open [`Postgres`]; [`Writers::join`] waits for them to commit
+/// The writer threads behind an open [`Postgres`]; [`Writers::join`] waits for them to commit
 /// what was queued once every handle to the database is dropped.
-pub struct Writers(Vec<JoinHandle<()>>);
+pub struct Writers(Vec<std::thread::JoinHandle<()>>);
 
 impl Writers {
-    /// Blocks until the writers have stopped; call off the async runtime, inside it.
+    /// Blocks until the writers have stopped; call off the async runtime.
     pub fn join(self) {
-        let rt = tokio::runtime::Handle::current();
         for writer in self.0 {
-            if rt.block_on(writer).is_err() {
-                tracing::error!("a PostgreSQL writer task panicked");
+            if writer.join().is_err() {
+                tracing::error!("a PostgreSQL writer thread panicked");
             }
         }
     }
@@ -113,8 +112,10 @@ impl Postgres {
             settings.pool_size.saturating_sub(writers).max(1),
             Plans::Auto,
         )?;
-        let writer_pool = connect::pool(settings, writers, Plans::Generic)?;
-        let (callbacks, writer_tasks) = batch::start(writer_pool, writers, max_batch);
+        let writer_pools = (0..writers)
+            .map(|_| connect::pool(settings, 1, Plans::Generic))
+            .collect::<Result<_, _>>()?;
+        let (callbacks, writer_threads) = batch::start(writer_pools, max_batch)?;
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen::run(settings.clone(), Arc::clone(&wake)));
         tracing::info!(database = settings.url.shown(), "PostgreSQL open");
@@ -125,7 +126,7 @@ impl Postgres {
                 wake,
                 _listener: AbortOnDropHandle::new(listener),
             }),
-            Writers(writer_tasks),
+            Writers(writer_threads),
         ))
     }
 

@@ -5,22 +5,25 @@
 //!
 //! A round trip to the server costs far more than running a small statement, so writes whose
 //! answer decides nothing ([`PgTx::send`]) are sent at once and their answers read along with
-//! the next statement that is waited for, or before the commit: several writes and a read
-//! share one round trip. The server runs them in the order sent; a write that failed fails the
-//! transaction at that next wait, so nothing is committed after an unread error.
+//! the next statement that is waited for, or with the commit: several writes and a read share
+//! one round trip. `BEGIN` travels with the first statement and `COMMIT` with the last writes,
+//! so a batch that reads once costs two round trips. The server runs them in the order sent; a
+//! write that failed fails the transaction at that next wait, so nothing is reported committed
+//! after an error (PostgreSQL answers a `COMMIT` in a failed transaction by rolling it back).
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use deadpool_postgres::ClientWrapper;
 use futures_util::future::{join, try_join_all};
-use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::read_ahead::{self, Answers, READ_AHEAD};
 use super::types::Owned;
+use super::waiter::Waiter;
 use super::working_set::{Ahead, WorkingSet};
 use crate::db::DbError;
 
@@ -30,10 +33,13 @@ pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 /// A write sent and not yet answered.
 type InFlight<'c> = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + 'c>>;
 
-/// One open transaction, borrowed from [`super::run`], which commits it.
+/// One open transaction on a pooled connection, opened and committed by [`super::run`];
+/// rolled back when dropped uncommitted.
 pub struct PgTx<'c> {
-    tx: &'c deadpool_postgres::Transaction<'c>,
-    rt: Handle,
+    tx: &'c ClientWrapper,
+    rt: Waiter<'c>,
+    /// Until the commit is answered: a `ROLLBACK` is owed if this is dropped.
+    open: Cell<bool>,
     /// Set when the transaction queued a job, so that its commit wakes the workers.
     queued_jobs: Cell<bool>,
     in_flight: RefCell<Vec<InFlight<'c>>>,
@@ -41,15 +47,32 @@ pub struct PgTx<'c> {
     working: RefCell<WorkingSet>,
 }
 
+/// How a transaction starts: what it may see and do.
+#[derive(Debug, Clone, Copy)]
+pub enum Begin {
+    /// Read committed, as writes need for their locks to see each other's commits.
+    Write,
+    /// One snapshot, read-only: a detail page reads consistent rows.
+    Read,
+}
+
 impl<'c> PgTx<'c> {
-    pub fn new(tx: &'c deadpool_postgres::Transaction<'c>, rt: Handle) -> Self {
-        Self {
-            tx,
+    /// Opens a transaction on `client`: `BEGIN` is sent, and its answer read with the first
+    /// statement's.
+    pub fn begin(client: &'c ClientWrapper, rt: Waiter<'c>, how: Begin) -> Result<Self, DbError> {
+        let tx = Self {
+            tx: client,
             rt,
+            open: Cell::new(true),
             queued_jobs: Cell::new(false),
             in_flight: RefCell::new(Vec::new()),
             working: RefCell::new(WorkingSet::default()),
-        }
+        };
+        tx.send_simple(match how {
+            Begin::Write => "BEGIN",
+            Begin::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        })?;
+        Ok(tx)
     }
 
     /// Reads, in one statement, what a batch's rules will ask: it stores the batch's nonces
@@ -112,15 +135,27 @@ impl<'c> PgTx<'c> {
     fn send_now(&self, sql: &str, params: Vec<Owned>) -> Result<(), DbError> {
         let statement = self.statement(sql)?;
         let tx = self.tx;
-        let mut write: InFlight<'c> = Box::pin(async move {
+        self.start(Box::pin(async move {
             let params: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                 .collect();
             tx.execute(&statement, &params).await
-        });
-        // The first poll encodes the statement and hands it to the connection, which sends it;
-        // only the answer is left to wait for.
+        }))
+    }
+
+    /// Sends a statement without parameters (`BEGIN`, `COMMIT`), its answer read at the next
+    /// wait.
+    fn send_simple(&self, sql: &'static str) -> Result<(), DbError> {
+        let tx = self.tx;
+        self.start(Box::pin(
+            async move { tx.batch_execute(sql).await.map(|()| 0) },
+        ))
+    }
+
+    /// Polls `write` once, which hands it to the connection to send, and keeps it to be
+    /// waited for with the next statement.
+    fn start(&self, mut write: InFlight<'c>) -> Result<(), DbError> {
         match write.as_mut().poll(&mut Context::from_waker(
             futures_util::task::noop_waker_ref(),
         )) {
@@ -187,14 +222,38 @@ impl<'c> PgTx<'c> {
             .try_get(0)?)
     }
 
-    /// Reads every answer still outstanding, and tells every replica's workers if the
-    /// transaction queued a job (delivered when it commits). After this the caller commits.
-    pub fn finish(self) -> Result<(), DbError> {
+    /// Commits, with the writes held back and, if the transaction queued a job, a word to
+    /// every replica's workers (delivered when it commits), all in one round trip.
+    pub fn commit(self) -> Result<(), DbError> {
         self.flush_behind()?;
         if self.queued_jobs.get() {
-            self.execute("SELECT pg_notify($1, '')", &[&super::listen::CHANNEL])?;
+            self.send(
+                "SELECT pg_notify($1, '')",
+                vec![Box::new(super::listen::CHANNEL)],
+            )?;
         }
-        self.wait(async { Ok(()) })
+        self.send_simple("COMMIT")?;
+        self.wait(async { Ok(()) })?;
+        self.open.set(false);
+        Ok(())
+    }
+}
+
+impl Drop for PgTx<'_> {
+    /// Rolls back a transaction left uncommitted (a failed statement, a failed rule), so the
+    /// connection goes back to the pool outside any transaction. As the driver's own
+    /// transactions do, the `ROLLBACK` is handed to the connection and not waited for: the
+    /// connection sends it before anything its next user sends, and a server that no longer
+    /// answers cannot hold this thread. Answers still outstanding are dropped unread; the
+    /// connection discards them.
+    fn drop(&mut self) {
+        if self.open.get() {
+            self.in_flight.get_mut().clear();
+            let rollback = std::pin::pin!(self.tx.batch_execute("ROLLBACK"));
+            let _ = rollback.poll(&mut Context::from_waker(
+                futures_util::task::noop_waker_ref(),
+            ));
+        }
     }
 }
 
