@@ -24,8 +24,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conferences::conference_of_call;
-use super::run::{Access, once};
-use super::tx::{PgTx, call_key, conference_key, lock_order};
+use super::run::once;
+use super::tx::{Access, PgTx, call_key, conference_key, lock_order};
 use super::waiter::Waiter;
 use super::working_set::Ahead;
 use crate::db::DbError;
@@ -77,11 +77,11 @@ pub fn start(pools: Vec<Pool>, max_batch: usize) -> Result<(Queues, Vec<JoinHand
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| DbError::Unavailable(format!("starting a writer's runtime: {e}")))?;
+            .map_err(DbError::Thread)?;
         let thread = std::thread::Builder::new()
             .name(format!("pg-writer-{i}"))
             .spawn(move || write_batches(&runtime, pool, receiver, max_batch))
-            .map_err(|e| DbError::Unavailable(format!("starting a writer thread: {e}")))?;
+            .map_err(DbError::Thread)?;
         queues.push(queue);
         threads.push(thread);
     }

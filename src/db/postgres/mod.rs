@@ -40,7 +40,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use connect::Plans;
 pub use connect::Settings;
-use run::Access;
+use tx::Access;
 use tx::PgTx;
 
 use super::DbError;

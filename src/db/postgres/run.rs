@@ -6,15 +6,12 @@
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Handle;
 
-use super::tx::PgTx;
+use super::tx::{Access, PgTx};
 use super::waiter::Waiter;
 use crate::db::DbError;
 
 /// Runs of one transaction before its error is handed on.
 const ATTEMPTS: u32 = 5;
-
-/// What kind of transaction a unit of work needs.
-pub use super::tx::Begin as Access;
 
 /// Runs `work` in one transaction on a connection of `pool`, again if it lost a deadlock.
 pub async fn transaction<R, F>(pool: &Pool, access: Access, work: F) -> Result<R, DbError>

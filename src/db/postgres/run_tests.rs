@@ -1,11 +1,11 @@
 //! Transactions whose `BEGIN` and `COMMIT` travel with their statements: what fails leaves
 //! nothing behind, on the connection or in the tables, whichever thread waits.
 
-use super::{Access, once, transaction};
+use super::{once, transaction};
 use crate::db::DbError;
 use crate::db::contract::postgres_settings;
 use crate::db::postgres::connect::{self, Plans};
-use crate::db::postgres::tx::PgTx;
+use crate::db::postgres::tx::{Access, PgTx};
 use crate::db::postgres::waiter::Waiter;
 
 /// A migrated, empty database behind a pool of one connection, so every transaction below

@@ -47,9 +47,9 @@ pub struct PgTx<'c> {
     working: RefCell<WorkingSet>,
 }
 
-/// How a transaction starts: what it may see and do.
+/// What kind of transaction a unit of work needs: what it may see and do.
 #[derive(Debug, Clone, Copy)]
-pub enum Begin {
+pub enum Access {
     /// Read committed, as writes need for their locks to see each other's commits.
     Write,
     /// One snapshot, read-only: a detail page reads consistent rows.
@@ -59,7 +59,7 @@ pub enum Begin {
 impl<'c> PgTx<'c> {
     /// Opens a transaction on `client`: `BEGIN` is sent, and its answer read with the first
     /// statement's.
-    pub fn begin(client: &'c ClientWrapper, rt: Waiter<'c>, how: Begin) -> Result<Self, DbError> {
+    pub fn begin(client: &'c ClientWrapper, rt: Waiter<'c>, how: Access) -> Result<Self, DbError> {
         let tx = Self {
             tx: client,
             rt,
@@ -69,8 +69,8 @@ impl<'c> PgTx<'c> {
             working: RefCell::new(WorkingSet::default()),
         };
         tx.send_simple(match how {
-            Begin::Write => "BEGIN",
-            Begin::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            Access::Write => "BEGIN",
+            Access::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
         })?;
         Ok(tx)
     }
