@@ -13,7 +13,9 @@
 # BENCH_SHAPES="legs new" picks the loads; BENCH_LOG=info measures with the access log on.
 # BENCH_BACKENDS="sqlite postgres postgres3" adds confvault on PostgreSQL (a throwaway cluster
 # of its own, fsync on, started as scripts/test.sh starts one), one replica and three replicas
-# behind HAProxy; every run starts on an empty database and is counted there after kill -9.
+# behind HAProxy, all over TCP with TLS; postgres-socket is one replica over the cluster's Unix
+# socket, as on a host that runs both. Every run starts on an empty database and is counted
+# there after kill -9.
 # BENCH_BASELINE=path/to/confvault also runs that build, in the same rounds right after the
 # current one on each backend (labelled baseline/...), so a change is measured side by side.
 # BENCH_CEILING=1 also runs examples/ingest_ceiling.rs after Express on the legs load: actix-web
@@ -76,6 +78,19 @@ if grep -q postgres <<<"$backends"; then
     psql_db() { "$(postgres_bin)/psql" -qtA "${CV_TEST_POSTGRES_URL%/*}/$1" -c "$2"; }
 fi
 bench_db=0
+# The database URL a backend's replicas use: TCP with TLS to 127.0.0.1, as a server on
+# another host is reached, or, for postgres-socket, the cluster's Unix socket, as a server on
+# the same host is.
+pg_bench_url() { # DATABASE BACKEND
+    local base="${CV_TEST_POSTGRES_URL%/*}"
+    if [ "$2" = postgres-socket ]; then
+        local socket_dir
+        socket_dir="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$TEST_SERVICES_DIR/postgres")"
+        echo "postgres://confvault@$socket_dir:${base##*:}/$1"
+    else
+        echo "$base/$1"
+    fi
+}
 trap cleanup EXIT
 
 results="$(mktemp)"
@@ -113,6 +128,27 @@ delta = [a - b for a, b in zip(after, before)]
 idle = delta[3] + delta[4]  # idle and iowait
 total = sum(delta[:8])
 print(f"== machine busy {100 * (total - idle) / max(total, 1):.0f}% of {os.cpu_count()} cores during the load")
+PY
+}
+
+# "PID TICKS" for the cluster's postmaster and each of its processes (backends, WAL writer,
+# checkpointer, autovacuum): the CPU PostgreSQL spends, which confvault's threads do not show.
+postgres_cpu() {
+    local postmaster pid
+    postmaster="$(head -1 "$TEST_POSTGRES_DATA/postmaster.pid")"
+    for pid in "$postmaster" $(pgrep -P "$postmaster"); do
+        awk -v pid="$pid" '{ print pid, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
+    done
+}
+
+# PostgreSQL's CPU per callback stored between two postgres_cpu readings.
+print_postgres_cpu() { # BEFORE_FILE AFTER_FILE STORED
+    python3 - "$@" "$(getconf CLK_TCK)" <<'PY'
+import sys
+before, after = (dict(map(int, line.split()) for line in open(f)) for f in sys.argv[1:3])
+stored, ticks = int(sys.argv[3]), int(sys.argv[4])
+used = sum(t - before.get(pid, 0) for pid, t in after.items())
+print(f"== PostgreSQL's processes: {used / ticks * 1e6 / max(stored, 1):.1f} µs of CPU a callback")
 PY
 }
 
@@ -229,7 +265,7 @@ run_confvault() { # SHAPE BACKEND [LABEL]
         bench_db=$(( bench_db + 1 ))
         local db="cv_bench_${bench_db}"
         psql_admin -c "CREATE DATABASE $db"
-        database_settings="url = \"${CV_TEST_POSTGRES_URL%/*}/$db\""
+        database_settings="url = \"$(pg_bench_url "$db" "$backend")\""
         [ "$backend" = postgres3 ] && replicas=3
     fi
     if [ "$replicas" = 1 ]; then
@@ -280,7 +316,9 @@ CFG
     sampler_pid=$!
 
     echo "== $label ($binary) on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
+    [ "$backend" != sqlite ] && postgres_cpu > "$work/postgres.before"
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
+    [ "$backend" != sqlite ] && postgres_cpu > "$work/postgres.after"
     if [ -n "$server_pid" ]; then
         thread_cpu "$server_pid" > "$work/threads.cpu"
         kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
@@ -307,6 +345,7 @@ CFG
     wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
     echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"
     [ -f "$work/threads.cpu" ] && print_cpu "$work/threads.cpu" "$work/wrk.out.cpu" "$stored" "$acknowledged"
+    [ "$backend" != sqlite ] && print_postgres_cpu "$work/postgres.before" "$work/postgres.after" "$stored"
     # wrk stops at the deadline without reading the answers still in flight (at most one per
     # connection); those callbacks may be committed without being counted as acknowledged.
     if [ "$stored" -lt "$acknowledged" ]; then
@@ -343,7 +382,7 @@ python3 - "$results" <<'PY'
 import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    row = dict(re.findall(r"([\w/]+)=([\w./]+)", line))
+    row = dict(re.findall(r"([\w/-]+)=([\w./-]+)", line))
     runs[(row["server"], row["shape"])].append(row)
 medians = {}
 for (server, shape), rows in sorted(runs.items()):
