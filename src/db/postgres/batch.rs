@@ -10,7 +10,8 @@
 //! connection: a batch waits on the server twice (its reads, then its writes with the
 //! commit), and each wait wakes only this thread, where a task on the shared runtime handing
 //! its statements to a blocking thread woke three threads a round trip, each of which waits
-//! for a core on a busy machine.
+//! for a core on a busy machine. While callbacks wait, a batch's `COMMIT` opens the next
+//! batch's transaction too, and the writer keeps that connection for it.
 //!
 //! A write that fails rolls its whole batch back, and the batch is replayed one callback per
 //! transaction, so one bad callback never undoes its neighbours (as on SQLite). Nobody hears
@@ -24,7 +25,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conferences::conference_of_call;
-use super::run::once;
+use super::run::{Opened, once, once_chained};
 use super::tx::{Access, PgTx, call_key, conference_key, lock_order};
 use super::waiter::Waiter;
 use super::working_set::Ahead;
@@ -96,27 +97,37 @@ fn write_batches(
     max_batch: usize,
 ) {
     let rt = Waiter::Own(runtime);
+    // The connection the last commit opened a transaction on, kept for the next batch: a
+    // connection from the pool may be a new one, outside any transaction.
+    let mut opened: Option<Object> = None;
     loop {
         let mut batch = Vec::new();
         if rt.block_on(receiver.recv_many(&mut batch, max_batch)) == 0 {
             return;
         }
         // Connected on this thread's runtime, which then drives the connection.
-        let client = match rt.block_on(pool.get()) {
-            Ok(client) => client,
-            Err(e) => {
-                let e = DbError::from(e);
-                tracing::warn!(error = %e, callbacks = batch.len(), "no database connection for a batch");
-                for queued in batch {
-                    let _ = queued.reply.send(Err(DbError::Unavailable(e.to_string())));
+        let (client, open) = match opened.take() {
+            Some(client) => (client, Opened::ByLastCommit),
+            None => match rt.block_on(pool.get()) {
+                Ok(client) => (client, Opened::No),
+                Err(e) => {
+                    let e = DbError::from(e);
+                    tracing::warn!(error = %e, callbacks = batch.len(), "no database connection for a batch");
+                    for queued in batch {
+                        let _ = queued.reply.send(Err(DbError::Unavailable(e.to_string())));
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
         };
         let (work, replies): (Vec<Work>, Vec<_>) =
             batch.into_iter().map(|q| (q.work, q.reply)).unzip();
-        match catch_unwind(AssertUnwindSafe(|| commit(client, &rt, &work))) {
-            Ok(results) => {
+        let more_waiting = || !receiver.is_empty();
+        match catch_unwind(AssertUnwindSafe(|| {
+            commit(client, &rt, open, &more_waiting, &work)
+        })) {
+            Ok((results, next)) => {
+                opened = next;
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -134,18 +145,32 @@ fn write_batches(
     }
 }
 
-/// The batch in one transaction, or, if any callback failed, each in its own.
-fn commit(mut client: Object, rt: &Waiter<'_>, batch: &[Work]) -> Vec<Result<Outcome, DbError>> {
-    let whole = run_transient(&mut client, rt, |tx| {
+/// The batch in one transaction, or, if any callback failed, each in its own; with the
+/// connection when its commit opened the next batch's transaction.
+fn commit(
+    mut client: Object,
+    rt: &Waiter<'_>,
+    opened: Opened,
+    more_waiting: &dyn Fn() -> bool,
+    batch: &[Work],
+) -> (Vec<Result<Outcome, DbError>>, Option<Object>) {
+    let work = |tx: &PgTx<'_>| {
         lock_for(tx, batch)?;
         tx.read_ahead(&ahead_of(batch))?;
         batch
             .iter()
             .map(|q| rules::apply(tx, &q.callback, &q.rules))
             .collect::<Result<Vec<_>, _>>()
-    });
-    match whole {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+    };
+    let whole = match once_chained(&mut client, rt, opened, more_waiting, &work) {
+        Err(e) if e.is_transient() => run_transient(&mut client, rt, work).map(|v| (v, Opened::No)),
+        other => other,
+    };
+    let results = match whole {
+        Ok((outcomes, Opened::ByLastCommit)) => {
+            return (outcomes.into_iter().map(Ok).collect(), Some(client));
+        }
+        Ok((outcomes, Opened::No)) => outcomes.into_iter().map(Ok).collect(),
         // The server went away: the same would happen to each alone.
         Err(e) if e.is_unavailable() => batch
             .iter()
@@ -156,7 +181,8 @@ fn commit(mut client: Object, rt: &Waiter<'_>, batch: &[Work]) -> Vec<Result<Out
             tracing::debug!(error = %e, callbacks = batch.len(), "batch failed; one at a time");
             batch.iter().map(|q| run_one(&mut client, rt, q)).collect()
         }
-    }
+    };
+    (results, None)
 }
 
 /// What the batch's rules will ask, so that it is read in one round trip before they run.

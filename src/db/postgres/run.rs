@@ -56,6 +56,37 @@ pub fn once<R>(
     Ok(value)
 }
 
+/// Whether a writer's transaction is already open, its `BEGIN` sent with the last commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    No,
+    ByLastCommit,
+}
+
+/// One run of a callback batch's `work`, as [`once`], in the transaction the last commit
+/// opened if `opened` says so; its commit opens the next one when `more_waiting` says a
+/// batch is ready for it. Says whether it did.
+pub fn once_chained<R>(
+    client: &mut Object,
+    rt: &Waiter<'_>,
+    opened: Opened,
+    more_waiting: &dyn Fn() -> bool,
+    work: &impl Fn(&PgTx<'_>) -> Result<R, DbError>,
+) -> Result<(R, Opened), DbError> {
+    let pg = match opened {
+        Opened::ByLastCommit => PgTx::continuing(client, rt.clone()),
+        Opened::No => PgTx::begin(client, rt.clone(), Access::Write)?,
+    };
+    let value = work(&pg)?;
+    if more_waiting() {
+        pg.commit_and_begin()?;
+        Ok((value, Opened::ByLastCommit))
+    } else {
+        pg.commit()?;
+        Ok((value, Opened::No))
+    }
+}
+
 #[cfg(test)]
 #[path = "run_tests.rs"]
 mod tests;
