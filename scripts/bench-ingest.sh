@@ -316,9 +316,16 @@ CFG
     sampler_pid=$!
 
     echo "== $label ($binary) on $backend ($1): wrk ${threads} threads, ${connections} connections, ${duration}s, synchronous=${synchronous}"
-    [ "$backend" != sqlite ] && postgres_cpu > "$work/postgres.before"
+    local wal_before="" wal_after=""
+    if [ "$backend" != sqlite ]; then
+        postgres_cpu > "$work/postgres.before"
+        wal_before="$(psql_admin -c "SELECT pg_current_wal_lsn()")"
+    fi
     load "$1" "$url/vobiz/conference" "$work/wrk.out"
-    [ "$backend" != sqlite ] && postgres_cpu > "$work/postgres.after"
+    if [ "$backend" != sqlite ]; then
+        postgres_cpu > "$work/postgres.after"
+        wal_after="$(psql_admin -c "SELECT pg_current_wal_lsn()")"
+    fi
     if [ -n "$server_pid" ]; then
         thread_cpu "$server_pid" > "$work/threads.cpu"
         kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
@@ -345,7 +352,11 @@ CFG
     wal_mib="$(python3 -c "print(f'{int(open(\"$work/wal-peak\").read() or 0) / 2**20:.1f}')" 2>/dev/null || echo 0)"
     echo "== after kill -9: acknowledged (200) = $acknowledged, stored = $stored, legs = $legs, peak WAL = ${wal_mib} MiB"
     [ -f "$work/threads.cpu" ] && print_cpu "$work/threads.cpu" "$work/wrk.out.cpu" "$stored" "$acknowledged"
-    [ "$backend" != sqlite ] && print_postgres_cpu "$work/postgres.before" "$work/postgres.after" "$stored"
+    if [ "$backend" != sqlite ]; then
+        print_postgres_cpu "$work/postgres.before" "$work/postgres.after" "$stored"
+        # Deterministic where CPU time is not: what the server wrote to its log per callback.
+        echo "== PostgreSQL's WAL: $(psql_admin -c "SELECT round(pg_wal_lsn_diff('$wal_after', '$wal_before') / $stored)") bytes a callback"
+    fi
     # wrk stops at the deadline without reading the answers still in flight (at most one per
     # connection); those callbacks may be committed without being counted as acknowledged.
     if [ "$stored" -lt "$acknowledged" ]; then

@@ -309,3 +309,48 @@ async fn one_nonce_sent_with_two_bodies_at_once_is_accepted_once_and_refused_onc
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_replayed_nonce_among_callbacks_sent_together_is_refused_and_the_others_are_stored() {
+    for_each_backend(|db| async move {
+        let signed =
+            |body: String, nonce: &str| conference_callback(&body, t0()).signed_with(nonce);
+        let kept = db
+            .record_callback(signed(enter("crowded", "40", 0), "seen-before"), RULES)
+            .await
+            .unwrap();
+        let mut together = vec![signed(enter("crowded", "41", 1), "seen-before")];
+        together.extend((42..48).map(|call| {
+            signed(
+                enter("crowded", &call.to_string(), 1),
+                &format!("fresh-{call}"),
+            )
+        }));
+
+        let outcomes = join_all(together.into_iter().map(|callback| {
+            let db = Arc::clone(&db);
+            async move { db.record_callback(callback, RULES).await.unwrap() }
+        }))
+        .await;
+
+        assert!(matches!(kept, Outcome::Stored { .. }), "{kept:?}");
+        assert_eq!(outcomes[0], Outcome::ReplayRefused);
+        assert!(
+            outcomes[1..]
+                .iter()
+                .all(|o| matches!(o, Outcome::Stored { .. })),
+            "{outcomes:?}"
+        );
+        let detail = db
+            .conference_detail("crowded", Visibility::Everything)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            detail.participants.len(),
+            7,
+            "the first leg and the six fresh ones"
+        );
+    })
+    .await;
+}

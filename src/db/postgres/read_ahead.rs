@@ -1,9 +1,9 @@
 //! The one statement a callback batch reads ahead with, and its rows as the working set
-//! learns them. Four questions (store these nonces; which of these events are stored; these
-//! conferences' facts; these calls' legs) go as one statement rather than four, since each
-//! statement costs the server a parse, a bind and an answer of its own: the answers come back
-//! as one stream of rows, each tagged with the question it answers and using the columns that
-//! question needs.
+//! learns them. A write and three questions (store these nonces; which of these events are
+//! stored; these conferences' facts; these calls' legs) go as one statement rather than four,
+//! since each statement costs the server a parse, a bind and an answer of its own: the answers
+//! come back as one stream of rows, each tagged with the question it answers and using the
+//! columns that question needs.
 
 use std::collections::HashSet;
 
@@ -17,18 +17,18 @@ use crate::time::Instant;
 /// cannot flatten: `= ANY` over a whole array gets a sequential scan in a generic plan while
 /// the table has no statistics yet (a new database, its first minute). The nonces' insert is
 /// the only write; the lookups read other tables, so sharing its snapshot changes nothing.
-pub const READ_AHEAD: &str = "WITH fresh AS (
+///
+/// The insert is a plain one, without `ON CONFLICT`: a nonce is new but for a replay, and the
+/// server's speculative insertion (a probe, a token and a confirming log record per row) cost
+/// every callback. A nonce already stored fails the statement, and with it the batch, which
+/// the writer then replays one callback at a time, each with the rules' own statements.
+pub const READ_AHEAD: &str = "WITH stored AS (
          INSERT INTO seen_nonces (nonce, body_hash, seen_at)
-         SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[])
-         ON CONFLICT (nonce) DO NOTHING
-         RETURNING nonce, body_hash)
-     SELECT 'n'::\"char\" AS answers, nonce AS t1, NULL::text AS t2, NULL::text AS t3,
+         SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[]))
+     SELECT 'e'::\"char\" AS answers, NULL::text AS t1, NULL::text AS t2, NULL::text AS t3,
             NULL::text AS t4, NULL::text AS t5, NULL::text AS t6, NULL::text AS t7,
-            body_hash AS bytes, NULL::boolean AS b1, NULL::boolean AS b2,
+            e.dedupe_key AS bytes, NULL::boolean AS b1, NULL::boolean AS b2,
             NULL::timestamptz AS at1, NULL::timestamptz AS at2
-     FROM fresh
-     UNION ALL
-     SELECT 'e', NULL, NULL, NULL, NULL, NULL, NULL, NULL, e.dedupe_key, NULL, NULL, NULL, NULL
      FROM unnest($4::bytea[]) AS k(key),
          LATERAL (SELECT dedupe_key FROM callback_events WHERE dedupe_key = k.key OFFSET 0) AS e
      UNION ALL
@@ -73,6 +73,11 @@ impl<'a> Params<'a> {
         params
     }
 
+    /// The nonces the statement stores (when it succeeds), with their body's hash.
+    pub fn nonces(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        self.names.iter().copied().zip(self.hashes.iter().copied())
+    }
+
     pub fn as_sql(&self) -> [&(dyn ToSql + Sync); 6] {
         [
             &self.names,
@@ -88,8 +93,6 @@ impl<'a> Params<'a> {
 /// The answers, sorted by question.
 #[derive(Default)]
 pub struct Answers {
-    /// Nonces this statement stored, with their body's hash.
-    pub fresh_nonces: Vec<(String, Vec<u8>)>,
     pub stored_events: Vec<Vec<u8>>,
     pub conferences: Vec<(String, Facts)>,
     pub legs: Vec<(LegKey, LegRow)>,
@@ -100,7 +103,6 @@ impl Answers {
         let mut answers = Self::default();
         for r in rows {
             match r.try_get::<_, i8>(0)? as u8 {
-                b'n' => answers.fresh_nonces.push((r.try_get(1)?, r.try_get(8)?)),
                 b'e' => answers.stored_events.push(r.try_get(8)?),
                 b'c' => {
                     let facts = Facts {

@@ -99,8 +99,8 @@ impl<'c> PgTx<'c> {
         let rows = self.wait(self.tx.query(&statement, &params.as_sql()))?;
         let answers = Answers::from_rows(&rows)?;
         let mut working = self.working.borrow_mut();
-        for (nonce, hash) in answers.fresh_nonces {
-            working.note_fresh_nonce(nonce, hash);
+        for (nonce, hash) in params.nonces() {
+            working.note_fresh_nonce(nonce.to_owned(), hash.to_vec());
         }
         working.learn(
             ahead,
