@@ -92,6 +92,8 @@ pub struct WorkingSet {
     /// Calls asked about ahead, and every leg of theirs, as it stands in this transaction.
     calls: HashSet<String>,
     legs: HashMap<LegKey, LegRow>,
+    /// The legs that have a row: read ahead, or written by a flush since.
+    stored_legs: HashSet<LegKey>,
     held_events: Vec<HeldEvent>,
     held_touches: Vec<MergedTouch>,
     touch_index: HashMap<String, usize>,
@@ -146,6 +148,8 @@ impl WorkingSet {
         }
         self.calls
             .extend(ahead.calls.iter().map(|c| (*c).to_owned()));
+        self.stored_legs
+            .extend(legs.iter().map(|(key, _)| key.clone()));
         self.legs.extend(legs);
     }
 
@@ -321,15 +325,20 @@ impl WorkingSet {
         }
         let legs = std::mem::take(&mut self.held_legs);
         self.held_leg_set.clear();
-        if !legs.is_empty() {
-            let rows: Vec<_> = legs
-                .into_iter()
-                .map(|key| {
-                    let row = self.legs.get(&key).cloned().unwrap_or_default();
-                    (key, row)
-                })
-                .collect();
-            writes.push((Held::Legs, leg_columns(rows)));
+        let (stored, new): (Vec<_>, Vec<_>) = legs
+            .into_iter()
+            .map(|key| {
+                let row = self.legs.get(&key).cloned().unwrap_or_default();
+                (key, row)
+            })
+            .partition(|(key, _)| self.stored_legs.contains(key));
+        self.stored_legs
+            .extend(new.iter().map(|(key, _)| key.clone()));
+        if !new.is_empty() {
+            writes.push((Held::NewLegs, leg_columns(new)));
+        }
+        if !stored.is_empty() {
+            writes.push((Held::Legs, leg_columns(stored)));
         }
         let links = std::mem::take(&mut self.held_links);
         self.linked_calls.clear();
@@ -346,12 +355,20 @@ impl WorkingSet {
 enum Held {
     Events,
     Conferences,
+    /// Legs without a row yet.
+    NewLegs,
     Legs,
     Links,
 }
 
 /// Each kind's statement, by [`Held`].
-const WRITES: [&str; 4] = [INSERT_EVENTS, UPSERT_CONFERENCES, UPSERT_LEGS, LINK_WAITING];
+const WRITES: [&str; 5] = [
+    INSERT_EVENTS,
+    UPSERT_CONFERENCES,
+    INSERT_LEGS,
+    UPSERT_LEGS,
+    LINK_WAITING,
+];
 
 /// The statement writing the kinds whose bits `present` sets (bit `k` for `WRITES[k]`).
 fn merged(present: usize) -> &'static str {
@@ -376,6 +393,16 @@ const UPSERT_CONFERENCES: &str = "INSERT INTO conferences AS c
          started_at = LEAST(c.started_at, excluded.started_at),
          peak_size = GREATEST(c.peak_size, excluded.peak_size),
          updated_at = excluded.updated_at";
+
+/// Legs that had no row when read ahead under the locks, nor since: a plain INSERT, as the
+/// server's speculative insertion for `ON CONFLICT` costs a probe, a token and a confirming
+/// log record per row. A row stored meanwhile without the call's lock fails the batch, which
+/// is then replayed one callback at a time (see the top).
+const INSERT_LEGS: &str = "INSERT INTO participants
+         (conference_uuid, call_uuid, member_id, from_number, from_normalized, to_number,
+          direction, joined_at, left_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                          $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])";
 
 /// Legs as this transaction has them: read ahead under the locks, so written whole.
 const UPSERT_LEGS: &str = "INSERT INTO participants AS p

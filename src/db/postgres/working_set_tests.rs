@@ -191,14 +191,34 @@ fn held_writes_come_out_in_dependency_order_once() {
 
     let writes = set.take_writes();
     let order: Vec<_> = writes.iter().map(|(sql, _)| *sql).collect();
-    assert_eq!(order, [UPSERT_CONFERENCES, UPSERT_LEGS, LINK_WAITING]);
+    assert_eq!(order, [UPSERT_CONFERENCES, INSERT_LEGS, LINK_WAITING]);
     assert!(
         set.take_writes().is_empty(),
         "flushed writes are not sent again"
     );
-    // What it knows stays: the leg is still changed from its flushed state.
+    // What it knows stays: the leg is still changed from its flushed state, and has a row now.
     assert!(set.exit(&leg("a"), at(9)));
-    assert_eq!(set.take_writes().len(), 1);
+    let again: Vec<_> = set.take_writes().iter().map(|(sql, _)| *sql).collect();
+    assert_eq!(again, [UPSERT_LEGS]);
+}
+
+#[test]
+fn a_leg_read_ahead_is_updated_and_one_without_a_row_is_inserted() {
+    let stored = LegRow {
+        joined_at: Some(at(0)),
+        ..LegRow::default()
+    };
+    let mut set = batch_of(&["c1"], &["a", "b"], vec![(key("a"), stored)]);
+
+    assert!(set.exit(&leg("a"), at(5)));
+    assert!(set.enter(&leg("b"), &caller("+2"), at(5)));
+    let writes = set.take_writes();
+
+    let order: Vec<_> = writes.iter().map(|(sql, _)| *sql).collect();
+    assert_eq!(order, [INSERT_LEGS, UPSERT_LEGS]);
+    let calls = |params: &[Owned]| format!("{:?}", params[1]);
+    assert_eq!(calls(&writes[0].1), r#"["b"]"#);
+    assert_eq!(calls(&writes[1].1), r#"["a"]"#);
 }
 
 #[test]
