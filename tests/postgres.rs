@@ -35,7 +35,8 @@ async fn the_schema_applies_once_and_then_nothing_is_left_to_do() {
             "0007_webhook_prune",
             "0008_transcripts",
             "0009_newest_nulls_last",
-            "0010_transcripts_by_recency"
+            "0010_transcripts_by_recency",
+            "0011_ingest_rows_by_natural_key"
         ]
     );
     assert!(second.is_empty());
@@ -90,7 +91,7 @@ async fn replicas_that_start_together_migrate_once_without_racing() {
         1,
         "one replica applied the migrations, the others found them done: {applied:?}"
     );
-    assert_eq!(applied.iter().sum::<usize>(), 10, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), 11, "{applied:?}");
 }
 
 #[tokio::test]

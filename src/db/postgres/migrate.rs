@@ -49,6 +49,10 @@ const MIGRATIONS: &[Migration] = &[
         "0010_transcripts_by_recency",
         include_str!("../../../migrations/postgres/0010_transcripts_by_recency.sql"),
     ),
+    (
+        "0011_ingest_rows_by_natural_key",
+        include_str!("../../../migrations/postgres/0011_ingest_rows_by_natural_key.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under: confvault's own key ("cv-migrate").
