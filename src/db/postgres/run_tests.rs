@@ -69,15 +69,22 @@ async fn a_statement_that_fails_with_writes_in_flight_fails_its_transaction_and_
     assert!(after.is_empty(), "{after:?}");
 }
 
-#[test]
-fn a_writer_thread_with_its_own_runtime_commits_and_rolls_back_on_its_connection() {
+/// What a writer thread has: a current-thread runtime, and the one connection of a pool of
+/// one, made on that runtime (which drives it while the thread waits).
+fn writer_thread() -> (tokio::runtime::Runtime, deadpool_postgres::Object) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let pool = runtime.block_on(one_connection());
+    let client = runtime.block_on(pool.get()).unwrap();
+    (runtime, client)
+}
+
+#[test]
+fn a_writer_thread_with_its_own_runtime_commits_and_rolls_back_on_its_connection() {
+    let (runtime, mut client) = writer_thread();
     let rt = Waiter::Own(&runtime);
-    let mut client = rt.block_on(pool.get()).unwrap();
 
     once(&mut client, &rt, Access::Write, &|tx| note(tx, "kept")).unwrap();
     let failed = once(&mut client, &rt, Access::Write, &|tx| {
@@ -128,12 +135,6 @@ async fn advisory_locks_last_as_long_as_their_transaction() {
     assert!(kept.is_empty(), "{kept:?}");
 }
 
-/// A writer thread's runtime, a pool of one connection and that connection.
-fn writer_connection(runtime: &tokio::runtime::Runtime) -> deadpool_postgres::Object {
-    let pool = runtime.block_on(one_connection());
-    runtime.block_on(pool.get()).unwrap()
-}
-
 /// Whether the connection is inside a transaction block: the server refuses a savepoint
 /// outside one.
 fn in_transaction(rt: &Waiter<'_>, client: &deadpool_postgres::Object) -> bool {
@@ -147,11 +148,7 @@ fn in_transaction(rt: &Waiter<'_>, client: &deadpool_postgres::Object) -> bool {
 
 #[test]
 fn a_commit_that_opens_the_next_transaction_hands_it_to_the_next_batch() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut client = writer_connection(&runtime);
+    let (runtime, mut client) = writer_thread();
     let rt = Waiter::Own(&runtime);
 
     let ((), opened) = once_chained(&mut client, &rt, Opened::No, &|| true, &|tx| {
@@ -182,11 +179,7 @@ fn a_commit_that_opens_the_next_transaction_hands_it_to_the_next_batch() {
 
 #[test]
 fn a_chained_commit_of_a_failed_transaction_leaves_no_transaction_open() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut client = writer_connection(&runtime);
+    let (runtime, mut client) = writer_thread();
     let rt = Waiter::Own(&runtime);
 
     // The server answers the COMMIT of a failed transaction by rolling it back and then runs
@@ -208,11 +201,7 @@ fn a_chained_commit_of_a_failed_transaction_leaves_no_transaction_open() {
 
 #[test]
 fn a_commit_with_nothing_waiting_leaves_no_transaction_open() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut client = writer_connection(&runtime);
+    let (runtime, mut client) = writer_thread();
     let rt = Waiter::Own(&runtime);
 
     let ((), opened) = once_chained(&mut client, &rt, Opened::No, &|| false, &|tx| {

@@ -62,14 +62,7 @@ impl<'c> PgTx<'c> {
     /// Opens a transaction on `client`: `BEGIN` is sent, and its answer read with the first
     /// statement's.
     pub fn begin(client: &'c ClientWrapper, rt: Waiter<'c>, how: Access) -> Result<Self, DbError> {
-        let tx = Self {
-            tx: client,
-            rt,
-            open: Cell::new(true),
-            queued_jobs: Cell::new(false),
-            in_flight: RefCell::new(Vec::new()),
-            working: RefCell::new(WorkingSet::default()),
-        };
+        let tx = Self::continuing(client, rt);
         tx.send_simple(match how {
             Access::Write => "BEGIN",
             Access::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
