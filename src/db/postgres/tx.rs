@@ -1,5 +1,6 @@
 //! A PostgreSQL transaction as the synchronous statements of this backend see it: each call
-//! blocks its (blocking-pool) thread on the driver, whose connection runs on the runtime. This
+//! blocks its thread (a blocking-pool thread, or a callback writer's own) on the driver, whose
+//! connection runs on a runtime (see `waiter.rs`). This
 //! lets the ingest rules, written once against the synchronous [`IngestTx`], run here as on
 //! SQLite; statements are prepared once per connection and kept.
 //!
