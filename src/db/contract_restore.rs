@@ -6,7 +6,9 @@ use chrono::Duration;
 use super::access::Visibility;
 use super::catalog::Upkeep;
 use super::contract::{ENTER, callback, for_each_backend};
-use super::model::{Conference, Filter, JobState, Participant, RecordingStatus, Source, Status};
+use super::model::{
+    Conference, Filter, JobState, Participant, RecordingStatus, Source, Status, Transcript,
+};
 use super::restore::{RestoreOutcome, Restored, RestoredLeg, RestoredRecording};
 use crate::ingest::rules::tests::{RULES, conference_callback, t0};
 
@@ -193,6 +195,89 @@ async fn restoring_again_or_over_what_is_known_changes_nothing() {
         assert_eq!(known.conference.status, Status::Active);
         assert_eq!(known.participants.len(), 3, "its leg and the two restored");
         assert_eq!(known.recordings[0].status, RecordingStatus::Archived);
+    })
+    .await;
+}
+
+/// Every conference, listed a page of `limit` at a time from the first page to the last.
+async fn every_page(db: &dyn super::Database, filter: Filter) -> Vec<String> {
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .search_conferences(
+                Filter {
+                    after,
+                    ..filter.clone()
+                },
+                Visibility::Everything,
+            )
+            .await
+            .unwrap();
+        listed.extend(page.rows.into_iter().map(|row| row.conference_uuid));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return listed,
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_go_on_past_the_dated_conferences_to_those_restored_without_a_start() {
+    for_each_backend(|db| async move {
+        let conferences = (0..5).map(|i: i64| {
+            let mut sidecar = restored(&format!("r{i}"), Some(&format!("k{i}")));
+            if let Some(conference) = sidecar.conference.as_mut() {
+                conference.started_at = (i % 2 == 0).then(|| t0() - Duration::minutes(30 + i));
+            }
+            sidecar.transcript = Some(Transcript {
+                transcription_id: Some(format!("t{i}")),
+                text: Some("the budget is fine".into()),
+                error: None,
+                received_at: t0(),
+            });
+            sidecar
+        });
+        db.restore_archived(conferences.collect(), t0())
+            .await
+            .unwrap();
+
+        let newest_first_then_undated = ["k0", "k2", "k4", "k3", "k1"];
+        for filter in [
+            Filter::default(),
+            Filter {
+                q: Some("board".into()),
+                ..Filter::default()
+            },
+            Filter {
+                participant: Some("14155550100".into()),
+                ..Filter::default()
+            },
+            Filter {
+                said: Some(vec!["budget".into()]),
+                ..Filter::default()
+            },
+            Filter {
+                participant: Some("14155550100".into()),
+                said: Some(vec!["budget".into()]),
+                ..Filter::default()
+            },
+        ] {
+            for limit in [1, 2, 10] {
+                let listed = every_page(
+                    &*db,
+                    Filter {
+                        limit,
+                        ..filter.clone()
+                    },
+                )
+                .await;
+                assert_eq!(
+                    listed, newest_first_then_undated,
+                    "{filter:?}, {limit} a page"
+                );
+            }
+        }
     })
     .await;
 }

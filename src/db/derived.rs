@@ -34,8 +34,9 @@ pub(crate) fn recording_entry_columns() -> String {
 pub(crate) const ARCHIVE_JOB_JOIN: &str =
     "LEFT JOIN jobs j ON j.kind = 'archive_recording' AND j.subject = r.recording_id";
 
+use super::DbError;
 use super::catalog::{RecordingCursor, RecordingEntry, RecordingPage};
-use super::model::{ConferenceRow, Cursor, Page};
+use super::model::{ConferenceRow, Cursor, Filter, Instant, Page};
 
 /// When the summary of a conference is due, if it is: once it has ended and none of its
 /// recordings is still being archived, at once; with no recording at all, at
@@ -63,6 +64,51 @@ pub(crate) fn like_pattern(q: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+/// Where in the list of conferences (newest start first, then those without a start, by id)
+/// a read begins.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum After<'a> {
+    Nothing,
+    /// After this conference, among those with a start.
+    Dated(&'a Instant, &'a str),
+    /// Among those without a start: after this one, or from their first.
+    Undated(Option<&'a str>),
+}
+
+/// The page of conferences that `f` asks for, read by `matching`: the first `wanted` that meet
+/// every filter after a point of the list, in its order.
+///
+/// A row comparison with a cursor is never true of an unknown start, and a condition that let
+/// those through as well would cost the seek into the newest-first index. So the conferences
+/// without a start, which come after every dated one, are read apart, once the dated ones
+/// after the cursor run out.
+pub(crate) fn conferences_after(
+    f: &Filter,
+    mut matching: impl FnMut(After<'_>, usize) -> Result<Vec<ConferenceRow>, DbError>,
+) -> Result<Page, DbError> {
+    let limit = f.limit.clamp(1, 200);
+    // One more than a page, to tell whether another follows.
+    let wanted = limit as usize + 1;
+    let rows = match &f.after {
+        None => matching(After::Nothing, wanted)?,
+        Some(Cursor {
+            started_at: Some(at),
+            conference_uuid,
+        }) => {
+            let mut rows = matching(After::Dated(at, conference_uuid), wanted)?;
+            if rows.len() < wanted {
+                rows.extend(matching(After::Undated(None), wanted - rows.len())?);
+            }
+            rows
+        }
+        Some(Cursor {
+            started_at: None,
+            conference_uuid,
+        }) => matching(After::Undated(Some(conference_uuid)), wanted)?,
+    };
+    Ok(conference_page(rows, limit))
 }
 
 /// A page of conferences from up to `limit + 1` rows: the one more than asked for says there is

@@ -13,7 +13,8 @@ use crate::db::DbError;
 use crate::db::access::Visibility;
 use crate::db::catalog::{RecordingDetail, RecordingEntry, RecordingFilter, RecordingPage};
 use crate::db::derived::{ARCHIVE_JOB_JOIN, STATUS_SQL};
-use crate::db::derived::{conference_page, like_pattern, recording_entry_columns, recording_page};
+use crate::db::derived::{After, conferences_after};
+use crate::db::derived::{like_pattern, recording_entry_columns, recording_page};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
 
 /// A statement's conditions and the values they bind, numbered as they are added.
@@ -77,6 +78,17 @@ impl Conditions {
 }
 
 pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Page, DbError> {
+    conferences_after(f, |after, wanted| matching(tx, f, visible, after, wanted))
+}
+
+/// The first `wanted` conferences after `after` that meet every filter, in the list's order.
+fn matching(
+    tx: &PgTx<'_>,
+    f: &Filter,
+    visible: &Visibility,
+    after: After<'_>,
+    wanted: usize,
+) -> Result<Vec<ConferenceRow>, DbError> {
     let mut c = Conditions::default();
     c.visible(visible, "c.conference_uuid", Some("c.name"));
     if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
@@ -114,20 +126,24 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
         ),
         None => {}
     }
-    if let Some(after) = &f.after {
-        match after.started_at {
-            Some(at) => {
-                c.bind("(c.started_at, c.conference_uuid) < ($?", at);
-                let last = c.sql.len() - 1;
-                let uuid = c.placeholder(after.conference_uuid.clone());
-                c.sql[last].push_str(&format!(", {uuid})"));
+    match after {
+        After::Nothing => {}
+        After::Dated(at, uuid) => {
+            c.bind("(c.started_at, c.conference_uuid) < ($?", *at);
+            let last = c.sql.len() - 1;
+            let uuid = c.placeholder(uuid.to_owned());
+            c.sql[last].push_str(&format!(", {uuid})"));
+            said_bounds.push(c.on_said_copy());
+        }
+        After::Undated(uuid) => {
+            c.push("c.started_at IS NULL");
+            said_bounds.push(c.on_said_copy());
+            if let Some(uuid) = uuid {
+                c.bind("c.conference_uuid < $?", uuid.to_owned());
                 said_bounds.push(c.on_said_copy());
             }
-            // As on SQLite, where an unknown start sorts last: nothing comes after it.
-            None => c.push("FALSE"),
         }
     }
-    let limit = f.limit.clamp(1, 200);
     // Last, as it reads the transcripts under every other filter: the newest conferences that
     // match all of them and mention the words; the page below sorts them and adds the counts.
     if let Some(words) = &f.said {
@@ -136,12 +152,11 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
             c.push("FALSE");
         } else {
             let walk: Vec<String> = said_bounds.into_iter().chain(c.sql.clone()).collect();
-            let wanted = limit as usize + 1;
             let found = said::newest_conferences(tx, &walk, &c.params(), words, wanted)?;
             c.bind("c.conference_uuid = ANY($?)", found);
         }
     }
-    let limit_at = c.placeholder(i64::from(limit) + 1);
+    let limit_at = c.placeholder(wanted as i64);
     let sql = format!(
         "SELECT c.conference_uuid, c.name, c.status, c.started_at, c.ended_at,
                 (SELECT COUNT(DISTINCT COALESCE(p.from_normalized, 'call:' || p.call_uuid))
@@ -153,8 +168,7 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
          LIMIT {limit_at}",
         c.filter()
     );
-    let rows = tx
-        .query_unprepared(&sql, &c.params())?
+    tx.query_unprepared(&sql, &c.params())?
         .iter()
         .map(|r| {
             Ok(ConferenceRow {
@@ -167,8 +181,7 @@ pub fn conferences(tx: &PgTx<'_>, f: &Filter, visible: &Visibility) -> Result<Pa
                 recordings: r.try_get(6)?,
             })
         })
-        .collect::<Result<Vec<_>, DbError>>()?;
-    Ok(conference_page(rows, limit))
+        .collect::<Result<Vec<_>, DbError>>()
 }
 
 fn entry(r: &Row) -> Result<RecordingEntry, DbError> {

@@ -16,6 +16,8 @@ pub(super) const UNTIL_BOUND: &str =
     "s.rowid < (CAST(strftime('%s', :until) AS INTEGER) + 1) * 1048576";
 pub(super) const AFTER_BOUND: &str =
     "s.rowid < (CAST(strftime('%s', :after_at) AS INTEGER) + 1) * 1048576";
+/// The keys of transcripts of conferences without a start (in [`NO_START_SECOND`]).
+pub(super) const UNDATED_BOUND: &str = "s.rowid < (-4398046511104 + 1) * 1048576";
 
 /// Whether conference `c` has a transcript with every word of `:said`, asked of the index one
 /// key at a time: for the few conferences another filter leaves, as each ask costs a seek into

@@ -209,8 +209,7 @@ fn meeting() -> impl Strategy<Value = Meeting> {
             recorded,
         });
     (
-        // Always a start: paging past a conference without one is a separate, older gap.
-        (0..4u32, 0..3u32).prop_map(Some),
+        prop::option::weighted(0.8, (0..4u32, 0..3u32)),
         prop::option::weighted(0.2, 0..4u32),
         prop::collection::vec(said, 0..4),
     )
@@ -322,4 +321,12 @@ fn meetings_that_start_in_the_same_second_come_page_by_page_in_exact_order() {
     store(&conn, &[hiring((3, 2)), hiring((3, 0)), hiring((3, 0))]);
 
     assert_eq!(found(&conn, "hiring", 1, None), ["c00", "c02", "c01"]);
+}
+
+#[test]
+fn the_bound_of_transcripts_without_a_dated_conference_is_the_second_they_are_kept_in() {
+    assert_eq!(
+        super::UNDATED_BOUND,
+        format!("s.rowid < ({} + 1) * 1048576", super::NO_START_SECOND)
+    );
 }

@@ -9,11 +9,22 @@ use super::fts::{self, Index};
 use super::said;
 use crate::db::DbError;
 use crate::db::access::Visibility;
-use crate::db::derived::{conference_page, like_pattern};
+use crate::db::derived::{After, conferences_after, like_pattern};
 use crate::db::model::{ConferenceRow, Filter, Page, Status};
 use crate::time::to_db;
 
 pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Result<Page, DbError> {
+    conferences_after(f, |after, wanted| matching(conn, f, visible, after, wanted))
+}
+
+/// The first `wanted` conferences after `after` that meet every filter, in the list's order.
+fn matching(
+    conn: &Connection,
+    f: &Filter,
+    visible: &Visibility,
+    after: After<'_>,
+    wanted: usize,
+) -> Result<Vec<ConferenceRow>, DbError> {
     // Trigram search needs three characters; shorter text falls back to a substring scan.
     let (fts, like) = match f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) if q.chars().count() >= 3 => (Some(fts::phrase(q)), None),
@@ -83,19 +94,28 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
         ),
         None => {}
     }
-    if let Some(after) = &f.after {
-        conditions.push("(c.started_at, c.conference_uuid) < (:after_at, :after_uuid)");
-        said_bounds.push(said::AFTER_BOUND);
-        let at = after.started_at.map(to_db).unwrap_or_default();
-        values.push((":after_at", Value::Text(at)));
-        values.push((":after_uuid", Value::Text(after.conference_uuid.clone())));
+    match after {
+        After::Nothing => {}
+        After::Dated(at, uuid) => {
+            conditions.push("(c.started_at, c.conference_uuid) < (:after_at, :after_uuid)");
+            said_bounds.push(said::AFTER_BOUND);
+            values.push((":after_at", Value::Text(to_db(*at))));
+            values.push((":after_uuid", Value::Text(uuid.to_owned())));
+        }
+        After::Undated(uuid) => {
+            conditions.push("c.started_at IS NULL");
+            said_bounds.push(said::UNDATED_BOUND);
+            if let Some(uuid) = uuid {
+                conditions.push("c.conference_uuid < :after_uuid");
+                values.push((":after_uuid", Value::Text(uuid.to_owned())));
+            }
+        }
     }
     let visibility = visible_condition(visible, "c.conference_uuid", Some("c.name"));
     if let Some((condition, vis_values)) = &visibility {
         conditions.push(condition);
         values.extend(vis_values.iter().cloned());
     }
-    let limit = f.limit.clamp(1, 200);
     if let Some(words) = &f.said {
         let said = (":said", Value::Text(fts::all_words(words)));
         if narrow {
@@ -111,7 +131,7 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
                 .chain([&said])
                 .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
                 .collect();
-            let found = said::newest_conferences(conn, &walk, &walk_values, limit as usize + 1)?;
+            let found = said::newest_conferences(conn, &walk, &walk_values, wanted)?;
             conditions.push("c.conference_uuid IN (SELECT value FROM json_each(:said_found))");
             values.push((
                 ":said_found",
@@ -122,7 +142,7 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
             conditions.push("FALSE");
         }
     }
-    values.push((":limit", Value::Integer(i64::from(limit) + 1)));
+    values.push((":limit", Value::Integer(wanted as i64)));
     let filter = if conditions.is_empty() {
         String::new()
     } else {
@@ -167,7 +187,7 @@ pub fn conferences(conn: &Connection, f: &Filter, visible: &Visibility) -> Resul
             recordings,
         });
     }
-    Ok(conference_page(out, limit))
+    Ok(out)
 }
 
 /// Matches above which walking the index beats sorting the matches (measured on 1M rows).
