@@ -281,3 +281,72 @@ async fn pages_go_on_past_the_dated_conferences_to_those_restored_without_a_star
     })
     .await;
 }
+
+/// The recordings the database lists under conference `uuid`, by id.
+async fn recordings_of(db: &dyn super::Database, uuid: &str) -> Vec<String> {
+    let detail = db
+        .conference_detail(uuid, Visibility::Everything)
+        .await
+        .unwrap()
+        .expect("the conference is back");
+    let mut ids: Vec<String> = detail
+        .recordings
+        .into_iter()
+        .map(|r| r.recording_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_rebuild_links_a_leg_recording_archived_before_its_call_was_known_in_either_order() {
+    for_each_backend(|db| async move {
+        // Each leg's recording was archived alone (no callback had named its call yet), so its
+        // sidecar holds no conference; the conference's own recording holds the roster.
+        let leg_recording = |id: &str, call: &str| {
+            let mut sidecar = restored(id, None);
+            sidecar.recording.call_uuid = Some(call.into());
+            sidecar
+        };
+        let conference_recording = |id: &str, uuid: &str, call: &str| {
+            let mut sidecar = restored(id, Some(uuid));
+            sidecar.legs[1].participant.call_uuid = call.into();
+            sidecar
+        };
+
+        db.restore_archived(
+            vec![
+                leg_recording("r1", "la"),
+                conference_recording("r2", "ka", "la"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+        db.restore_archived(
+            vec![
+                conference_recording("r4", "kb", "lb"),
+                leg_recording("r3", "lb"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+        db.restore_archived(vec![leg_recording("r5", "lc")], t0())
+            .await
+            .unwrap();
+
+        assert_eq!(recordings_of(&*db, "ka").await, ["r1", "r2"]);
+        assert_eq!(recordings_of(&*db, "kb").await, ["r3", "r4"]);
+        let unlinked = db
+            .recording("r5", Visibility::Everything)
+            .await
+            .unwrap()
+            .expect("restored");
+        assert_eq!(
+            unlinked.entry.conference_uuid, None,
+            "no roster names its call"
+        );
+    })
+    .await;
+}

@@ -96,10 +96,19 @@ pub(crate) fn restore(
         }
         for leg in &r.legs {
             legs += u64::from(tx.insert_leg(&c.conference_uuid, leg)?);
+            // A leg's recording restored before its conference joins it, as the callback that
+            // named the call joined it in the database this one rebuilds: its sidecar was
+            // written before that callback came, and is not written again.
+            tx.link_waiting_recordings(&leg.participant.call_uuid, &c.conference_uuid)?;
         }
     }
-    let conference_uuid = r.conference.as_ref().map(|c| c.conference_uuid.as_str());
-    tx.insert_recording(conference_uuid, &r.recording, now)?;
+    // The same, the other way round: the conference of its call may be back already.
+    let conference_uuid = match (&r.conference, &r.recording.call_uuid) {
+        (Some(c), _) => Some(c.conference_uuid.clone()),
+        (None, Some(call)) => tx.conference_of_call(call)?,
+        (None, None) => None,
+    };
+    tx.insert_recording(conference_uuid.as_deref(), &r.recording, now)?;
     tx.count_done(JobKind::ArchiveRecording, &r.recording.recording_id, now)?;
     if let Some(transcript) = &r.transcript {
         // It came from the sidecar, so it is archived already.
