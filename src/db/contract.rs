@@ -84,6 +84,30 @@ pub(super) fn callback(body: &str) -> Accepted {
 pub(super) const ENTER: &str = "ConferenceAction=enter&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&From=918071387423&To=1&Timestamp=2026-05-19+10%3A00%3A00";
 const END: &str = "ConferenceAction=end&ConferenceUUID=k1&ConferenceName=Contract&CallUUID=a&RecordingUrl=https%3A%2F%2Fmedia.vobiz.ai%2Fk1.mp3&Timestamp=2026-05-19+10%3A30%3A00";
 
+/// Every conference `filter` finds, listed a page of its `limit` at a time, from the first
+/// page to the last, following the cursors.
+pub(super) async fn every_page(db: &dyn Database, filter: Filter) -> Vec<String> {
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = db
+            .search_conferences(
+                Filter {
+                    after,
+                    ..filter.clone()
+                },
+                Visibility::Everything,
+            )
+            .await
+            .unwrap();
+        listed.extend(page.rows.into_iter().map(|row| row.conference_uuid));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return listed,
+        }
+    }
+}
+
 /// Runs `check` against every backend, each in its own directory.
 pub(super) async fn for_each_backend<F, Fut>(check: F)
 where

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::access::Visibility;
 use super::catalog::Upkeep;
-use super::contract::{ENTER, callback, for_each_backend};
+use super::contract::{ENTER, callback, every_page, for_each_backend};
 use super::model::{
     Conference, Filter, JobState, Participant, RecordingStatus, Source, Status, Transcript,
 };
@@ -197,29 +197,6 @@ async fn restoring_again_or_over_what_is_known_changes_nothing() {
         assert_eq!(known.recordings[0].status, RecordingStatus::Archived);
     })
     .await;
-}
-
-/// Every conference, listed a page of `limit` at a time from the first page to the last.
-async fn every_page(db: &dyn super::Database, filter: Filter) -> Vec<String> {
-    let mut listed = Vec::new();
-    let mut after = None;
-    loop {
-        let page = db
-            .search_conferences(
-                Filter {
-                    after,
-                    ..filter.clone()
-                },
-                Visibility::Everything,
-            )
-            .await
-            .unwrap();
-        listed.extend(page.rows.into_iter().map(|row| row.conference_uuid));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return listed,
-        }
-    }
 }
 
 #[tokio::test]

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use super::Database;
-use super::access::Visibility;
-use super::contract::{callback, for_each_backend};
-use super::model::{Cursor, Filter};
+use super::contract::{callback, every_page, for_each_backend};
+use super::model::Filter;
 use crate::ingest::rules::tests::{RULES, record_stop, t0, transcription};
 
 /// Conference `uuid` starting at `time` (HH:MM:SS on the contract's day), its leg `leg`.
@@ -38,25 +37,12 @@ async fn said(db: &dyn Database, leg: &str, recording: &str, text: &str) {
 
 /// Every page of a search for `word`, two conferences at a time.
 async fn pages(db: &Arc<dyn Database>, word: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut after: Option<Cursor> = None;
-    loop {
-        let filter = Filter {
-            said: Some(vec![word.to_owned()]),
-            limit: 2,
-            after: after.clone(),
-            ..Filter::default()
-        };
-        let page = db
-            .search_conferences(filter, Visibility::Everything)
-            .await
-            .unwrap();
-        found.extend(page.rows.into_iter().map(|r| r.conference_uuid));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return found,
-        }
-    }
+    let filter = Filter {
+        said: Some(vec![word.to_owned()]),
+        limit: 2,
+        ..Filter::default()
+    };
+    every_page(&**db, filter).await
 }
 
 #[tokio::test]
