@@ -1,7 +1,7 @@
 //! [`Postgres`] as the [`RestoreStore`]: archived recordings restored from their sidecars, a
-//! batch in one transaction, by the rules in [`crate::db::restore`]. The conferences and call legs are locked first, in the one global
-//! order, so that a replica taking callbacks for the same ones meanwhile waits for the batch
-//! or is waited for.
+//! batch in one transaction, by the rules in [`crate::db::restore`]. The conferences and call
+//! legs are locked first, in the one global order, so that a replica taking callbacks for the
+//! same ones meanwhile waits for the batch or is waited for.
 
 use async_trait::async_trait;
 
@@ -29,6 +29,13 @@ impl RestoreStore for Postgres {
                         .map(|c| conference_key(&c.conference_uuid)),
                 );
                 keys.extend(r.recording.call_uuid.iter().map(|call| call_key(call)));
+                // A restored leg takes its call's waiting recordings: a record stop for that
+                // call taken meanwhile must wait, or neither would see the other.
+                keys.extend(
+                    r.legs
+                        .iter()
+                        .map(|leg| call_key(&leg.participant.call_uuid)),
+                );
             }
             tx.lock(&lock_order(keys))?;
             restored.iter().map(|r| restore(tx, r, now)).collect()
