@@ -169,7 +169,9 @@ pub async fn start_on(config: Config, listener: TcpListener) -> anyhow::Result<S
         }
     };
 
-    let metrics = Arc::new(Metrics::default());
+    let mut metrics = Metrics::default();
+    metrics.database(&database.batches);
+    let metrics = Arc::new(metrics);
     let archiver = archiver(&config).await?;
     let store = Arc::clone(&archiver.store);
     let notifier = notifier(&config, link_base.clone())?;

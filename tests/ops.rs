@@ -8,7 +8,7 @@ use common::media::{AUTH_ID, Answer, MediaServer};
 use common::{AUTH_TOKEN, S3, Server, Smtp, fixture};
 use serde_json::Value;
 
-use common::callbacks::end;
+use common::callbacks::{end, enter};
 
 const FAST_CHECKS: &str =
     "[health]\ncheck_interval_seconds = 0.1\ndone_jobs_recount_seconds = 0.1\n";
@@ -168,6 +168,46 @@ async fn metrics_count_callbacks_by_outcome_archived_bytes_and_job_states() {
         .await;
     assert!(text.contains("confvault_job_queue_depth 0"), "{text}");
     assert!(text.contains("confvault_emails_sent_total 1"), "{text}");
+}
+
+/// The value of the sample `name` (its labels included) in a `/metrics` text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_databases_group_commits_show_in_the_metrics_with_their_writes_and_time() {
+    let server = Server::start("");
+
+    for call in ["a", "b", "c"] {
+        let answer = server
+            .post_signed("/vobiz/conference", &enter("conf-g", call).body())
+            .await;
+        assert_eq!(answer.status(), 200);
+    }
+
+    // Each answer came after its commit, which was observed before the answer went out.
+    let text = metrics(&server).await;
+    assert!(
+        sample(&text, "confvault_database_batch_writes_sum") >= 3.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "confvault_database_batch_writes_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "confvault_database_batch_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "confvault_database_batch_seconds_sum") > 0.0,
+        "{text}"
+    );
 }
 
 #[tokio::test]

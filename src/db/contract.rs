@@ -32,6 +32,7 @@ async fn backends(dir: &std::path::Path) -> Vec<Backend> {
         max_batch: 16,
         wal_max_bytes: 8 * 1024 * 1024,
         mmap_bytes: 2 * 1024 * 1024 * 1024,
+        batches: Default::default(),
     })
     .unwrap();
     let sqlite = Backend {
@@ -39,9 +40,10 @@ async fn backends(dir: &std::path::Path) -> Vec<Backend> {
         db,
         close: Box::new(move || threads.join()),
     };
-    let (db, writers) = postgres::Postgres::open(&postgres_settings().await, 16)
-        .await
-        .unwrap();
+    let (db, writers) =
+        postgres::Postgres::open(&postgres_settings().await, 16, Default::default())
+            .await
+            .unwrap();
     let postgres = Backend {
         name: "postgres",
         db,

@@ -4,6 +4,7 @@
 //! Nothing outside this module names a connection, a transaction or the SQL.
 
 pub mod access;
+pub mod batch_metrics;
 pub mod catalog;
 pub mod copy;
 mod derived;
@@ -42,6 +43,7 @@ use access::{
     AccessUpkeep, AuditEvent, AuditQuery, NewSession, Redeemed, SessionRow, SigninRequest,
     SigninRequested, Visibility,
 };
+use batch_metrics::BatchMetrics;
 use catalog::{
     Discovered, Found, LeaseRequest, RecordingDetail, RecordingFilter, RecordingPage, SourceCopy,
     Upkeep,
@@ -374,6 +376,8 @@ impl<T> Database for T where
 /// An open database and what must be closed with it.
 pub struct Opened {
     pub db: Arc<dyn Database>,
+    /// What its writers observe of their group commits, for `/metrics`.
+    pub batches: BatchMetrics,
     writers: Writers,
 }
 
@@ -408,12 +412,17 @@ pub fn describe(config: &Config) -> String {
 /// Opens (and migrates) the configured database: PostgreSQL when `database.url` is set, else
 /// the embedded SQLite file.
 pub async fn open(config: &Config) -> Result<Opened, DbError> {
+    let batches = BatchMetrics::default();
     if let Some(url) = &config.database.url {
-        let (db, writers) =
-            postgres::Postgres::open(&postgres_settings(config, url), config.database.max_batch)
-                .await?;
+        let (db, writers) = postgres::Postgres::open(
+            &postgres_settings(config, url),
+            config.database.max_batch,
+            batches.clone(),
+        )
+        .await?;
         return Ok(Opened {
             db,
+            batches,
             writers: Writers::Postgres(writers),
         });
     }
@@ -423,9 +432,11 @@ pub async fn open(config: &Config) -> Result<Opened, DbError> {
         max_batch: config.database.max_batch,
         wal_max_bytes: config.database.wal_max_bytes,
         mmap_bytes: config.database.mmap_bytes,
+        batches: batches.clone(),
     })?;
     Ok(Opened {
         db,
+        batches,
         writers: Writers::Sqlite(threads),
     })
 }

@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::db::batch_metrics::BatchMetrics;
 use crate::db::model::{JobState, JobStats};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -190,6 +191,22 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Exports what the database's writers observe of their group commits.
+    pub fn database(&mut self, batches: &BatchMetrics) {
+        self.registry.register(
+            "database_batch_writes",
+            "Writes each group commit of the database carried (SQLite: every write; PostgreSQL: \
+             the callbacks of a writer's batch)",
+            batches.writes.clone(),
+        );
+        self.registry.register_with_unit(
+            "database_batch",
+            "Group commits, from their first write until durable (SQLite: its log synced)",
+            Unit::Seconds,
+            batches.seconds.clone(),
+        );
+    }
+
     /// One callback answered: `rejected` is its error code when it was refused. Static
     /// labels: this runs on every callback, and allocates nothing.
     pub fn callback(

@@ -19,6 +19,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use deadpool_postgres::{Object, Pool};
 use tokio::runtime::Runtime;
@@ -30,6 +31,7 @@ use super::tx::{Access, PgTx, call_key, conference_key, lock_order};
 use super::waiter::Waiter;
 use super::working_set::Ahead;
 use crate::db::DbError;
+use crate::db::batch_metrics::BatchMetrics;
 use crate::ingest::rules::{self, Accepted, Outcome, Rules};
 
 /// One callback waiting for its batch, and who hears how it went.
@@ -68,8 +70,13 @@ impl Queues {
 }
 
 /// Starts `writers` writer threads, each taking batches of at most `max_batch` from its queue
-/// and committing them through its own pool of one connection (`pools` gives one per writer).
-pub fn start(pools: Vec<Pool>, max_batch: usize) -> Result<(Queues, Vec<JoinHandle<()>>), DbError> {
+/// and committing them through its own pool of one connection (`pools` gives one per writer),
+/// and telling `batches` of each.
+pub fn start(
+    pools: Vec<Pool>,
+    max_batch: usize,
+    batches: BatchMetrics,
+) -> Result<(Queues, Vec<JoinHandle<()>>), DbError> {
     let writers = pools.len().max(1);
     let mut queues = Vec::with_capacity(writers);
     let mut threads = Vec::with_capacity(writers);
@@ -79,9 +86,10 @@ pub fn start(pools: Vec<Pool>, max_batch: usize) -> Result<(Queues, Vec<JoinHand
             .enable_all()
             .build()
             .map_err(DbError::Thread)?;
+        let batches = batches.clone();
         let thread = std::thread::Builder::new()
             .name(format!("pg-writer-{i}"))
-            .spawn(move || write_batches(&runtime, pool, receiver, max_batch))
+            .spawn(move || write_batches(&runtime, pool, receiver, max_batch, &batches))
             .map_err(DbError::Thread)?;
         queues.push(queue);
         threads.push(thread);
@@ -95,6 +103,7 @@ fn write_batches(
     pool: Pool,
     mut receiver: mpsc::Receiver<Queued>,
     max_batch: usize,
+    batches: &BatchMetrics,
 ) {
     let rt = Waiter::Own(runtime);
     // The connection the last commit opened a transaction on, kept for the next batch: a
@@ -120,6 +129,7 @@ fn write_batches(
                 }
             },
         };
+        let began = Instant::now();
         let (work, replies): (Vec<Work>, Vec<_>) =
             batch.into_iter().map(|q| (q.work, q.reply)).unzip();
         let more_waiting = || !receiver.is_empty();
@@ -127,6 +137,9 @@ fn write_batches(
             commit(client, &rt, open, &more_waiting, &work)
         })) {
             Ok((results, next)) => {
+                if results.iter().any(Result::is_ok) {
+                    batches.committed(work.len(), began.elapsed());
+                }
                 opened = next;
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);

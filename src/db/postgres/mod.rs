@@ -44,6 +44,7 @@ use tx::Access;
 use tx::PgTx;
 
 use super::DbError;
+use super::batch_metrics::BatchMetrics;
 
 /// Writers committing callbacks at once, each a thread with a connection of its own, carved
 /// out of `pool_size`. A batch costs a few round trips and statements whatever its size (its rules
@@ -102,6 +103,7 @@ impl Postgres {
     pub async fn open(
         settings: &Settings,
         max_batch: usize,
+        batches: BatchMetrics,
     ) -> Result<(Arc<Self>, Writers), DbError> {
         let mut client = connect::single(settings).await?;
         for name in migrate::run(&mut client).await? {
@@ -117,7 +119,7 @@ impl Postgres {
         let writer_pools = (0..writers)
             .map(|_| connect::pool(settings, 1, Plans::Generic))
             .collect::<Result<_, _>>()?;
-        let (callbacks, writer_threads) = batch::start(writer_pools, max_batch)?;
+        let (callbacks, writer_threads) = batch::start(writer_pools, max_batch, batches)?;
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(listen::run(settings.clone(), Arc::clone(&wake)));
         tracing::info!(database = settings.url.shown(), "PostgreSQL open");

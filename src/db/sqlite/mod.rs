@@ -40,6 +40,7 @@ use rusqlite::Connection;
 
 use crate::config::Synchronous;
 use crate::db::DbError;
+use crate::db::batch_metrics::BatchMetrics;
 use checkpointer::Checkpointer;
 use nonces::RecentNonces;
 use read_pool::ReadPool;
@@ -64,6 +65,8 @@ pub struct Settings {
     pub wal_max_bytes: u64,
     /// See `database.mmap_bytes`.
     pub mmap_bytes: u64,
+    /// Where the writer reports its group commits.
+    pub batches: BatchMetrics,
 }
 
 /// The SQLite backend of [`crate::db::Database`].
@@ -125,6 +128,7 @@ impl Sqlite {
             Box::new(nonces.clone()),
             settings.max_batch,
             durability,
+            settings.batches.clone(),
         )
         .map_err(DbError::Thread)?;
         let db = Sqlite {

@@ -23,11 +23,13 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::DbError;
+use crate::db::batch_metrics::BatchMetrics;
 
 /// State kept in memory beside the database that must end each of the writer's transactions
 /// as the database does: what a transaction staged is kept when it commits and dropped when it
@@ -138,23 +140,28 @@ pub enum Durability {
 /// A committed batch on its way to its callers: each write with its transaction's outcome.
 type Committed = Vec<(Box<dyn Write>, Result<(), String>)>;
 
+/// A batch handed to the sync thread, with when its transaction began if it was a group commit
+/// (writes replayed one transaction each are not one).
+type Handed = (Committed, Option<Instant>);
+
 impl Writer {
     /// Starts the writer thread on `conn` (which must not sync at commit itself), committing at
     /// most `max_batch` writes together and answering as `durability` says; `beside` hears
-    /// how each transaction ends.
+    /// how each transaction ends, `batches` of each group commit once it is durable.
     pub fn start(
         conn: Connection,
         beside: Box<dyn Transactional>,
         max_batch: usize,
         durability: Durability,
+        batches: BatchMetrics,
     ) -> std::io::Result<(Writer, WriterThread)> {
         let (queue, inbox) = mpsc::channel(QUEUE_CAPACITY);
-        let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
+        let (to_syncer, committed) = std::sync::mpsc::channel::<Handed>();
         // Weak, so that the writer thread still ends once every handle is dropped.
         let report = queue.downgrade();
         let syncer = std::thread::Builder::new()
             .name("sqlite-sync".into())
-            .spawn(move || sync_loop(committed, durability, report))?;
+            .spawn(move || sync_loop(committed, durability, report, batches))?;
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(Store { conn, beside }, inbox, max_batch, to_syncer))?;
@@ -188,17 +195,17 @@ fn write_loop(
     store: Store,
     mut inbox: mpsc::Receiver<Message>,
     max_batch: usize,
-    to_syncer: std::sync::mpsc::Sender<Committed>,
+    to_syncer: std::sync::mpsc::Sender<Handed>,
 ) {
     let mut open = Open::default();
     // Batches handed to the sync thread that it has not answered yet: while there are any, the
     // disk is busy, and writes gather in the open transaction (up to `max_batch`).
     let mut syncing = 0usize;
-    let hand_over = |committed: Committed, syncing: &mut usize| match to_syncer.send(committed) {
+    let hand_over = |handed: Handed, syncing: &mut usize| match to_syncer.send(handed) {
         Ok(()) => *syncing += 1,
         Err(lost) => {
             // The sync thread is gone (it panicked): answer without the sync rather than never.
-            for (write, _) in lost.0 {
+            for (write, _) in lost.0.0 {
                 write.finish(Err("the database sync thread has stopped"));
             }
         }
@@ -219,7 +226,7 @@ fn write_loop(
         match message {
             Some(Message::Write(write)) => {
                 if let Some(replayed) = open.run(&store, write) {
-                    hand_over(replayed, &mut syncing);
+                    hand_over((replayed, None), &mut syncing);
                 }
             }
             Some(Message::Synced(batches)) => syncing = syncing.saturating_sub(batches),
@@ -240,9 +247,10 @@ fn write_loop(
 /// batch waiting when a sync starts is covered by it (several only when a batch filled up, or
 /// writes were replayed one at a time, while the disk was busy).
 fn sync_loop(
-    committed: std::sync::mpsc::Receiver<Committed>,
+    committed: std::sync::mpsc::Receiver<Handed>,
     durability: Durability,
     report: mpsc::WeakSender<Message>,
+    metrics: BatchMetrics,
 ) {
     // Opened once and kept: SQLite keeps the log file (the same inode, truncated in place)
     // while any connection to the database is open, and the checkpoint thread's stays open
@@ -265,7 +273,10 @@ fn sync_loop(
             }),
         };
         let answered = batches.len();
-        for batch in batches {
+        for (batch, began) in batches {
+            if let (Some(began), Ok(())) = (began, &synced) {
+                metrics.committed(batch.len(), began.elapsed());
+            }
             for (write, outcome) in batch {
                 let outcome = match (&outcome, &synced) {
                     (Err(why), _) | (Ok(()), Err(why)) => Err(why.as_str()),
@@ -294,6 +305,8 @@ fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io:
 #[derive(Default)]
 struct Open {
     writes: Vec<Box<dyn Write>>,
+    /// When the open transaction began.
+    began: Option<Instant>,
 }
 
 impl Open {
@@ -310,11 +323,12 @@ impl Open {
     /// run again one transaction each; their outcomes and the failed write's (its failure is
     /// its own result) are returned, ready for the sync.
     fn run(&mut self, store: &Store, mut write: Box<dyn Write>) -> Option<Committed> {
-        if self.writes.is_empty()
-            && let Err(e) = store.conn.execute_batch("BEGIN IMMEDIATE")
-        {
-            tracing::warn!(error = %e, "could not begin a write transaction");
-            return Some(one_at_a_time(store, vec![write]));
+        if self.writes.is_empty() {
+            if let Err(e) = store.conn.execute_batch("BEGIN IMMEDIATE") {
+                tracing::warn!(error = %e, "could not begin a write transaction");
+                return Some(one_at_a_time(store, vec![write]));
+            }
+            self.began = Some(Instant::now());
         }
         if write.run(&store.conn) {
             self.writes.push(write);
@@ -332,13 +346,15 @@ impl Open {
         Some(outcomes)
     }
 
-    /// Commits the open transaction; if that fails, its writes run again one transaction each.
-    fn commit(&mut self, store: &Store) -> Committed {
+    /// Commits the open transaction, with when it began; if that fails, its writes run again
+    /// one transaction each.
+    fn commit(&mut self, store: &Store) -> Handed {
+        let began = self.began.take();
         match commit(store) {
-            Ok(()) => self.writes.drain(..).map(|w| (w, Ok(()))).collect(),
+            Ok(()) => (self.writes.drain(..).map(|w| (w, Ok(()))).collect(), began),
             Err(e) => {
                 tracing::warn!(error = %e, batch = self.writes.len(), "group commit failed; replaying one by one");
-                one_at_a_time(store, std::mem::take(&mut self.writes))
+                (one_at_a_time(store, std::mem::take(&mut self.writes)), None)
             }
         }
     }

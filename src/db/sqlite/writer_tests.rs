@@ -6,7 +6,14 @@ fn writer() -> (Writer, WriterThread) {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
         .unwrap();
-    Writer::start(conn, Box::new(()), 64, Durability::Committed).unwrap()
+    Writer::start(
+        conn,
+        Box::new(()),
+        64,
+        Durability::Committed,
+        Default::default(),
+    )
+    .unwrap()
 }
 
 async fn insert(writer: &Writer, v: i64) -> Result<usize, DbError> {
@@ -71,8 +78,14 @@ async fn state_beside_the_database_keeps_exactly_what_committed_when_a_batch_is_
     conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE); INSERT INTO t (v) VALUES (7)")
         .unwrap();
     let beside = Beside::default();
-    let (writer, thread) =
-        Writer::start(conn, Box::new(beside.clone()), 64, Durability::Committed).unwrap();
+    let (writer, thread) = Writer::start(
+        conn,
+        Box::new(beside.clone()),
+        64,
+        Durability::Committed,
+        Default::default(),
+    )
+    .unwrap();
 
     // The duplicate 7 fails in whatever batch it lands in: that batch rolls back and the
     // writes before it run again, one transaction each, staging their values again.
@@ -122,7 +135,14 @@ async fn a_write_that_fills_a_database_fails_alone_though_sqlite_rolled_the_batc
          CREATE TABLE small.b (v BLOB);",
     )
     .unwrap();
-    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, Durability::Committed).unwrap();
+    let (writer, _thread) = Writer::start(
+        conn,
+        Box::new(()),
+        64,
+        Durability::Committed,
+        Default::default(),
+    )
+    .unwrap();
     let overflow = writer.run(|conn| {
         Ok::<_, DbError>(conn.execute("INSERT INTO small.b VALUES (zeroblob(100000))", [])?)
     });
@@ -154,7 +174,8 @@ async fn no_one_hears_committed_until_the_log_is_on_disk() {
     let synced = Durability::Synced {
         wal: super::super::wal_path(&path),
     };
-    let (writer, thread) = Writer::start(conn, Box::new(()), 64, synced).unwrap();
+    let (writer, thread) =
+        Writer::start(conn, Box::new(()), 64, synced, Default::default()).unwrap();
     let results = futures_util::future::join_all((0..20).map(|v| insert(&writer, v))).await;
     assert!(results.iter().all(Result::is_ok));
     drop(writer);
@@ -167,7 +188,8 @@ async fn no_one_hears_committed_until_the_log_is_on_disk() {
     let unsyncable = Durability::Synced {
         wal: dir.path().join("no-such-dir").join("t.db-wal"),
     };
-    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, unsyncable).unwrap();
+    let (writer, _thread) =
+        Writer::start(conn, Box::new(()), 64, unsyncable, Default::default()).unwrap();
     let refused = writer
         .run(|conn| Ok::<_, DbError>(conn.execute("INSERT INTO u (v) VALUES (1)", [])?))
         .await;
@@ -184,7 +206,8 @@ async fn writes_that_arrive_during_a_sync_are_committed_together_once_it_is_done
     let (path, conn) = file_database(&dir);
     let (open_gate, gate) = std::sync::mpsc::channel();
     let gated = Durability::Gated(std::sync::Arc::new(std::sync::Mutex::new(gate)));
-    let (writer, _thread) = Writer::start(conn, Box::new(()), 64, gated).unwrap();
+    let (writer, _thread) =
+        Writer::start(conn, Box::new(()), 64, gated, Default::default()).unwrap();
     let reader = Connection::open(&path).unwrap();
     let visible = || -> i64 {
         reader
