@@ -152,6 +152,24 @@ print(f"== PostgreSQL's processes: {used / ticks * 1e6 / max(stored, 1):.1f} µs
 PY
 }
 
+# The server's own account of its group commits (/metrics, read just before kill -9): how many
+# writes each carried and how long each took from its first write until durable.
+print_group_commits() { # METRICS_FILE
+    python3 - "$1" <<'PY'
+import sys
+samples = {}
+for line in open(sys.argv[1]):
+    if line.startswith("confvault_database_batch_"):
+        name, value = line.rsplit(" ", 1)
+        samples[name] = float(value)
+commits = samples.get("confvault_database_batch_writes_count", 0)
+if commits:
+    writes = samples["confvault_database_batch_writes_sum"] / commits
+    took = samples["confvault_database_batch_seconds_sum"] / commits * 1000
+    print(f"== group commits: {commits:.0f}, {writes:.1f} writes each, {took:.2f} ms from first write to durable on average")
+PY
+}
+
 # CPU seconds each thread of process PID has used, one "NAME SECONDS" line each.
 thread_cpu() { # PID
     local ticks task
@@ -328,7 +346,9 @@ CFG
     fi
     if [ -n "$server_pid" ]; then
         thread_cpu "$server_pid" > "$work/threads.cpu"
+        curl -s "$url/metrics" > "$work/metrics" || true
         kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+        print_group_commits "$work/metrics"
     fi
     for pid in $replica_pids; do kill -9 "$pid"; wait "$pid" 2>/dev/null || true; done; replica_pids=""
     [ -n "$haproxy_pid" ] && { kill "$haproxy_pid"; wait "$haproxy_pid" 2>/dev/null || true; haproxy_pid=""; }
