@@ -305,7 +305,7 @@ fn sync_wal(wal: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io:
 #[derive(Default)]
 struct Open {
     writes: Vec<Box<dyn Write>>,
-    /// When the open transaction began.
+    /// When the open transaction began; `None` while none is open.
     began: Option<Instant>,
 }
 
@@ -335,6 +335,7 @@ impl Open {
             return None;
         }
         let rolled_back = rollback(store);
+        self.began = None;
         if !self.writes.is_empty() {
             tracing::debug!(
                 batch = self.writes.len() + 1,
